@@ -1,0 +1,26 @@
+"""Networks: backbone registry, output strategies, TaggerNet/CascadeNet, save/load of model directories.
+
+Example:
+    >>> from fashiontag.models import create_network, save_model, load_network
+    >>> net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", pretrained=True)  # doctest: +SKIP
+"""
+
+from fashiontag.models._backbones import (
+    BackboneSpec,
+    backbone_spec,
+    create_backbone,
+    list_backbones,
+    register_backbone,
+)
+from fashiontag.models._cascade import CascadeNet
+from fashiontag.models._net import TaggerNet, create_network, default_preprocess, images_to_input
+from fashiontag.models._save import WEIGHTS_NAME, load_network, save_model
+from fashiontag.models._strategies import create_strategy, list_strategies, register_strategy
+from fashiontag.models._weights import WeightsError, map_state_dict, resolve_pretrained_state
+
+__all__ = [
+    "BackboneSpec", "CascadeNet", "TaggerNet", "WEIGHTS_NAME", "WeightsError", "backbone_spec",
+    "create_backbone", "create_network", "create_strategy", "default_preprocess", "images_to_input",
+    "list_backbones", "list_strategies", "load_network", "map_state_dict", "register_backbone",
+    "register_strategy", "resolve_pretrained_state", "save_model",
+]

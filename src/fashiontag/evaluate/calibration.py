@@ -1,0 +1,119 @@
+"""Temperature scaling per head, and saving calibration (temperatures, thresholds) into a model's sidecar.
+
+Networks emit probabilities, so log-probabilities serve as logits: ``softmax(log p / T)``. ``T`` is found by
+minimising the validation NLL over ``log T`` (a 1-D bounded search, so ``T`` stays positive).
+
+Example:
+    >>> temperature = fit_temperature(val_probs, val_targets)  # doctest: +SKIP
+    >>> save_calibration(model_dir, temperature={"articleType": temperature})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from fashiontag.artifact import read_sidecar, write_sidecar
+from fashiontag.evaluate.metrics import negative_log_likelihood, valid_rows
+
+_EPS = 1e-12
+
+
+def probs_to_logits(probs: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1.0))
+
+
+def apply_temperature(probs: np.ndarray, temperature: float, from_logits: bool = False) -> np.ndarray:
+    """``softmax(logits / T)``; probabilities are turned into log-probabilities first."""
+    logits = np.asarray(probs, dtype=np.float64) if from_logits else probs_to_logits(probs)
+    scaled = logits / float(temperature)
+    scaled -= scaled.max(1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(1, keepdims=True)
+
+
+def fit_temperature(
+    probs: np.ndarray, targets: np.ndarray, from_logits: bool = False, bounds: tuple[float, float] = (-4.0, 4.0)
+) -> float:
+    """Temperature minimising NLL of ``targets`` under ``softmax(logits / T)``, searched over log T."""
+    values, targets_v = valid_rows(probs, targets)
+    if not len(targets_v):
+        return 1.0
+    logits = values if from_logits else probs_to_logits(values)
+
+    def nll(log_t: float) -> float:
+        return negative_log_likelihood(apply_temperature(logits, float(np.exp(log_t)), from_logits=True), targets_v)
+
+    result = minimize_scalar(nll, bounds=bounds, method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(result.x))
+
+
+def fit_temperatures(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
+    """One temperature per head."""
+    return {head: fit_temperature(probs[head], targets[head]) for head in probs if head in targets}
+
+
+def apply_temperatures(probs: dict[str, np.ndarray], temperature: dict[str, float]) -> dict[str, np.ndarray]:
+    """Scale every head that has a temperature other than 1 (others pass through unchanged)."""
+    return {
+        h: apply_temperature(p, temperature[h]) if abs(temperature.get(h, 1.0) - 1.0) > 1e-9 else p
+        for h, p in probs.items()
+    }
+
+
+def save_calibration(
+    model_dir: str | Path, thresholds: dict[str, float] | None = None, temperature: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Merge thresholds / temperatures into the sidecar (hashes re-verified and re-written)."""
+    sidecar = read_sidecar(model_dir, verify=True)
+    if thresholds is not None:
+        sidecar["thresholds"] = {**sidecar.get("thresholds", {}), **{k: float(v) for k, v in thresholds.items()}}
+    if temperature is not None:
+        sidecar["temperature"] = {**sidecar.get("temperature", {}), **{k: float(v) for k, v in temperature.items()}}
+    return write_sidecar(model_dir, sidecar)
+
+
+def fit_network_temperature(
+    network: Any, images: np.ndarray, targets: dict[str, np.ndarray], rounds: int = 2, batch_size: int = 64
+) -> dict[str, float]:
+    """Per *logit head* temperatures of a network (its sidecar's ``temperature`` keys).
+
+    Minimises the summed NLL of every taxonomy head's probabilities (what the network outputs) by
+    coordinate search over each logit head's log-temperature; works for any strategy because it goes
+    through ``network.head.probabilities``. Sets the found temperatures on ``network``.
+    """
+    import torch
+
+    from fashiontag.evaluate._predict import network_logits
+
+    if not hasattr(network, "logit_heads") or not hasattr(network, "set_temperature"):
+        return {}  # e.g. a cascade: its parts are separate models, calibrated one by one
+
+    logits = network_logits(network, images, batch_size)
+    heads = list(network.logit_heads)
+    log_t = np.zeros(len(heads))
+
+    def total_nll(values: np.ndarray) -> float:
+        with torch.inference_mode():
+            probs = network.head.probabilities(logits, torch.tensor(np.exp(values), dtype=torch.float32))
+        return sum(
+            negative_log_likelihood(probs[h].double().numpy(), targets[h])
+            for h in targets
+            if h in probs and (np.asarray(targets[h]) >= 0).any()
+        )
+
+    for _ in range(rounds):
+        for i in range(len(heads)):
+
+            def along(x: float, i: int = i) -> float:
+                trial = log_t.copy()
+                trial[i] = x
+                return total_nll(trial)
+
+            log_t[i] = minimize_scalar(along, bounds=(-4.0, 4.0), method="bounded", options={"xatol": 1e-3}).x
+    temperature = {h: float(np.exp(v)) for h, v in zip(heads, log_t, strict=False)}
+    network.set_temperature(temperature)
+    return temperature

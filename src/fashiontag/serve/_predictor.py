@@ -1,0 +1,72 @@
+"""The Predictor protocol the service codes against, and the adapter from ``fashiontag.infer``.
+
+The service depends only on this protocol, so tests inject a fake and the service never imports
+training code. ``LabellerPredictor`` imports ``fashiontag.infer`` inside ``load`` (run in the lifespan),
+so importing the service stays cheap and a missing backend fails at start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from fashiontag.data.taxonomy import Taxonomy
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What the service needs from a model.
+
+    ``load`` runs once, in a worker thread, during the app's lifespan; ``predict`` runs in a worker
+    thread on a micro-batch of already validated image bytes and returns one result dict per image in
+    the Labeller result format (docs/design.md), in input order.
+    """
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def taxonomy(self) -> Taxonomy: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def load(self) -> None: ...
+
+    def predict(self, images: list[bytes], top_k: int = 3) -> list[dict[str, Any]]: ...
+
+
+class LabellerPredictor:
+    """Adapts ``fashiontag.infer.load(path, backend) -> Labeller`` to :class:`Predictor`."""
+
+    def __init__(self, model_path: str | Path, backend: str = "auto") -> None:
+        self.model_path = Path(model_path)
+        self.backend = backend
+        self._labeller: Any = None
+
+    @property
+    def ready(self) -> bool:
+        return self._labeller is not None
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        if self._labeller is None:
+            raise RuntimeError("model not loaded yet")
+        return self._labeller.taxonomy
+
+    def info(self) -> dict[str, Any]:
+        sidecar = self._labeller.sidecar if self._labeller is not None else {}
+        return {
+            "model": self.model_path.name,
+            "backend": getattr(self._labeller, "backend", None),
+            "strategy": sidecar.get("strategy"),
+            "backbone": (sidecar.get("backbone") or {}).get("name"),
+            "fashiontag_version": sidecar.get("fashiontag_version"),
+        }
+
+    def load(self) -> None:
+        from fashiontag import infer  # lazy: keeps `import fashiontag.serve` light
+
+        self._labeller = infer.load(self.model_path, backend=self.backend)
+
+    def predict(self, images: list[bytes], top_k: int = 3) -> list[dict[str, Any]]:
+        return self._labeller.predict(list(images), top_k=top_k)

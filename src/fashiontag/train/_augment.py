@@ -1,0 +1,103 @@
+"""Augmentation presets, batched on the device with kornia (uint8 never leaves the GPU twice).
+
+Each preset is ``(images_float01 NCHW, targets) -> (images, targets, mix)`` where ``mix`` is None or
+``(permutation, lam)`` for mixup/cutmix (the loss mixes the two target sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from fashiontag.registry import Registry
+
+AUGMENTS: Registry[nn.Module] = Registry("augmentation preset")
+
+
+def create_augment(name: str) -> nn.Module:
+    return AUGMENTS.create(name)
+
+
+def list_augments() -> list[str]:
+    return AUGMENTS.names()
+
+
+class _Preset(nn.Module):
+    def __init__(self, ops: list[nn.Module] | None = None, mix: str | None = None, alpha: float = 0.4) -> None:
+        super().__init__()
+        self.ops = nn.Sequential(*(ops or []))
+        self.mix, self.alpha = mix, alpha
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Any]:
+        images = self.ops(images) if len(self.ops) else images
+        if self.mix is None or images.shape[0] < 2:
+            return images, None
+        lam = float(torch.distributions.Beta(self.alpha, self.alpha).sample())
+        perm = torch.randperm(images.shape[0], device=images.device)
+        if self.mix == "mixup":
+            return lam * images + (1 - lam) * images[perm], (perm, lam)
+        h, w = images.shape[-2:]
+        ch, cw = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
+        y, x = torch.randint(0, h - ch + 1, ()).item(), torch.randint(0, w - cw + 1, ()).item()
+        images = images.clone()
+        images[..., y : y + ch, x : x + cw] = images[perm][..., y : y + ch, x : x + cw]
+        return images, (perm, 1 - ch * cw / (h * w))
+
+
+def _k() -> Any:
+    import kornia.augmentation as K
+
+    return K
+
+
+def _preset(name: str) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
+    return AUGMENTS.register(name)
+
+
+@_preset("none")
+def _none() -> nn.Module:
+    return _Preset()
+
+
+@_preset("light")
+def _light() -> nn.Module:
+    K = _k()
+    return _Preset([K.RandomHorizontalFlip(), K.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.95, 1.05),
+                                                             padding_mode="border")])
+
+
+@_preset("strong")
+def _strong() -> nn.Module:  # seed 000: flips, rotation, zoom, shifts, colour jitter
+    K = _k()
+    return _Preset([
+        K.RandomHorizontalFlip(), K.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.85, 1.15),
+                                                 padding_mode="border"),
+        K.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.8), K.RandomGrayscale(p=0.05),
+    ])
+
+
+@_preset("randaugment")
+def _randaugment() -> nn.Module:
+    K = _k()
+    return _Preset([K.RandomHorizontalFlip(), K.auto.RandAugment(n=2, m=9)])
+
+
+@_preset("trivialaugment")
+def _trivial() -> nn.Module:
+    K = _k()
+    return _Preset([K.RandomHorizontalFlip(), K.auto.TrivialAugment()])
+
+
+@_preset("mixup")
+def _mixup() -> nn.Module:
+    K = _k()
+    return _Preset([K.RandomHorizontalFlip()], mix="mixup")
+
+
+@_preset("cutmix")
+def _cutmix() -> nn.Module:
+    K = _k()
+    return _Preset([K.RandomHorizontalFlip()], mix="cutmix", alpha=1.0)

@@ -1,0 +1,58 @@
+"""TrainConfig: every training knob in one frozen dataclass (defaults -> YAML -> key=value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training run settings.
+
+    Example:
+        >>> from fashiontag.config import build_config
+        >>> build_config(TrainConfig, overrides=["lr=0.01", "epochs=2"]).lr
+        0.01
+    """
+
+    data: str = ""  # dataset root (or manifest file)
+    taxonomy: str = "fpi"  # built-in name or YAML path
+    reader: str = "fpi"  # fashiontag.data.readers name
+    source: str = "fpi"  # taxonomy.sources key used by map_items
+    split: str | None = None  # CSV with item_id,split (train/val/test); default: hash of dup_group
+    out: str = "runs/default"
+    backbone: str = "tf_efficientnet_lite0"
+    strategy: str = "flat"
+    strategy_attribute: str | None = None  # combined: joint attribute (default: the first)
+    pretrained: bool | str = True
+    init_from: str | None = None  # adapt: an existing fashiontag model directory
+    image_size: int = 64  # letterbox size of the decoded images
+    input_size: int | None = None  # network input (default: backbone's own)
+    epochs: int = 5
+    batch_size: int = 32
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 1e-3
+    backbone_lr_scale: float = 0.1  # backbone lr = lr * scale once unfrozen
+    weight_decay: float = 1e-4
+    schedule: Literal["cosine", "step", "plateau"] = "cosine"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    loss: str = "ce"
+    focal_gamma: float = 2.0
+    balanced_sampling: bool = False
+    augment: str = "light"
+    head_epochs: int = 1  # epochs with a frozen backbone before the full fine-tune
+    early_stopping_patience: int = 3
+    precision: str = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
+    accelerator: str = "auto"
+    devices: int = 1
+    ddp: bool = False
+    num_workers: int = 0
+    seed: int = 0
+    probe: bool = False  # frozen backbone features + heads trained on them (fast, CPU friendly)
+    probe_steps: int = 300
+    limit_train_batches: float | int = 1.0
+    limit_val_batches: float | int = 1.0
+    max_items: int | None = None  # cap on items (quick runs, benchmarks)
+    progress_bar: bool = True

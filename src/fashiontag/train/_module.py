@@ -1,0 +1,170 @@
+"""Lightning parts: the DataModule (uint8 arrays -> device), the LightningModule, the fine-tuning callback."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import BaseFinetuning
+from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+from fashiontag.train._augment import create_augment
+from fashiontag.train._config import TrainConfig
+from fashiontag.train._losses import class_counts, create_loss
+from fashiontag.train._metrics import head_metrics, mean_level_f1
+
+
+class ArrayDataModule(L.LightningDataModule):
+    """Serves ``(uint8 image, strategy targets, head targets)``; augmentation happens later, on the device."""
+
+    def __init__(self, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
+                 train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig) -> None:
+        super().__init__()
+        self.images, self.strategy_targets, self.head_targets = images, strategy_targets, head_targets
+        self.train_rows, self.val_rows, self.config = train_rows, val_rows, config
+
+    def _dataset(self, rows: np.ndarray) -> TensorDataset:
+        return TensorDataset(torch.from_numpy(np.ascontiguousarray(self.images[rows])),
+                             torch.from_numpy(self.strategy_targets[rows]), torch.from_numpy(self.head_targets[rows]))
+
+    def train_dataloader(self) -> DataLoader:
+        data = self._dataset(self.train_rows)
+        sampler = None
+        if self.config.balanced_sampling:  # each first strategy-head class equally likely
+            first = self.strategy_targets[self.train_rows, 0]
+            counts = np.bincount(first[first >= 0], minlength=first.max() + 1).astype(float)
+            weights = np.where(first >= 0, 1.0 / np.maximum(counts[np.maximum(first, 0)], 1), 0.0)
+            sampler = WeightedRandomSampler(torch.as_tensor(weights), len(first), replacement=True)
+        return DataLoader(data, batch_size=self.config.batch_size, shuffle=sampler is None, sampler=sampler,
+                          num_workers=self.config.num_workers, drop_last=len(data) > self.config.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self._dataset(self.val_rows), batch_size=self.config.batch_size * 2,
+                          num_workers=self.config.num_workers)
+
+
+class TaggerModule(L.LightningModule):
+    """Trains a TaggerNet's strategy heads; validates per taxonomy head (accuracy, macro-F1)."""
+
+    def __init__(self, net: torch.nn.Module, config: TrainConfig, counts: list[Tensor], steps_per_epoch: int) -> None:
+        super().__init__()
+        self.net, self.config, self.steps_per_epoch = net, config, max(steps_per_epoch, 1)
+        self.losses = [create_loss(config.loss, c, config.label_smoothing, config.focal_gamma) for c in counts]
+        self.augment = create_augment(config.augment)
+        self._val: list[tuple[dict[str, Tensor], Tensor]] = []
+        self.val_metrics: dict[str, float] = {}
+
+    def _inputs(self, images: Tensor, train: bool) -> tuple[Tensor, Any]:
+        pre = self.net.preprocess
+        x = images.permute(0, 3, 1, 2).float() / 255.0
+        if pre.size != pre.input_size:
+            x = F.interpolate(x, size=(pre.input_size,) * 2, mode="bilinear", align_corners=False)
+        mix = None
+        if train:
+            x, mix = self.augment(x)
+        x = (x - self.net.mean) / self.net.std
+        return x.contiguous(memory_format=torch.channels_last), mix
+
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
+        images, targets, _ = batch
+        x, mix = self._inputs(images, train=True)
+        logits = self.net.forward_logits(x)
+        loss = x.new_zeros(())
+        for i, head in enumerate(self.net.logit_heads):
+            t = targets[:, i]
+            if mix is None:
+                loss = loss + self.losses[i](logits[head], t)
+            else:
+                perm, lam = mix
+                loss = loss + lam * self.losses[i](logits[head], t) + (1 - lam) * self.losses[i](logits[head], t[perm])
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images))
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
+        images, _, heads = batch
+        x, _ = self._inputs(images, train=False)
+        probs = self.net.probabilities(self.net.forward_logits(x))
+        self._val.append(({h: p.float().cpu() for h, p in probs.items()}, heads.cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        probs = {h: torch.cat([p[h] for p, _ in self._val]) for h in self.net.heads}
+        targets = torch.cat([t for _, t in self._val])
+        self._val.clear()
+        metrics = head_metrics(probs, targets, self.net.heads)
+        metrics["val_macro_f1"] = mean_level_f1(metrics, self.net.taxonomy.levels)
+        self.val_metrics = metrics
+        self._plateau_update(metrics["val_macro_f1"])
+        self.log_dict({k if k.startswith("val_") else f"val_{k}": v for k, v in metrics.items()}, sync_dist=True)
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.config
+        head = [p for p in self.net.head.parameters() if p.requires_grad]
+        groups = [{"params": head, "lr": cfg.lr}]
+        backbone = [p for p in self.net.backbone.parameters() if p.requires_grad]
+        if backbone:
+            groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale})
+        if cfg.optimizer == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return optimizer
+
+    def lr_factor(self, step: int) -> float:
+        """Warmup then cosine/step; plateau keeps its own running factor. Applied per batch to every param
+        group's base lr, so groups the fine-tuning callback adds later follow the same schedule."""
+        cfg = self.config
+        total, warmup = cfg.epochs * self.steps_per_epoch, cfg.warmup_epochs * self.steps_per_epoch
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.schedule == "plateau":
+            return self._plateau_factor
+        if cfg.schedule == "step":
+            return 0.1 ** (step // max(1, int(total * 0.4)))
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        factor = self.lr_factor(self.global_step)
+        for group in self.optimizers().optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])
+            group["lr"] = group["base_lr"] * factor
+
+    _plateau_factor, _plateau_best, _plateau_wait = 1.0, -1.0, 0
+
+    def _plateau_update(self, score: float) -> None:
+        if score > self._plateau_best:
+            self._plateau_best, self._plateau_wait = score, 0
+        else:
+            self._plateau_wait += 1
+            if self._plateau_wait > 1:
+                self._plateau_factor, self._plateau_wait = self._plateau_factor * 0.3, 0
+
+
+class HeadFirstFinetuning(BaseFinetuning):
+    """Train the heads on a frozen backbone for ``head_epochs``, then unfreeze it at ``lr * backbone_lr_scale``."""
+
+    def __init__(self, head_epochs: int, lr: float) -> None:
+        super().__init__()
+        self.head_epochs, self.lr = head_epochs, lr
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        if self.head_epochs > 0:
+            self.freeze(pl_module.net.backbone, train_bn=False)
+
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Any) -> None:
+        if self.head_epochs > 0 and epoch == self.head_epochs:
+            self.unfreeze_and_add_param_group(pl_module.net.backbone, optimizer, lr=self.lr, train_bn=True)
+
+
+def strategy_counts(targets: np.ndarray, net: torch.nn.Module) -> list[Tensor]:
+    """Training class counts per strategy logit head (for ``weighted_ce``)."""
+    with torch.no_grad():
+        sizes = {h: v.shape[1] for h, v in net.head.eval()(torch.zeros(1, net.num_features)).items()}
+    net.head.train()
+    return [class_counts(torch.from_numpy(targets[:, i]), sizes[h]) for i, h in enumerate(net.logit_heads)]

@@ -1,0 +1,48 @@
+"""Probe mode: frozen backbone features computed once, heads trained full-batch on them (seconds on CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fashiontag.train._config import TrainConfig
+from fashiontag.train._metrics import head_metrics, mean_level_f1
+
+
+@torch.no_grad()
+def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int = 128) -> torch.Tensor:
+    """Backbone features of uint8 ``images`` in batches (eval mode, no grad)."""
+    net.eval()
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+        chunks.append(net.forward_features(net.to_input(batch)).float())
+    return torch.cat(chunks) if chunks else torch.zeros(0, net.num_features)
+
+
+def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Tensor, config: TrainConfig) -> None:
+    """Full-batch AdamW on the strategy heads; ``targets`` is ``[N, len(net.logit_heads)]``."""
+    from fashiontag.train._losses import create_loss
+    from fashiontag.train._module import strategy_counts
+
+    counts = strategy_counts(targets.numpy(), net)
+    losses = [create_loss(config.loss, c, config.label_smoothing, config.focal_gamma) for c in counts]
+    head = net.head.train()
+    optimizer = torch.optim.AdamW(head.parameters(), lr=max(config.lr, 1e-2), weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.probe_steps)
+    for _ in range(config.probe_steps):
+        logits = head(features)
+        loss = sum(losses[i](logits[h], targets[:, i]) for i, h in enumerate(net.logit_heads))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    net.eval()
+
+
+@torch.no_grad()
+def evaluate_features(net: torch.nn.Module, features: torch.Tensor, head_targets: torch.Tensor) -> dict[str, float]:
+    probs = net.probabilities(net.head.eval()(features))
+    metrics = head_metrics(probs, head_targets, net.heads)
+    metrics["val_macro_f1"] = mean_level_f1(metrics, net.taxonomy.levels)
+    return metrics

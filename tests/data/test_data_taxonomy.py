@@ -1,0 +1,58 @@
+"""Taxonomy validation errors name the line; built-in mapping rules hold on the real FPI table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fashiontag.data.mapping import map_items
+from fashiontag.data.readers import read_dataset
+from fashiontag.data.taxonomy import TaxonomyError, list_taxonomies, load_taxonomy, parse_taxonomy
+
+BAD = {
+    "unknown parent": ("levels: [a, b]\nnodes:\n  - {name: A}\n  - {name: B, parent: Nope}\n", r":4:.*Nope"),
+    "duplicate (nodes)": ("levels: [a]\nnodes:\n  - {name: A}\n  - {name: A}\n", r":4:.*duplicate name 'A'"),
+    "duplicate (tree)": ("levels: [a, b]\ntree:\n  A: [x, y, x]\n", r":3:.*duplicate name 'x'"),
+    "cycle": ("levels: [a, b]\nnodes:\n  - {name: A, parent: B}\n  - {name: B, parent: A}\n", r":\d:.*cycle"),
+    "empty level": ("levels: [a, b]\ntree:\n  A: []\n  B: [y]\n", r":3:.*empty level"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_taxonomy_errors_name_the_line(case: str) -> None:
+    text, pattern = BAD[case]
+    with pytest.raises(TaxonomyError, match=pattern):
+        parse_taxonomy(text, "bad.yaml")
+
+
+def test_both_forms_agree() -> None:
+    tree = parse_taxonomy("levels: [g, t]\ntree:\n  Shoes: [Heels, Flats]\n")
+    nodes = parse_taxonomy("levels: [g, t]\nnodes:\n  - {name: Shoes}\n  - {name: Heels, parent: Shoes}\n"
+                           "  - {name: Flats, parent: Shoes}\n")  # fmt: skip
+    assert tree.leaves == ["Shoes > Heels", "Shoes > Flats"]
+    # the nodes: form keeps the given id (default: the name) rather than the full path
+    assert [nodes.nodes[n].name for n in nodes.leaves] == ["Heels", "Flats"]
+    assert [nodes.nodes[n].depth for n in nodes.leaves] == [1, 1]
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", list_taxonomies())
+def test_builtin_mapping_on_real_fpi(shared_data: Path, name: str, fpi_items) -> None:
+    tax = load_taxonomy(name)
+    result = map_items(fpi_items, tax, "fpi")
+    mapped = result.items["leaf"].dropna()
+    assert len(mapped) > 1000
+    assert set(mapped) <= set(tax.leaves)
+    assert sum(result.unmapped.values()) == len(fpi_items) - len(mapped)
+    for level in tax.levels:  # level columns agree with the leaf's ancestors
+        row = result.items.dropna(subset=["leaf"]).iloc[0]
+        path = tax.ancestors(row["leaf"])
+        assert row[level] == (path[tax.levels.index(level)] if tax.levels.index(level) < len(path) else None)
+    if name == "fpi":
+        assert len(mapped) == len(fpi_items)
+
+
+@pytest.fixture(scope="module")
+def fpi_items(shared_data: Path):
+    return read_dataset("fpi", shared_data / "fpi_small", hash_files=False).items

@@ -1,0 +1,16 @@
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """Synthetic data + an untrained tiny model, shared by the end-to-end tests."""
+    models = pytest.importorskip("fashiontag.models._testing", reason="fashiontag.models._testing not available")
+    from fashiontag.data.synthetic import make_synthetic_dataset
+    from fashiontag.data.taxonomy import load_taxonomy
+
+    root = tmp_path_factory.mktemp("evaluate")
+    manifest, taxonomy_file = make_synthetic_dataset(root / "data", per_leaf=6)
+    tax = load_taxonomy(str(taxonomy_file))
+    models.make_tiny_model(root / "flat", tax)
+    models.make_tiny_model(root / "combined", tax, strategy="combined", seed=1)
+    return {"root": root, "manifest": manifest, "tax": tax}

@@ -1,0 +1,85 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fashiontag.artifact import read_sidecar
+
+
+def _items(tiny_run):
+    from fashiontag.data.mapping import map_items
+    from fashiontag.data.readers import read_dataset
+
+    items = map_items(
+        read_dataset("manifest", tiny_run["manifest"], hash_files=False).items, tiny_run["tax"], "manifest"
+    ).mapped
+    items["split"] = ["val" if i % 3 == 0 else "test" for i in range(len(items))]
+    return items
+
+
+def test_cli_evaluate_and_compare(tiny_run):
+    from fashiontag.cli.main import app
+
+    root = tiny_run["root"]
+    runner = CliRunner()
+    for run in ("flat", "combined"):
+        result = runner.invoke(
+            app,
+            [
+                "evaluate",
+                str(root / run),
+                "--data",
+                str(tiny_run["manifest"]),
+                "--reader",
+                "manifest",
+                "--out",
+                str(root / run / "eval"),
+                "robustness_images=8",
+                "corruptions=[gaussian_noise,blur]",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "| group |" in result.output
+    metrics = json.loads((root / "flat" / "eval" / "metrics.json").read_text())
+    assert set(metrics["heads"]) == {"group", "type", "colour"}
+    assert metrics["data"]["count"] == 24
+    assert 0 <= metrics["hierarchy"]["full_path_accuracy"] <= 1
+    assert [r["corruption"] for r in metrics["robustness"]][:2] == ["clean", "gaussian_noise"]
+    html = (root / "flat" / "eval" / "report.html").read_text()
+    for figure in ("figures/confusion_type.png", "figures/reliability.png", "figures/selective.png"):
+        assert figure in html and (root / "flat" / "eval" / figure).exists()
+    result = runner.invoke(app, ["compare", str(root / "flat"), str(root / "combined"), "--out", str(root / "cmp")])
+    assert result.exit_code == 0, result.output
+    text = (root / "cmp" / "compare.md").read_text()
+    assert "Combined vs hierarchical" in text and "latency_ms" in text
+    assert (root / "cmp" / "compare.png").exists() and (root / "cmp" / "compare.csv").exists()
+
+
+def test_evaluate_model_fits_and_saves_calibration(tiny_run, tmp_path):
+    from fashiontag.evaluate import EvaluateConfig, evaluate_model
+    from fashiontag.models._testing import make_tiny_model
+
+    make_tiny_model(tmp_path / "model", tiny_run["tax"])
+    config = EvaluateConfig(calibrate_split="val", save_calibration=True, target_accuracy=0.9, robustness=False)
+    metrics = evaluate_model(tmp_path / "model", _items(tiny_run), "test", tmp_path / "out", config)
+    sidecar = read_sidecar(tmp_path / "model")  # hashes still verify
+    assert set(sidecar["thresholds"]) == {"group", "type", "colour"}
+    assert sidecar["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
+    assert all(t > 0 for t in sidecar["temperature"].values())
+    assert metrics["data"]["count"] == 16 and "at_thresholds" in metrics["hierarchy"]
+
+
+def test_domain_shift_accept_scoring(tiny_run, tmp_path):
+    from fashiontag.evaluate import EvaluateConfig, evaluate_model
+
+    items = _items(tiny_run)
+    items["accept"] = [[g] for g in items["group"]]  # coarse labels: group only
+    items["label"] = items["group"]
+    items = items.drop(columns="split")
+    for column in ("leaf", "group", "type", "colour"):
+        items[column] = None
+    metrics = evaluate_model(tiny_run["root"] / "flat", items, None, tmp_path / "out", EvaluateConfig(robustness=False))
+    shift = metrics["domain_shift"]
+    assert shift["count"] == 24 and {r["label"] for r in shift["per_class"]} == {"Tops", "Shoes"}
+    assert 0 <= shift["accuracy"] <= 1 and not metrics["heads"]
+    assert "Most confident mistakes" in (tmp_path / "out" / "report.html").read_text() or shift["accuracy"] == 1

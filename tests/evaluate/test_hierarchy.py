@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+
+from fashiontag.data.taxonomy import parse_taxonomy
+from fashiontag.evaluate import hierarchy as H
+
+TAX = parse_taxonomy("""
+name: t
+levels: [group, gender, type]
+tree:
+  Glasses: [Glasses, Sunglasses]
+  Shoes:
+    Male: [Boots, Trainers]
+    Female: [Boots, Heels]
+""")
+
+
+def probs_for(rows):
+    """rows: list of dicts node_id -> prob (missing nodes 0), turned into per-level arrays."""
+    out = {}
+    for level in TAX.levels:
+        labels = TAX.head_labels(level)
+        out[level] = np.array([[row.get(n, 0.0) for n in labels] for row in rows])
+    return out
+
+
+LEAVES = ["Shoes > Female > Heels", "Shoes > Male > Boots", "Glasses > Sunglasses"]
+ROWS = [
+    # correct all the way
+    {
+        "Shoes": 0.9,
+        "Glasses": 0.1,
+        "Shoes > Female": 0.8,
+        "Shoes > Male": 0.1,
+        "Shoes > Female > Heels": 0.7,
+        "Shoes > Female > Boots": 0.1,
+        "Shoes > Male > Boots": 0.1,
+    },
+    # right group, wrong gender, right type name (Boots)
+    {
+        "Shoes": 0.8,
+        "Glasses": 0.2,
+        "Shoes > Female": 0.5,
+        "Shoes > Male": 0.3,
+        "Shoes > Female > Boots": 0.45,
+        "Shoes > Male > Boots": 0.3,
+        "Shoes > Female > Heels": 0.05,
+    },
+    # wrong group: a shallow branch
+    {
+        "Shoes": 0.6,
+        "Glasses": 0.4,
+        "Shoes > Male": 0.6,
+        "Shoes > Male > Trainers": 0.6,
+        "Glasses > Sunglasses": 0.3,
+        "Glasses > Glasses": 0.1,
+    },
+]
+
+
+def test_decoding_accuracy_points_severity():
+    targets = H.targets_from_leaves(TAX, LEAVES)
+    assert targets["type"][2] == -1  # ragged: Glasses has no type level
+    decoded = H.decode_top_down(TAX, probs_for(ROWS))
+    assert H.predicted_nodes(TAX, decoded)[1] == ["Shoes", "Shoes > Female", "Shoes > Female > Boots"]
+    assert H.full_path_accuracy(TAX, decoded, targets) == pytest.approx(1 / 3)
+    assert H.per_level_accuracy(TAX, decoded, targets) == pytest.approx({"group": 2 / 3, "gender": 1 / 3, "type": 0.5})
+    # points by name: row0 3, row1 group+type(Boots) = 2, row2 0 ; max 3 + 3 + 2
+    assert H.points_score(TAX, decoded, targets) == {"points": 5, "max_points": 8, "fraction": 5 / 8}
+    severity = H.mistake_severity(TAX, decoded, LEAVES)
+    # Female>Boots vs Male>Boots: LCA Shoes -> 2 + 2 = 4 ; Male>Trainers vs Glasses>Sunglasses: 3 + 2 = 5
+    assert severity == {"mistakes": 2, "mean_hops": 4.5, "histogram": {"4": 1, "5": 1}}
+    assert H.tree_distance(TAX, "Shoes", "Shoes > Male > Boots") == 2
+
+
+def test_selective_curve_and_accept():
+    targets = H.targets_from_leaves(TAX, LEAVES)
+    decoded = H.decode_top_down(TAX, probs_for(ROWS))
+    curve = H.selective_curve(TAX, decoded, targets, thresholds=[0.0, 0.55, 0.95])
+    assert curve["coverage_full"][0] == 1.0 and curve["accuracy_full"][0] == pytest.approx(1 / 3)
+    # at 0.55: row0 -> type (0.7), row1 -> group only (gender 0.5), row2 -> down to Trainers (0.6) wrong
+    assert curve["coverage_any"][1] == 1.0 and curve["accuracy_any"][1] == pytest.approx(2 / 3)
+    assert curve["coverage_full"][1] == pytest.approx(2 / 3)
+    assert curve["coverage_any"][2] == 0.0
+    ok = H.accept_correct(TAX, decoded, [["Shoes", "Shoes > Female", "Shoes > Female > Heels"], ["Glasses"], None])
+    assert ok.tolist() == [True, False, False]
+
+
+def test_fit_thresholds_reaches_target():
+    rng = np.random.default_rng(1)
+    flat = parse_taxonomy("name: f\nlevels: [group, type]\ntree:\n  A: [x, y]\n  B: [x, y]\n")
+    n = 2000
+    leaves = rng.choice(flat.leaves, n)
+    targets = H.targets_from_leaves(flat, list(leaves))
+    probs = {}
+    for level in flat.levels:
+        k = len(flat.head_labels(level))
+        conf = rng.uniform(1 / k, 1.0, n)
+        right = rng.uniform(size=n) < conf  # calibrated: P(correct) = confidence
+        p = np.full((n, k), 0.0)
+        wrong = (targets[level] + 1) % k
+        pred = np.where(right, targets[level], wrong)
+        p[np.arange(n), pred] = conf
+        probs[level] = p
+    # level 1 must be consistent with group choice for top-down decoding: build from leaves instead
+    leaf_probs = np.zeros((n, 4))
+    conf = rng.uniform(0.3, 1.0, n)
+    right = rng.uniform(size=n) < conf
+    true_leaf = np.array([flat.leaves.index(x) for x in leaves])
+    pred = np.where(right, true_leaf, (true_leaf + 1) % 4)
+    leaf_probs[np.arange(n), pred] = conf
+    leaf_probs[np.arange(n), (pred + 2) % 4] = 1 - conf
+    probs = {"type": leaf_probs, "group": np.stack([leaf_probs[:, :2].sum(1), leaf_probs[:, 2:].sum(1)], 1)}
+    thresholds = H.fit_thresholds(flat, probs, targets, target_accuracy=0.95)
+    decoded = H.decode_top_down(flat, probs)
+    accepted = H.accepted_levels(flat, decoded, thresholds)
+    for depth, level in enumerate(flat.levels):
+        ok = H.level_correct(decoded, targets, level)[accepted[:, depth]]
+        assert ok.mean() >= 0.95 and accepted[:, depth].mean() > 0.1
+    assert thresholds["type"] > 0.8
+    assert H.threshold_for_target(np.array([0.9, 0.8]), np.array([False, False]), 0.99) == H.NEVER

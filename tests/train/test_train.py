@@ -1,0 +1,104 @@
+"""Training through the CLI on the synthetic dataset: strategies, backbones, probe, resume, losses."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fashiontag.cli.main import app
+from fashiontag.models import list_backbones, list_strategies, load_network
+from fashiontag.train import focal_loss, list_augments
+from fashiontag.train import _lightning
+
+runner = CliRunner()
+
+
+def _train(args):
+    result = runner.invoke(app, ["train", *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_train_each_strategy(strategy, synthetic, tiny_args, tmp_path):
+    manifest, taxonomy = synthetic
+    _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--strategy", strategy, "--backbone", "smallcnn"])
+    sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
+    assert sidecar["strategy"] == strategy and sidecar["training"]["strategy"] == strategy
+    assert sidecar["split"]["sha256"] and "torch" in sidecar["versions"]
+    net = load_network(tmp_path / "run" / "model")
+    with torch.no_grad():
+        assert list(net(torch.zeros(2, 32, 32, 3, dtype=torch.uint8))) == net.heads
+    if strategy != "cascade":
+        assert (tmp_path / "run" / "learning_curves.png").exists()
+
+
+@pytest.mark.parametrize("backbone", [b for b in list_backbones() if b != "smallcnn"])
+def test_train_each_backbone_one_batch(backbone, synthetic, tiny_args, tmp_path):
+    manifest, taxonomy = synthetic
+    _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", backbone, "limit_train_batches=1",
+            "limit_val_batches=1", "batch_size=4", "head_epochs=0"])
+
+
+def test_probe_mode_learns_synthetic(synthetic, tiny_args, tmp_path):
+    manifest, taxonomy = synthetic
+    _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--probe", "--backbone", "smallcnn",
+            "probe_steps=200"])
+    metrics = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())["metrics"]
+    assert 0.0 <= metrics["val_macro_f1"] <= 1.0 and "acc_colour" in metrics
+
+
+class _Abort(Exception):
+    pass
+
+
+class _AbortAfter:
+    """Callback that kills training after N steps, like a crash mid-epoch."""
+
+    def __init__(self, steps):
+        from lightning.pytorch.callbacks import Callback
+
+        outer = self
+
+        class Impl(Callback):
+            def on_train_batch_end(self, trainer, *args):
+                if trainer.global_step >= outer.steps:
+                    trainer.save_checkpoint(trainer.default_root_dir + "/checkpoints/last.ckpt")
+                    raise _Abort()
+
+        self.steps, self.callback = steps, Impl()
+
+
+def test_resume_after_abort(synthetic, tiny_args, tmp_path, monkeypatch):
+    manifest, taxonomy = synthetic
+    args = [*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "epochs=3", "batch_size=4"]
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_AbortAfter(2).callback])
+    result = runner.invoke(app, ["train", *args])
+    assert isinstance(result.exception, _Abort)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert last.exists()
+    step_at_abort = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [])
+    _train(args)
+    final = torch.load(last, map_location="cpu", weights_only=True)
+    assert final["global_step"] > step_at_abort and final["epoch"] == 2
+    assert (tmp_path / "run" / "model" / "fashiontag.json").exists()
+
+
+def test_focal_loss_matches_hand_computation():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    targets = torch.tensor([0, 2])
+    p = logits.softmax(-1)[torch.arange(2), targets]
+    expected = (-(1 - p) ** 2 * p.log()).mean()
+    assert torch.allclose(focal_loss(logits, targets, gamma=2.0), expected)
+    assert torch.allclose(focal_loss(logits, targets, gamma=0.0), torch.nn.functional.cross_entropy(logits, targets))
+
+
+@pytest.mark.parametrize("name", list_augments())
+def test_augment_presets_keep_shape(name):
+    from fashiontag.train import create_augment
+
+    x = torch.rand(4, 3, 32, 32)
+    y, mix = create_augment(name)(x)
+    assert y.shape == x.shape and (mix is None or len(mix[0]) == 4)
