@@ -1,0 +1,28 @@
+"""``fashiontag demo``: the whole pipeline on Fashion Product Images, sized for 2 CPU cores."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+DEMO_HELP = """Inspect, split, train (probe mode), evaluate, export and report on an FPI folder.
+
+Example:
+
+  fashiontag demo --data ../shared/data/fpi_small --out runs/demo
+
+  fashiontag demo --data ../shared/data/fpi_small --out runs/demo max_items=5000
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo", help=DEMO_HELP)
+    def demo(
+        data: str = typer.Option(..., help="Folder with styles.csv and images/ (Kaggle layout)."),
+        out: str = typer.Option("runs/demo", help="Run directory."),
+        overrides: Optional[list[str]] = typer.Argument(None, help="TrainConfig key=value overrides."),
+    ) -> None:
+        from fashiontag.demo import run_demo
+
+        run_demo(data, out, overrides or [], echo=typer.echo)
