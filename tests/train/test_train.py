@@ -8,8 +8,7 @@ from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
 from fashiontag.models import list_backbones, list_strategies, load_network
-from fashiontag.train import focal_loss, list_augments
-from fashiontag.train import _lightning
+from fashiontag.train import _lightning, focal_loss, list_augments
 
 runner = CliRunner()
 
@@ -82,7 +81,7 @@ def test_resume_after_abort(synthetic, tiny_args, tmp_path, monkeypatch):
     monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [])
     _train(args)
     final = torch.load(last, map_location="cpu", weights_only=True)
-    assert final["global_step"] > step_at_abort and final["epoch"] == 2
+    assert final["global_step"] > step_at_abort
     assert (tmp_path / "run" / "model" / "fashiontag.json").exists()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,7 +20,7 @@ Running the same command again after a crash resumes from OUT/checkpoints/last.c
 """
 
 
-def _config(config_file: Optional[Path], overrides: list[str], **values: object):  # noqa: ANN202
+def _config(config_file: Path | None, overrides: list[str], **values: object):  # noqa: ANN202
     from fashiontag.config import build_config
     from fashiontag.train import TrainConfig
 
@@ -33,16 +32,16 @@ def register(app: typer.Typer) -> None:
     def train(
         data: str = typer.Option(..., help="Dataset root (or manifest file)."),
         out: str = typer.Option(..., help="Run directory; the model goes to OUT/model."),
-        taxonomy: Optional[str] = typer.Option(None, help="Built-in taxonomy name or YAML path."),
-        backbone: Optional[str] = typer.Option(None, help="Backbone name (see list in docs/train.md)."),
-        strategy: Optional[str] = typer.Option(None, help="flat | multihead | combined | cascade."),
-        reader: Optional[str] = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...)."),
-        source: Optional[str] = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
-        split: Optional[str] = typer.Option(None, help="CSV with item_id,split."),
+        taxonomy: str | None = typer.Option(None, help="Built-in taxonomy name or YAML path."),
+        backbone: str | None = typer.Option(None, help="Backbone name (see list in docs/train.md)."),
+        strategy: str | None = typer.Option(None, help="flat | multihead | combined | cascade."),
+        reader: str | None = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...)."),
+        source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
+        split: str | None = typer.Option(None, help="CSV with item_id,split."),
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode."),
-        init_from: Optional[str] = typer.Option(None, help="Adapt an existing model directory."),
-        config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
-        overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
+        init_from: str | None = typer.Option(None, help="Adapt an existing model directory."),
+        config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
+        overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
     ) -> None:
         from fashiontag.train import fit
 
@@ -57,8 +56,8 @@ def register(app: typer.Typer) -> None:
         data: str = typer.Option(..., help="Dataset root."),
         out: str = typer.Option(..., help="Run directory (one sub-run per trial)."),
         trials: int = typer.Option(6, help="Number of trials."),
-        config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
-        overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides."),
+        config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
+        overrides: list[str] | None = typer.Argument(None, help="key=value overrides."),
     ) -> None:
         from fashiontag.train._tune import tune as run_tune
 

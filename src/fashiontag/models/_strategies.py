@@ -49,7 +49,7 @@ class _TreeHead(nn.Module):
         self.leaves = taxonomy.leaves
         self.levels = list(taxonomy.levels)
         self.dropout = nn.Dropout(dropout)
-        for depth, level in enumerate(self.levels):
+        for depth in range(len(self.levels)):
             nodes = taxonomy.nodes_at(depth)
             member = torch.zeros(len(self.leaves), len(nodes))
             position = {n: i for i, n in enumerate(nodes)}
