@@ -49,7 +49,7 @@ def run_demo(
     train_config = build_config(
         TrainConfig, None, overrides, data=str(data), taxonomy="fpi", reader="fpi", source="fpi",
         split=str(split_file), out=str(out / "train"), backbone="tf_efficientnet_lite0", probe=True,
-        progress_bar=False,
+        image_size=80, input_size=128, progress_bar=False,
     )  # fmt: skip
     model_dir = fit(train_config)
     echo(f"   model: {model_dir}")

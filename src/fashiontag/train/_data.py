@@ -1,8 +1,8 @@
 """Training data: letterboxed uint8 images + a label table (leaf, attribute columns, split).
 
-Until the data stage's decoded cache is used directly, items are read with a registered reader, mapped
-onto the taxonomy, split by ``dup_group`` (copies never straddle a split) and decoded once into
-``<out>/images_<S>.npy`` so a resumed run does not decode again.
+Items are read, mapped and decoded once by the data stage's cache (``<out>/cache_<S>``), so a resumed run
+does not decode again; the split comes from a split file, else a hash of ``dup_group`` (copies never
+straddle a split).
 """
 
 from __future__ import annotations
@@ -42,52 +42,36 @@ def hash_split(groups: pd.Series, val: float = 0.1, test: float = 0.1) -> pd.Ser
     return groups.map(pick)
 
 
-def _decode(paths: list[str], crops: list, size: int) -> np.ndarray:
-    from fashiontag.data.images import ImageError, letterbox, load_image
+def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.DataFrame]:
+    """The data stage's decoded cache under ``<out>/cache_<S>`` (built once; undecodable images left out)."""
+    from fashiontag.data.cache import open_cache, prepare_cache
+    from fashiontag.data.config import DataConfig
 
-    out = np.full((len(paths), size, size, 3), 255, dtype=np.uint8)
-    for i, (path, crop) in enumerate(zip(paths, crops, strict=True)):
-        try:
-            image = load_image(path)
-            if isinstance(crop, (list, tuple)) and len(crop) == 4:
-                image = image.crop(tuple(crop))
-            out[i] = letterbox(image, size)
-        except ImageError:
-            pass  # stays blank; readers already report unreadable files
-    return out
-
-
-def _read_labels(config: TrainConfig, taxonomy: Taxonomy) -> pd.DataFrame:
-    from fashiontag.data.mapping import map_items
-    from fashiontag.data.readers import read_dataset
-
-    items = read_dataset(config.reader, config.data).items
-    mapped = map_items(items, taxonomy, config.source).items
-    mapped = mapped[mapped["leaf"].notna()].reset_index(drop=True)
-    if config.max_items and len(mapped) > config.max_items:
-        mapped = mapped.sample(config.max_items, random_state=config.seed).reset_index(drop=True)
+    folder = Path(config.out) / f"cache_{config.image_size}"
+    if not (folder / "meta.json").exists():
+        data_config = DataConfig(reader=config.reader, root=config.data, taxonomy=config.taxonomy,
+                                 source=config.source, size=config.image_size)
+        prepare_cache(data_config, folder, progress=config.progress_bar)
+    cache = open_cache(folder)
+    index = cache.index[cache.index["leaf"].notna()].reset_index(drop=True)
+    if config.max_items and len(index) > config.max_items:
+        index = index.sample(config.max_items, random_state=config.seed).reset_index(drop=True)
     if config.split:
         table = pd.read_csv(config.split, dtype={"item_id": str})
-        mapped = mapped.merge(table[["item_id", "split"]], on="item_id", how="inner")
+        index = index.merge(table[["item_id", "split"]], on="item_id", how="inner")
     else:
-        mapped["split"] = hash_split(mapped["dup_group"])
-    return mapped
+        index["split"] = hash_split(index["dup_group"])
+    if taxonomy.fingerprint() != cache.meta.get("taxonomy_fingerprint"):
+        raise ValueError(f"{folder}: cache was built for another taxonomy; delete it or use another --out")
+    return cache.batch(index["row"].to_numpy()), index
 
 
 def load_train_data(config: TrainConfig, taxonomy: Taxonomy) -> TrainData:
-    """Read, map, split and decode (cached under ``config.out``)."""
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    labels_path, images_path = out / "items.pkl.csv", out / f"images_{config.image_size}.npy"
-    if labels_path.exists() and images_path.exists():
-        labels = pd.read_csv(labels_path, dtype=str, keep_default_na=False).replace({"": None})
-        return TrainData(np.load(images_path, mmap_mode="r"), labels, taxonomy)
-    mapped = _read_labels(config, taxonomy)
-    images = _decode(mapped["path"].tolist(), mapped.get("crop", [None] * len(mapped)).tolist(), config.image_size)
+    """Read, map, split and decode through the data stage's cache (kept under ``config.out``)."""
+    Path(config.out).mkdir(parents=True, exist_ok=True)
+    images, index = _cache(config, taxonomy)
     keep = ["item_id", "path", "dup_group", "leaf", *taxonomy.attributes, "split"]
-    labels = mapped[keep].astype(object).where(mapped[keep].notna(), None)
-    np.save(images_path, images)
-    labels.to_csv(labels_path, index=False)
+    labels = index[keep].astype(object).where(index[keep].notna(), None)
     return TrainData(images, labels.reset_index(drop=True), taxonomy)
 
 
