@@ -49,14 +49,15 @@ def run_demo(
     train_config = build_config(
         TrainConfig, None, overrides, data=str(data), taxonomy="fpi", reader="fpi", source="fpi",
         split=str(split_file), out=str(out / "train"), backbone="tf_efficientnet_lite0", probe=True,
-        image_size=80, input_size=128, progress_bar=False,
+        image_size=80, input_size=112, probe_steps=1000, progress_bar=False,
     )  # fmt: skip
     model_dir = fit(train_config)
     echo(f"   model: {model_dir}")
     done()
     done = _step("4/5 evaluate on the held-out test split (thresholds fitted on val)", echo)
+    cache_dir = Path(train_config.out) / f"cache_{train_config.image_size}"  # decoded once, by training
     metrics = evaluate_model(
-        model_dir, str(data), split="test", out_dir=out / "eval", reader="fpi", source="fpi",
+        model_dir, str(cache_dir), split="test", out_dir=out / "eval", reader="fpi", source="fpi",
         split_file=split_file, config=EvaluateConfig(calibrate_split="val", save_calibration=True),
     )  # fmt: skip
     echo(summary_table(metrics))

@@ -101,3 +101,27 @@ def test_augment_presets_keep_shape(name):
     x = torch.rand(4, 3, 32, 32)
     y, mix = create_augment(name)(x)
     assert y.shape == x.shape and (mix is None or len(mix[0]) == 4)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(synthetic, tmp_path):
+    """Lightning re-launches the CLI as 2 gloo processes; the run must finish and save one loadable model."""
+    import subprocess
+    import sys
+
+    manifest, taxonomy = synthetic
+    args = _tiny_args_ddp(manifest, taxonomy, tmp_path / "run")
+    done = subprocess.run([sys.executable, "-m", "fashiontag.cli.main", "train", *args],
+                          capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
+                                                                             "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "world_size: 2" in done.stderr + done.stdout or "Initializing distributed: GLOBAL_RANK: 1" in done.stderr
+    net = load_network(tmp_path / "run" / "model")
+    with torch.no_grad():
+        assert list(net(torch.zeros(1, 32, 32, 3, dtype=torch.uint8))) == net.heads
+
+
+def _tiny_args_ddp(manifest, taxonomy, out):
+    return ["--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest", "--source", "manifest",
+            "--out", str(out), "--backbone", "smallcnn", "pretrained=false", "image_size=32", "input_size=32",
+            "epochs=1", "batch_size=4", "progress_bar=false", "ddp=true", "devices=2", "accelerator=cpu"]

@@ -51,7 +51,7 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 0
     probe: bool = False  # frozen backbone features + heads trained on them (fast, CPU friendly)
-    probe_steps: int = 300
+    probe_steps: int = 2000  # mini-batches of 512 on the frozen features
     limit_train_batches: float | int = 1.0
     limit_val_batches: float | int = 1.0
     max_items: int | None = None  # cap on items (quick runs, benchmarks)

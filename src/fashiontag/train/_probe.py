@@ -1,4 +1,4 @@
-"""Probe mode: frozen backbone features computed once, heads trained full-batch on them (seconds on CPU)."""
+"""Probe mode: frozen backbone features computed once, heads trained on them in mini-batches (seconds on CPU)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int =
 
 
 def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Tensor, config: TrainConfig) -> None:
-    """Full-batch AdamW on the strategy heads; ``targets`` is ``[N, len(net.logit_heads)]``."""
+    """Mini-batch AdamW on the strategy heads; ``targets`` is ``[N, len(net.logit_heads)]``.
+
+    Mini-batches of 512 (``probe_steps`` of them) converge far sooner per FLOP than full-batch steps,
+    which on 30k items x 1280 features cost ~50 GFLOP each.
+    """
     from fashiontag.train._losses import create_loss
     from fashiontag.train._module import strategy_counts
 
@@ -30,9 +34,16 @@ def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Ten
     head = net.head.train()
     optimizer = torch.optim.AdamW(head.parameters(), lr=max(config.lr, 1e-2), weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.probe_steps)
-    for _ in range(config.probe_steps):
-        logits = head(features)
-        loss = sum(losses[i](logits[h], targets[:, i]) for i, h in enumerate(net.logit_heads))
+    generator = torch.Generator().manual_seed(config.seed)
+    batch = min(512, len(features))
+    order = torch.randperm(len(features), generator=generator)
+    for step in range(config.probe_steps):
+        start = (step * batch) % max(len(features) - batch + 1, 1)
+        if start < batch and step:
+            order = torch.randperm(len(features), generator=generator)
+        rows = order[start : start + batch]
+        logits = head(features[rows])
+        loss = sum(losses[i](logits[h], targets[rows, i]) for i, h in enumerate(net.logit_heads))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
