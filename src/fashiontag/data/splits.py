@@ -157,7 +157,7 @@ def load_split(path: str | Path) -> Split:
     table = pd.read_csv(
         io.StringIO(text), dtype={"item_id": str, "split": str}, keep_default_na=False, na_values={"fold": [""]}
     )
-    table["fold"] = pd.array(table["fold"], dtype="Int64")
+    table["fold"] = pd.array(table["fold"] if "fold" in table else [pd.NA] * len(table), dtype="Int64")
     return Split(table, {**meta, "path": str(path), "sha256": digest})
 
 

@@ -57,7 +57,9 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
     if config.max_items and len(index) > config.max_items:
         index = index.sample(config.max_items, random_state=config.seed).reset_index(drop=True)
     if config.split:
-        table = pd.read_csv(config.split, dtype={"item_id": str})
+        from fashiontag.data.splits import load_split
+
+        table = load_split(config.split).table  # checks the split's sha256, as every later command does
         index = index.merge(table[["item_id", "split"]], on="item_id", how="inner")
     else:
         index["split"] = hash_split(index["dup_group"])
