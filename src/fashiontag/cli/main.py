@@ -14,7 +14,7 @@ app = typer.Typer(
 )
 
 # Each stage registers its own commands; modules import heavy libraries only inside commands.
-_STAGES = ["_data", "_train", "_evaluate", "_export", "_predict", "_serve", "_demo"]
+_STAGES = ["_data", "_train", "_evaluate", "_crossval", "_export", "_predict", "_serve", "_demo"]
 for _name in _STAGES:
     try:
         _module = importlib.import_module(f"fashiontag.cli.{_name}")

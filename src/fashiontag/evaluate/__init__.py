@@ -1,4 +1,4 @@
-"""Evaluation: per-head metrics, hierarchy scores, calibration, robustness, k-fold summaries, reports.
+"""Evaluation: per-head metrics, hierarchy scores, calibration, robustness, k-fold cross-validation, reports.
 
 Example:
     >>> from fashiontag.evaluate import evaluate_model  # doctest: +SKIP
@@ -15,6 +15,7 @@ from fashiontag.evaluate.calibration import (
     save_calibration,
 )
 from fashiontag.evaluate.compare import compare_runs
+from fashiontag.evaluate.crossval import cross_validate, crossval_table
 from fashiontag.evaluate.hierarchy import decode_top_down, fit_thresholds, hierarchy_metrics, targets_from_leaves
 from fashiontag.evaluate.kfold import summarise_folds
 from fashiontag.evaluate.metrics import head_metrics
@@ -28,6 +29,8 @@ __all__ = [
     "apply_corruption",
     "apply_temperature",
     "compare_runs",
+    "cross_validate",
+    "crossval_table",
     "decode_top_down",
     "evaluate_model",
     "fit_network_temperature",

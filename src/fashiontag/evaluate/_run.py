@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from fashiontag.artifact import read_sidecar, resolve_preprocess
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.evaluate import _plots, hierarchy
 from fashiontag.evaluate._data import EvalSet, head_targets, load_eval_set
+from fashiontag.evaluate._gradcam import add_gradcam
 from fashiontag.evaluate._predict import network_predictor
 from fashiontag.evaluate.calibration import fit_network_temperature, save_calibration
 from fashiontag.evaluate.metrics import head_metrics
@@ -23,6 +25,8 @@ from fashiontag.evaluate.report import thumbnail_data_uri, write_report
 from fashiontag.evaluate.robustness import robustness_sweep
 
 LOG_NAMES = ("learning_curves.csv", "history.csv", "log.csv", "metrics.csv", "train_log.csv")
+ONNX_FILES = ("model.onnx", "model.int8.onnx")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class EvaluateConfig:
     robustness_images: int = 128
     corruptions: tuple[str, ...] = ()  # empty: every registered corruption
     gallery_size: int = 24
+    gradcam: bool = True  # Grad-CAM overlays on the gallery (needs the PyTorch network; skipped with a note)
     seed: int = 0
 
 
@@ -123,9 +128,32 @@ def _gallery(
             "predicted": labels[int(probs[i].argmax())],
             "confidence": float(confidence[i]),
             "head": head,
+            "index": int(i),
+            "class": int(probs[i].argmax()),
         }
         for i in order
     ]
+
+
+def _calibrate(
+    model_dir: Path, sidecar: dict[str, Any], network: Any, tax: Taxonomy, val: EvalSet, config: EvaluateConfig
+) -> dict[str, Any]:
+    """Fit temperatures (set on ``network``) and thresholds on ``val``; save them when asked."""
+    calibration = _fit_calibration(network, tax, val, config)
+    if config.save_calibration:
+        save_calibration(model_dir, calibration["thresholds"], calibration["temperature"])
+        calibration["note"] = _stale_onnx_note(model_dir, sidecar)
+    return calibration
+
+
+def _stale_onnx_note(model_dir: Path, sidecar: dict[str, Any]) -> str | None:
+    """Exported graphs carry the temperatures of export time, so a new calibration needs a re-export."""
+    dirs = [model_dir / sub for sub in (sidecar.get("parts") or {}).values()] or [model_dir]
+    if not any(name in read_sidecar(d, verify=False)["files"] for d in dirs for name in ONNX_FILES):
+        return None
+    note = f"{model_dir}: model.onnx predates this calibration; re-run `fashiontag export {model_dir}`"
+    log.warning(note)
+    return note
 
 
 def _learning_curves(model_dir: Path, figures_dir: Path) -> str | None:
@@ -181,9 +209,7 @@ def evaluate_model(
         val = load_eval_set(
             calibration_data if calibration_data is not None else data, split=config.calibrate_split, **load
         )
-        calibration = _fit_calibration(network, tax, val, config)
-        if config.save_calibration:
-            save_calibration(model_dir, calibration["thresholds"], calibration["temperature"])
+        calibration = _calibrate(model_dir, sidecar, network, tax, val, config)
     evalset = load_eval_set(data, split=split, **load)
     predict = network_predictor(network, config.batch_size)
     probs = predict(evalset.images)
@@ -194,7 +220,8 @@ def evaluate_model(
         data={"source": evalset.source, "split": split, "count": len(evalset.items), "unreadable": evalset.errors},
         config=asdict(config),
     )
-    figures, gallery = _figures(tax, evalset, probs, metrics, figures_dir)
+    figures, gallery = _figures(tax, evalset, probs, metrics, figures_dir, config.gallery_size)
+    metrics["gradcam"] = add_gradcam(network, gallery, evalset.images) if config.gradcam else None
     figures["learning_curves"] = _learning_curves(model_dir, figures_dir)
     figures = {k: _prefix(v) for k, v in figures.items()}
     write_json(out_dir / "metrics.json", json_safe(metrics))
@@ -263,7 +290,12 @@ def _score(
 
 
 def _figures(
-    tax: Taxonomy, evalset: EvalSet, probs: dict[str, np.ndarray], metrics: dict[str, Any], figures_dir: Path
+    tax: Taxonomy,
+    evalset: EvalSet,
+    probs: dict[str, np.ndarray],
+    metrics: dict[str, Any],
+    figures_dir: Path,
+    gallery_size: int = 24,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     figures: dict[str, Any] = {"confusion": {}, "per_class": {}}
     for head, h in metrics["heads"].items():
@@ -286,13 +318,14 @@ def _figures(
         t = targets[level]
         wrong = (t >= 0) & (probs[level].argmax(1) != t)
         truth = [labels[i] if i >= 0 else "" for i in t]
-        gallery = _gallery(evalset.images, evalset.items, labels, probs[level], wrong, truth, level, 24)
+        gallery = _gallery(evalset.images, evalset.items, labels, probs[level], wrong, truth, level, gallery_size)
     elif metrics["domain_shift"]:
         _, correct = _domain_shift(tax, probs, evalset.items)
         deepest = tax.levels[-1] if tax.levels[-1] in probs else tax.levels[0]
         labels = tax.head_labels(deepest)
         truth = [str(v) for v in evalset.items.get("label", evalset.items["accept"])]
-        gallery = _gallery(evalset.images, evalset.items, labels, probs[deepest], ~correct, truth, deepest, 24)
+        wrong = ~correct
+        gallery = _gallery(evalset.images, evalset.items, labels, probs[deepest], wrong, truth, deepest, gallery_size)
     return figures, gallery
 
 

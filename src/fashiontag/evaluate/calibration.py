@@ -3,6 +3,12 @@
 Networks emit probabilities, so log-probabilities serve as logits: ``softmax(log p / T)``. ``T`` is found by
 minimising the validation NLL over ``log T`` (a 1-D bounded search, so ``T`` stays positive).
 
+A cascade is calibrated part by part on its logits: the router on every image, each specialist on the images
+whose true group is its own (it models ``p(node | group)``). Scaling the parts' logits keeps the cascade's
+structure (a child never above its parent, nothing under the groups not routed to), which one temperature per
+combined output head would not. Keys are ``"<part>:<logit head>"`` (:meth:`CascadeNet.forward_logits`), and
+each part's temperatures are saved in that part's own sidecar, where ``load_network`` and export read them.
+
 Example:
     >>> temperature = fit_temperature(val_probs, val_targets)  # doctest: +SKIP
     >>> save_calibration(model_dir, temperature={"articleType": temperature})  # doctest: +SKIP
@@ -17,7 +23,9 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from fashiontag.artifact import read_sidecar, write_sidecar
+from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.evaluate.metrics import negative_log_likelihood, valid_rows
+from fashiontag.registry import UnknownNameError, unknown_name_message
 
 _EPS = 1e-12
 
@@ -67,13 +75,46 @@ def apply_temperatures(probs: dict[str, np.ndarray], temperature: dict[str, floa
 def save_calibration(
     model_dir: str | Path, thresholds: dict[str, float] | None = None, temperature: dict[str, float] | None = None
 ) -> dict[str, Any]:
-    """Merge thresholds / temperatures into the sidecar (hashes re-verified and re-written)."""
+    """Merge thresholds / temperatures into the sidecar (hashes re-verified and re-written).
+
+    For a cascade, ``temperature`` keys are ``"<part>:<logit head>"`` and go into each part's sidecar;
+    thresholds stay in the cascade's own sidecar (the Labeller reads them there).
+
+    Example:
+        >>> save_calibration("runs/cascade", {"group": 0.6}, {"router:leaf": 1.4})  # doctest: +SKIP
+    """
     sidecar = read_sidecar(model_dir, verify=True)
     if thresholds is not None:
         sidecar["thresholds"] = {**sidecar.get("thresholds", {}), **{k: float(v) for k, v in thresholds.items()}}
-    if temperature is not None:
+    parts = sidecar.get("parts") or {}
+    if temperature is not None and parts:
+        for name, own in split_part_temperature(temperature, list(parts)).items():
+            save_calibration(Path(model_dir) / parts[name], temperature=own)
+    elif temperature is not None:
         sidecar["temperature"] = {**sidecar.get("temperature", {}), **{k: float(v) for k, v in temperature.items()}}
     return write_sidecar(model_dir, sidecar)
+
+
+def split_part_temperature(temperature: dict[str, float], parts: list[str]) -> dict[str, dict[str, float]]:
+    """``{"<part>:<head>": T}`` -> ``{part: {head: T}}``; a key naming no part raises, listing the parts."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in temperature.items():
+        name = next((p for p in parts if key.startswith(f"{p}:")), None)
+        if name is None:
+            raise UnknownNameError(unknown_name_message("cascade part in temperature key", key, parts))
+        out.setdefault(name, {})[key[len(name) + 1 :]] = float(value)
+    return out
+
+
+def part_targets(taxonomy: Taxonomy, part: Taxonomy, targets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Re-index full-taxonomy targets into a cascade part's label order (``-1`` outside the part)."""
+    out = {}
+    for head in part.heads:
+        if head in targets:
+            lookup = {label: i for i, label in enumerate(part.head_labels(head))}
+            columns = np.array([lookup.get(label, -1) for label in taxonomy.head_labels(head)] + [-1])
+            out[head] = columns[np.asarray(targets[head])]  # -1 indexes the trailing -1
+    return out
 
 
 def fit_network_temperature(
@@ -83,14 +124,23 @@ def fit_network_temperature(
 
     Minimises the summed NLL of every taxonomy head's probabilities (what the network outputs) by
     coordinate search over each logit head's log-temperature; works for any strategy because it goes
-    through ``network.head.probabilities``. Sets the found temperatures on ``network``.
+    through ``network.head.probabilities``. Sets the found temperatures on ``network``. A cascade is fitted
+    part by part (:func:`fit_cascade_temperature`).
+
+    Example:
+        >>> fit_network_temperature(load_network("runs/m1"), val_images, val_targets)  # doctest: +SKIP
+        {'leaf': 1.31, 'colour': 1.07}
     """
     import torch
 
     from fashiontag.evaluate._predict import network_logits
 
+    if hasattr(network, "parts"):
+        return fit_cascade_temperature(network, images, targets, rounds, batch_size)
     if not hasattr(network, "logit_heads") or not hasattr(network, "set_temperature"):
-        return {}  # e.g. a cascade: its parts are separate models, calibrated one by one
+        return {}
+    if not any((np.asarray(targets[h]) >= 0).any() for h in network.heads if h in targets):
+        return {}  # nothing to fit on: a flat objective would leave T wherever the search stopped
 
     logits = network_logits(network, images, batch_size)
     heads = list(network.logit_heads)
@@ -117,3 +167,28 @@ def fit_network_temperature(
     temperature = {h: float(np.exp(v)) for h, v in zip(heads, log_t, strict=False)}
     network.set_temperature(temperature)
     return temperature
+
+
+def fit_cascade_temperature(
+    network: Any, images: np.ndarray, targets: dict[str, np.ndarray], rounds: int = 2, batch_size: int = 64
+) -> dict[str, float]:
+    """Per part temperatures of a :class:`CascadeNet`, keyed ``"<part>:<logit head>"``; set on its parts.
+
+    The router is fitted on every image; a specialist on the images whose true top-level node is its group,
+    against ``p(node | group)``, since the cascade's deeper levels are ``p(group) * p(node | group)``.
+
+    Example:
+        >>> fit_cascade_temperature(load_network("runs/cascade"), val_images, val_targets)  # doctest: +SKIP
+        {'router:leaf': 1.2, 'router:colour': 0.9, 'Tops:leaf': 1.5, 'Shoes:leaf': 1.1}
+    """
+    taxonomy = network.taxonomy
+    top = taxonomy.levels[0]
+    groups = taxonomy.head_labels(top)
+    truth = np.asarray(targets.get(top, np.full(len(images), -1)))
+    out: dict[str, float] = {}
+    for name, part in network.parts().items():
+        rows = np.arange(len(images)) if name == "router" else np.flatnonzero(truth == groups.index(name))
+        own = part_targets(taxonomy, part.taxonomy, {h: np.asarray(t)[rows] for h, t in targets.items()})
+        fitted = fit_network_temperature(part, images[rows], own, rounds, batch_size) if len(rows) else {}
+        out.update({f"{name}:{head}": value for head, value in fitted.items()})
+    return out
