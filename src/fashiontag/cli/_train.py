@@ -16,15 +16,43 @@ Examples:
 
   fashiontag train --data data/manifest.csv --reader manifest --source manifest --taxonomy data/taxonomy.yaml --backbone smallcnn --out runs/tiny pretrained=false
 
+  fashiontag train --data shop/manifest.csv --reader manifest --source manifest --taxonomy shop/taxonomy.yaml --init-from runs/ft/model --out runs/shop epochs=3 lr=3e-4
+
 Running the same command again after a crash resumes from OUT/checkpoints/last.ckpt.
-"""
+--init-from adapts a trained model: its backbone (its --backbone unless you pass one), and its heads when the
+taxonomy and strategy are the same; the new sidecar records the source's path and sha256.
+"""  # noqa: E501
+
+TUNE_HELP = """Optuna search over lr, weight_decay and augment (TPE sampler seeded by seed=N); one train run per trial.
+
+Examples:
+
+  fashiontag tune --data ../shared/data/fpi_small --out runs/tune --trials 6 epochs=1
+
+  fashiontag tune --data data/manifest.csv --reader manifest --source manifest --taxonomy data/taxonomy.yaml --out runs/tune --trials 3 --probe backbone=smallcnn pretrained=false probe_steps=200
+
+Writes OUT/trial_<n>/model, OUT/tune.json (all trials, best params and model dir) and OUT/tune.db; running
+the same command again continues the study until --trials trials have completed.
+"""  # noqa: E501
 
 
 def _config(config_file: Path | None, overrides: list[str], **values: object):  # noqa: ANN202
+    """TrainConfig from defaults, YAML, options and key=value; with ``init_from`` and no backbone given
+    anywhere, the backbone is the source model's."""
+    import dataclasses
+
+    import yaml
+
+    from fashiontag.artifact import read_sidecar
     from fashiontag.config import build_config
     from fashiontag.train import TrainConfig
 
-    return build_config(TrainConfig, config_file, overrides, **values)
+    cfg = build_config(TrainConfig, config_file, overrides, **values)
+    in_yaml = config_file is not None and "backbone" in (yaml.safe_load(config_file.read_text("utf-8")) or {})
+    given = values.get("backbone") or in_yaml or any(o.split("=", 1)[0].strip() == "backbone" for o in overrides)
+    if not cfg.init_from or given:
+        return cfg
+    return dataclasses.replace(cfg, backbone=read_sidecar(cfg.init_from, verify=False)["backbone"]["name"])
 
 
 def register(app: typer.Typer) -> None:
@@ -39,28 +67,52 @@ def register(app: typer.Typer) -> None:
         source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
         split: str | None = typer.Option(None, help="CSV with item_id,split."),
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode."),
-        init_from: str | None = typer.Option(None, help="Adapt an existing model directory."),
+        init_from: str | None = typer.Option(None, help="Adapt an existing model directory (its backbone)."),
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
     ) -> None:
+        from fashiontag.artifact import ModelFileError
+        from fashiontag.config import ConfigError
         from fashiontag.train import fit
 
-        cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, backbone=backbone,
-                      strategy=strategy, reader=reader, source=source, split=split, probe=probe or None,
-                      init_from=init_from)
-        typer.echo(f"model: {fit(cfg)}")
+        try:
+            cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, backbone=backbone,
+                          strategy=strategy, reader=reader, source=source, split=split, probe=probe or None,
+                          init_from=init_from)
+            model = fit(cfg)
+        except ModelFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--init-from") from None
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        typer.echo(f"model: {model}")
 
-    @app.command("tune", help="Small Optuna search over lr, weight_decay and augment.\n\nExample:\n\n"
-                 "  fashiontag tune --data ../shared/data/fpi_small --out runs/tune --trials 6 epochs=1")
+    @app.command("tune", help=TUNE_HELP)
     def tune(
-        data: str = typer.Option(..., help="Dataset root."),
-        out: str = typer.Option(..., help="Run directory (one sub-run per trial)."),
-        trials: int = typer.Option(6, help="Number of trials."),
+        data: str = typer.Option(..., help="Dataset root (or manifest file)."),
+        out: str = typer.Option(..., help="Run directory (one sub-run per trial, tune.json, tune.db)."),
+        trials: int = typer.Option(6, help="Completed trials to reach (a rerun continues the study)."),
+        taxonomy: str | None = typer.Option(None, help="Built-in taxonomy name or YAML path."),
+        reader: str | None = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...)."),
+        source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
+        probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode (searches lr, weight_decay)."),
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides."),
     ) -> None:
+        import optuna
+
+        from fashiontag.artifact import ModelFileError
+        from fashiontag.config import ConfigError
         from fashiontag.train._tune import tune as run_tune
 
-        best, table = run_tune(_config(config, overrides or [], data=data, out=out), trials)
-        typer.echo(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string())
-        typer.echo(f"best: lr={best.lr} weight_decay={best.weight_decay} augment={best.augment}")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, reader=reader,
+                          source=source, probe=probe or None)
+            best, table = run_tune(cfg, trials)
+        except ModelFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="init_from") from None
+        except ConfigError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        typer.echo(table.to_string(index=False))
+        params = " ".join(f"{k}={getattr(best, k)}" for k in ("lr", "weight_decay", "augment") if k in table)
+        typer.echo(f"best: {params}  model: {table['model_dir'].iloc[0]}\nresults: {Path(out) / 'tune.json'}")

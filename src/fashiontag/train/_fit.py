@@ -13,7 +13,8 @@ import torch
 from fashiontag._io import sha256_file
 from fashiontag.config import to_dict
 from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
-from fashiontag.models import create_network, default_preprocess, load_network, save_model
+from fashiontag.models import create_network, default_preprocess, save_model
+from fashiontag.train._adapt import adapt_from_config
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._data import TrainData, load_train_data
 from fashiontag.train._metrics import head_targets
@@ -33,19 +34,9 @@ def build_net(config: TrainConfig, taxonomy: Taxonomy) -> torch.nn.Module:
     """A fresh network, or (``init_from``) one whose backbone (and matching heads) come from a saved model."""
     options = {"attribute": config.strategy_attribute} if config.strategy == "combined" else {}
     if config.init_from:
-        return adapt_network(load_network(config.init_from), taxonomy, config.strategy, **options)
+        return adapt_from_config(config, taxonomy, **options)
     pre = default_preprocess(config.backbone, config.image_size, config.input_size)
     return create_network(taxonomy, config.backbone, config.strategy, pre, config.pretrained, **options)
-
-
-def adapt_network(base: torch.nn.Module, taxonomy: Taxonomy, strategy: str, **options: Any) -> torch.nn.Module:
-    """New network over ``taxonomy`` reusing ``base``'s backbone; heads too when taxonomy and strategy match."""
-    net = create_network(taxonomy, base.backbone_name, strategy, base.preprocess, False, **options)
-    net.backbone.load_state_dict(base.backbone.state_dict())
-    if taxonomy.fingerprint() == base.taxonomy.fingerprint() and strategy == base.strategy:
-        net.head.load_state_dict(base.head.state_dict())
-    net.pretrained_source = f"adapted:{base.backbone_name}"
-    return net
 
 
 def _targets(net: torch.nn.Module, leaves: list, attributes: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,16 +93,18 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     torch.manual_seed(config.seed)
     taxonomy = load_taxonomy(config.taxonomy)
     out = Path(config.out)
+    net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
     data = data if data is not None else load_train_data(config, taxonomy)
-    net = build_net(config, taxonomy)
     metrics = train_network(net, data, config, out)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0:
         return out / "model"
+    out.mkdir(parents=True, exist_ok=True)  # probe runs on in-memory data create nothing before this
     split_path = out / "split.csv"
     data.labels[["item_id", "split"]].to_csv(split_path, index=False)
     model_dir = out / "model"
+    extra = {"init_from": net.adapt_info} if config.init_from else {}
     save_model(net.cpu().eval(), model_dir, training=to_dict(config), metrics=metrics, versions=_versions(),
-               split={"path": str(split_path.resolve()), "sha256": sha256_file(split_path)})
+               split={"path": str(split_path.resolve()), "sha256": sha256_file(split_path)}, **extra)
     from fashiontag.train._report import plot_learning_curves
 
     plot_learning_curves(out)

@@ -1,41 +1,122 @@
-"""tune(config): a small Optuna search over lr, weight decay and augmentation; returns best config + table."""
+"""tune(config, trials): an Optuna search over lr, weight decay and augmentation, resumable, results on disk.
+
+Run it as ``fashiontag tune --data ../shared/data/fpi_small --out runs/tune --trials 6 epochs=1``.
+Writes ``OUT/trial_<n>/`` (one ``fit`` run each), ``OUT/tune.db`` (the Optuna study, so re-running the same
+command continues it) and ``OUT/tune.json`` (every trial and the best one, rewritten after each trial).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from fashiontag._io import write_json
+from fashiontag.config import ConfigError, to_dict
 from fashiontag.train._config import TrainConfig
+
+METRIC = "val_macro_f1"
+STUDY_NAME = "fashiontag-tune"
+
+
+def suggest(trial: Any, config: TrainConfig) -> dict[str, Any]:
+    """The search space; augmentation only outside probe mode (probe features are never augmented)."""
+    params = {"lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+              "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)}
+    if not config.probe:
+        params["augment"] = trial.suggest_categorical("augment", ["none", "light", "strong"])
+    return params
+
+
+def score(metrics: dict[str, Any]) -> float:
+    """Validation macro-F1 of a run; a cascade's is the mean over its parts (router and specialists)."""
+    if METRIC in metrics:
+        return float(metrics[METRIC])
+    parts = [m[METRIC] for m in metrics.values() if isinstance(m, dict) and METRIC in m]
+    if not parts:
+        raise ValueError(f"no {METRIC!r} in the run's metrics: {sorted(metrics)}")
+    return float(sum(parts) / len(parts))
+
+
+def _trial_rows(study: Any) -> list[dict[str, Any]]:
+    return [{"trial": t.number, "state": t.state.name, METRIC: t.value, **t.params,
+             "model_dir": t.user_attrs.get("model_dir"),
+             "duration_s": t.duration.total_seconds() if t.duration else None} for t in study.trials]
+
+
+def write_results(study: Any, path: Path) -> dict[str, Any]:
+    """``tune.json``: every trial, and the best one's params, value and model directory (atomic write)."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    best = study.best_trial if done else None
+    results = {
+        "metric": METRIC, "direction": "maximize", "study_name": study.study_name,
+        "storage": f"sqlite:///{path.parent.resolve() / 'tune.db'}",
+        "best": None if best is None else {"trial": best.number, METRIC: best.value, "params": best.params,
+                                           "model_dir": best.user_attrs.get("model_dir")},
+        "trials": _trial_rows(study),
+    }
+    write_json(path, results)
+    return results
+
+
+def _open_study(config: TrainConfig, out: Path) -> Any:
+    """Create or continue ``OUT/tune.db``; a continued study must have been run with the same settings."""
+    import optuna
+    from optuna.trial import TrialState
+
+    quiet = {"progress_bar", "num_workers"}  # settings that do not change results
+    settings = json.loads(json.dumps({k: v for k, v in to_dict(config).items() if k not in quiet}))
+    study = optuna.create_study(storage=f"sqlite:///{out.resolve() / 'tune.db'}", study_name=STUDY_NAME,
+                                direction="maximize", load_if_exists=True)
+    if study.trials and study.user_attrs.get("config") != settings:
+        raise ConfigError(f"{out}: holds a study run with other settings; use another --out or delete {out}")
+    study.set_user_attr("config", settings)
+    for trial in study.trials:  # a killed run leaves its trial RUNNING forever; one process per OUT
+        if trial.state == TrialState.RUNNING:
+            study.tell(trial.number, state=TrialState.FAIL)
+    # a seeded sampler would repeat the first run's draws; offset the seed by the trials already there
+    study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.trials))
+    return study
 
 
 def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFrame]:
-    """Each trial is a full ``fit`` into ``<out>/trial_<i>``; the score is validation macro-F1."""
-    import json
+    """Search until ``trials`` trials have completed in ``config.out``; each is a ``fit`` into ``OUT/trial_<n>``.
 
-    import optuna
+    The data is read and decoded once (``OUT/cache_<S>``). Scores are validation macro-F1.
+    Returns the config with the best params (``out`` unchanged) and the completed trials, best first.
 
+    Example:
+        >>> config = TrainConfig(data="../shared/data/fpi_small", out="runs/tune", epochs=1)
+        >>> best, table = tune(config, trials=3)  # doctest: +SKIP
+    """
+    from optuna.trial import TrialState
+
+    from fashiontag.artifact import read_sidecar
+    from fashiontag.data.taxonomy import load_taxonomy
+    from fashiontag.train._data import load_train_data
     from fashiontag.train._fit import fit
 
-    rows = []
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    study = _open_study(config, out)
+    data = load_train_data(config, load_taxonomy(config.taxonomy))
 
-    def objective(trial: optuna.Trial) -> float:
-        cfg = dataclasses.replace(
-            config, out=str(Path(config.out) / f"trial_{trial.number}"),
-            lr=trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-            weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
-            augment=trial.suggest_categorical("augment", ["none", "light", "strong"]),
-        )
-        model = fit(cfg)
-        metrics = json.loads((model / "fashiontag.json").read_text())["metrics"]
-        score = float(metrics.get("val_macro_f1", 0.0))
-        rows.append({"trial": trial.number, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
-                     "augment": cfg.augment, "val_macro_f1": score})
-        return score
+    def objective(trial: Any) -> float:
+        params = suggest(trial, config)
+        run_dir = out / f"trial_{trial.number}"
+        trial.set_user_attr("model_dir", str(run_dir / "model"))
+        model = fit(dataclasses.replace(config, out=str(run_dir), **params), data)
+        return score(read_sidecar(model, verify=False)["metrics"])
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(objective, n_trials=trials)
-    best = dataclasses.replace(config, **study.best_params)
-    return best, pd.DataFrame(rows).sort_values("val_macro_f1", ascending=False)
+    done = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    study.optimize(objective, n_trials=max(0, trials - done),
+                   callbacks=[lambda s, _: write_results(s, out / "tune.json")])
+    write_results(study, out / "tune.json")
+    table = pd.DataFrame([r for r in _trial_rows(study) if r["state"] == "COMPLETE"])
+    table = table.drop(columns=["state"]).sort_values(METRIC, ascending=False, kind="stable")
+    return dataclasses.replace(config, **study.best_params), table.reset_index(drop=True)
