@@ -78,7 +78,7 @@ def test_int8_report(exported: tuple[Path, dict]) -> None:
     assert int8["method"] == "static-qdq" and int8["images"] == 16
     for head in ("group", "type", "colour"):
         entry = int8["heads"][head]
-        assert 0.0 <= entry["top1_agreement"] <= 1.0 and entry["labelled"] == 16
+        assert 0.0 <= entry["top1_agreement"] <= 1.0 and entry["n"] == 16
         assert "accuracy_fp32" in entry and "accuracy_int8" in entry
     from fashiontag.infer import load
 

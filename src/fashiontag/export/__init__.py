@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fashiontag.export._int8 import Int8Options, format_int8_report
 from fashiontag.registry import Registry
 
 EXPORTERS: Registry[dict[str, Any]] = Registry("export format")
@@ -38,4 +39,4 @@ def list_exporters() -> list[str]:
     return EXPORTERS.names()
 
 
-__all__ = ["EXPORTERS", "export_model", "export_onnx", "list_exporters"]
+__all__ = ["EXPORTERS", "Int8Options", "export_model", "export_onnx", "format_int8_report", "list_exporters"]

@@ -8,14 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from fashiontag.artifact import add_files, read_sidecar, resolve_preprocess, write_sidecar
+from fashiontag.export._int8 import Int8Options
 from fashiontag.export._onnx import check_parity, export_network_onnx, onnx_info
 
 ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 
 
-def _export_single(model_dir: Path, sidecar: dict[str, Any], int8: bool, opset: int, data: str | Path | None,
-                   exporter: str, atol: float, calibration_size: int) -> dict[str, Any]:
+def _export_single(
+    model_dir: Path,
+    sidecar: dict[str, Any],
+    int8: bool,
+    opset: int,
+    exporter: str,
+    atol: float,
+    int8_kwargs: dict[str, Any],
+) -> dict[str, Any]:
     from fashiontag.models import load_network
 
     network = load_network(model_dir, sidecar)
@@ -32,7 +40,7 @@ def _export_single(model_dir: Path, sidecar: dict[str, Any], int8: bool, opset: 
     info: dict[str, Any] = {"exporter": used, **onnx_info(model_dir / ONNX_FILE), "parity_max_abs_diff": diff}
     files = [ONNX_FILE]
     if int8:
-        info["int8"] = _export_int8(model_dir, sidecar, heads, data, calibration_size)
+        info["int8"] = _export_int8(model_dir, sidecar, **int8_kwargs)
         files.append(ONNX_INT8_FILE)
     export = {**(sidecar.get("export") or {}), "onnx": info}
     add_files(model_dir, files, export=export)
@@ -47,46 +55,78 @@ def _unregister(model_dir: Path, sidecar: dict[str, Any], names: list[str]) -> N
         write_sidecar(model_dir, {**sidecar, "files": files})
 
 
-def _export_int8(model_dir: Path, sidecar: dict[str, Any], heads: list[str], data: str | Path | None,
-                 calibration_size: int) -> dict[str, Any]:
-    from fashiontag.export._int8 import compare, load_validation, quantize
+def _export_int8(
+    model_dir: Path,
+    sidecar: dict[str, Any],
+    data: str | Path | None,
+    int8_options: Int8Options | None,
+    speed_images: int,
+    **load: Any,
+) -> dict[str, Any]:
+    from fashiontag.export._int8 import compare, measure_speed, quantize
+    from fashiontag.export._int8_data import load_int8_data
 
-    preprocess = resolve_preprocess(sidecar)
-    images, labels = (load_validation(data, preprocess, calibration_size, heads) if data is not None
-                      else (None, {}))
-    method = quantize(model_dir / ONNX_FILE, model_dir / ONNX_INT8_FILE, images)
-    report: dict[str, Any] = {"method": method, "data": str(data) if data is not None else None}
-    if images is not None and len(images):
-        # Calibration and comparison share the images: a sanity check, not a held-out estimate.
-        report.update(compare(model_dir / ONNX_FILE, model_dir / ONNX_INT8_FILE, images, labels, sidecar["heads"]))
+    fp32, int8 = model_dir / ONNX_FILE, model_dir / ONNX_INT8_FILE
+    if data is None:
+        return {"method": quantize(fp32, int8, None), "data": None}
+    sets = load_int8_data(data, sidecar, **load)
+    options = int8_options or Int8Options()
+    report: dict[str, Any] = {
+        "method": quantize(fp32, int8, sets.calibration, options),
+        "options": options.to_dict(),
+        **sets.info,
+    }
+    if len(sets.images):
+        report.update(compare(fp32, int8, sets.images, sets.targets, sidecar["heads"]))
+        if speed_images:
+            report["speed"] = measure_speed({"fp32": fp32, "int8": int8}, sets.images[:speed_images], rounds=3)
     return report
 
 
-def export_onnx(model_dir: str | Path, int8: bool = False, opset: int = 18, data: str | Path | None = None,
-                exporter: str = "dynamo", atol: float = 1e-4, calibration_size: int = 300) -> dict[str, Any]:
+def export_onnx(
+    model_dir: str | Path,
+    int8: bool = False,
+    opset: int = 18,
+    data: str | Path | None = None,
+    exporter: str = "dynamo",
+    atol: float = 1e-4,
+    calibration_size: int = 300,
+    split_file: str | Path | None = None,
+    split: str = "val",
+    reader: str | None = None,
+    report_size: int | None = 1000,
+    int8_options: Int8Options | None = None,
+    speed_images: int = 256,
+) -> dict[str, Any]:
     """Export ``model_dir`` to ONNX (and int8), check parity and register the files in the sidecar.
 
     Args:
         model_dir: a model directory (``fashiontag.json`` + ``model.safetensors``), or a cascade.
         int8: also write ``model.int8.onnx`` (static QDQ calibrated on ``data``, else dynamic).
         opset: ONNX opset (18 is native to the dynamo exporter).
-        data: validation images for int8 calibration and the accuracy report: folder, .csv (``path`` +
-            head columns) or .npz (``images`` + head arrays).
+        data: int8 images: a dataset read with ``reader`` when ``split_file`` is given (calibrates on train,
+            reports on ``split``), else a folder, .csv (``path`` + head columns) or .npz serving both.
         exporter: ``dynamo`` (default) or ``torchscript``; the other is tried if the first fails.
         atol: max |onnxruntime - torch| allowed by the parity check.
+        calibration_size, report_size: at most this many calibration / report images (``None``: all).
+        split_file, split, reader: ``item_id,split`` file, split reported on, dataset reader (default: training's).
+        int8_options: quantisation settings (default :class:`Int8Options`).
+        speed_images: images timed fp32 vs int8 (2 threads, batch 16); 0 skips the timing.
 
     Returns:
         The export report stored in the sidecar under ``export.onnx`` ({name: report} for a cascade).
 
     Example:
-        >>> export_onnx("runs/fpi/model", int8=True, data="data/val.csv")  # doctest: +SKIP
+        >>> export_onnx("runs/fpi/model", int8=True, data="data/fpi", split_file="runs/fpi/split.csv")  # doctest: +SKIP
     """
     model_dir = Path(model_dir)
     sidecar = read_sidecar(model_dir, verify=True)
-    kwargs = dict(int8=int8, opset=opset, data=data, exporter=exporter, atol=atol, calibration_size=calibration_size)
+    int8_kwargs = dict(data=data, int8_options=int8_options, speed_images=speed_images, split_file=split_file)
+    int8_kwargs.update(split=split, reader=reader, calibration_size=calibration_size, report_size=report_size)
     parts = sidecar.get("parts") or {}
     if not parts:
-        return _export_single(model_dir, sidecar, **kwargs)
+        return _export_single(model_dir, sidecar, int8, opset, exporter, atol, int8_kwargs)
+    kwargs = dict(int8=int8, opset=opset, exporter=exporter, atol=atol, **int8_kwargs)
     reports = {name: export_onnx(model_dir / sub, **kwargs) for name, sub in parts.items()}
     add_files(model_dir, [], export={**(sidecar.get("export") or {}), "onnx": reports})
     return reports
