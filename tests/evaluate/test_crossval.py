@@ -15,7 +15,7 @@ from fashiontag.data.splits import load_split
 from fashiontag.data.synthetic import make_synthetic_dataset
 from fashiontag.evaluate import cross_validate, crossval_table
 from fashiontag.evaluate.crossval import fold_table
-from fashiontag.train import TrainConfig
+from fashiontag.train import TrainConfig, _probe
 
 FOLDS = 3
 TRAIN_KEYS = {"pretrained": False, "image_size": 32, "input_size": 32, "probe_steps": 20, "progress_bar": False}
@@ -55,8 +55,19 @@ def _config(dataset):
 def cv_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("cv") / "run"
     lines = []
-    result = cross_validate(_config(dataset), FOLDS, out, seed=1, echo=lines.append)
+    real = _probe.extract_features
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_probe, "extract_features",
+                      lambda net, images, batch_size=128: EXTRACTED.append(len(images)) or real(net, images, batch_size))
+        result = cross_validate(_config(dataset), FOLDS, out, seed=1, echo=lines.append)
     return out, result, lines
+
+
+EXTRACTED: list[int] = []  # images per probe feature extraction during cv_run
+
+
+def test_probe_features_extracted_once_for_all_folds(cv_run):
+    assert EXTRACTED == [66]
 
 
 def test_folds_partition_items_and_keep_dup_groups(cv_run):

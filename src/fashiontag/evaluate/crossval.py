@@ -138,7 +138,10 @@ def _load_data(train_config: TrainConfig, out: Path) -> TrainData:
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.train import load_train_data
 
-    return load_train_data(replace(train_config, out=str(out), split=None), load_taxonomy(train_config.taxonomy))
+    from fashiontag.train import FeatureMemo
+
+    data = load_train_data(replace(train_config, out=str(out), split=None), load_taxonomy(train_config.taxonomy))
+    return replace(data, feature_memo=FeatureMemo())  # probe folds extract backbone features once, not K times
 
 
 def _finished(fold_dir: Path, split_sha: str, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -169,7 +172,7 @@ def _run_fold(
     split_of = load_split(fold["path"]).table.set_index("item_id")["split"]
     labels = data.labels.assign(split=data.labels["item_id"].map(split_of).to_numpy())
     fold_dir.mkdir(parents=True, exist_ok=True)  # fit() only creates its out dir when it loads the data itself
-    model_dir = fit(config, from_arrays(data.images, labels, data.taxonomy))
+    model_dir = fit(config, from_arrays(data.images, labels, data.taxonomy, data.feature_memo))
     cache = out / f"cache_{train_config.image_size}"
     metrics = evaluate_model(model_dir, cache, "test", fold_dir / "eval", evaluate_config, split_file=fold["path"])
     record = {

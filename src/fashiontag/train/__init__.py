@@ -9,10 +9,11 @@ from fashiontag.train._adapt import adapt_network
 from fashiontag.train._augment import create_augment, list_augments
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._data import TrainData, from_arrays, load_train_data
+from fashiontag.train._probe import FeatureMemo
 from fashiontag.train._fit import build_net, fit, train_network
 from fashiontag.train._losses import create_loss, focal_loss, list_losses
 
 __all__ = [
     "TrainConfig", "TrainData", "adapt_network", "build_net", "create_augment", "create_loss", "fit",
-    "focal_loss", "from_arrays", "list_augments", "list_losses", "load_train_data", "train_network",
+    "FeatureMemo", "focal_loss", "from_arrays", "list_augments", "list_losses", "load_train_data", "train_network",
 ]

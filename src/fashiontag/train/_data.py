@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ class TrainData:
     images: np.ndarray
     labels: pd.DataFrame
     taxonomy: Taxonomy
+    #: set (e.g. by cross-validation) to share probe features between runs on these same images
+    feature_memo: Any = None
 
     def rows(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.labels["split"].to_numpy() == split)
@@ -77,6 +80,9 @@ def load_train_data(config: TrainConfig, taxonomy: Taxonomy) -> TrainData:
     return TrainData(images, labels.reset_index(drop=True), taxonomy)
 
 
-def from_arrays(images: np.ndarray, labels: pd.DataFrame, taxonomy: Taxonomy) -> TrainData:
-    """The small in-memory interface: uint8 ``[N,S,S,3]`` + labels with leaf/attributes/split columns."""
-    return TrainData(images, labels.reset_index(drop=True), taxonomy)
+def from_arrays(images: np.ndarray, labels: pd.DataFrame, taxonomy: Taxonomy, feature_memo: Any = None) -> TrainData:
+    """The small in-memory interface: uint8 ``[N,S,S,3]`` + labels with leaf/attributes/split columns.
+
+    ``feature_memo`` (a ``FeatureMemo``) lets probe runs over the same ``images`` share backbone features.
+    """
+    return TrainData(images, labels.reset_index(drop=True), taxonomy, feature_memo)

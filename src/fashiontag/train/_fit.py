@@ -46,13 +46,15 @@ def _targets(net: torch.nn.Module, leaves: list, attributes: dict[str, list]) ->
 
 
 def _train_one(net: torch.nn.Module, images: np.ndarray, leaves: list, attrs: dict, split: np.ndarray,
-               config: TrainConfig, run_dir: Path) -> dict[str, float]:
+               config: TrainConfig, run_dir: Path, feature_memo: Any = None) -> dict[str, float]:
     strategy_t, heads_t = _targets(net, leaves, attrs)
     train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     if config.probe:
         from fashiontag.train._probe import evaluate_features, extract_features, train_heads
 
-        feats = extract_features(net, images[np.concatenate([train_rows, val_rows])])
+        rows = np.concatenate([train_rows, val_rows])
+        feats = feature_memo.features(net, images, rows) if feature_memo is not None else extract_features(
+            net, images[rows])
         train_heads(net, feats[: len(train_rows)], torch.from_numpy(strategy_t[train_rows]), config)
         return evaluate_features(net, feats[len(train_rows) :], torch.from_numpy(heads_t[val_rows]))
     from fashiontag.train._lightning import run_lightning
@@ -75,7 +77,7 @@ def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, ru
     if net.strategy != "cascade":
         rows = np.arange(len(data.labels))
         return _train_one(net, data.images, data.labels["leaf"].tolist(), data.attributes(rows), split, config,
-                          run_dir)
+                          run_dir, data.feature_memo)
     metrics: dict[str, Any] = {}
     for name, part in net.parts().items():
         rows, leaves, attrs = _parts_data(data.taxonomy, data, name, part)

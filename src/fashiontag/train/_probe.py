@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -18,6 +20,32 @@ def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int =
         batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
         chunks.append(net.forward_features(net.to_input(batch)).float())
     return torch.cat(chunks) if chunks else torch.zeros(0, net.num_features)
+
+
+class FeatureMemo:
+    """Frozen-backbone features of every row of one image array, computed on first use and reused by later
+    probe runs on other rows of the same images: k-fold cross-validation extracts features once, not k times.
+
+    Keyed by the image array (identity and shape), the backbone weights (sha1) and the preprocessing, so a
+    different backbone, ``init_from`` or input size never gets stale features.
+    """
+
+    def __init__(self) -> None:
+        self._store: dict[tuple, torch.Tensor] = {}
+
+    @staticmethod
+    def _key(net: torch.nn.Module, images: np.ndarray) -> tuple:
+        digest = hashlib.sha1()
+        for name, tensor in net.backbone.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return id(images), images.shape, digest.hexdigest(), repr(net.preprocess.to_dict())
+
+    def features(self, net: torch.nn.Module, images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+        key = self._key(net, images)
+        if key not in self._store:
+            self._store = {key: extract_features(net, images)}  # one array's features at a time
+        return self._store[key][torch.from_numpy(np.asarray(rows, dtype=np.int64))]
 
 
 def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Tensor, config: TrainConfig) -> None:
