@@ -38,10 +38,12 @@ def main() -> None:
     print("| step | images | seconds | images/s |")
     print("|---|---|---|---|")
     print(
-        f"| build: decode+letterbox {args.size}px | {meta['rows']} | {meta['build_seconds']} | {meta['build_images_per_s']:.0f} |"
+        f"| build: decode+letterbox {args.size}px | {meta['rows']} | {meta['build_seconds']} "
+        f"| {meta['build_images_per_s']:.0f} |"
     )
     print(
-        f"| build: whole command (read, hash, map, decode, sha) | {meta['rows']} | {total:.1f} | {meta['rows'] / total:.0f} |"
+        f"| build: whole command (read, hash, map, decode, sha) | {meta['rows']} | {total:.1f} "
+        f"| {meta['rows'] / total:.0f} |"
     )
     print(f"| read: random batches of 256 (first pass) | {20 * 256} | - | {read_cold:.0f} |")
     print(f"| read: random batches of 256 (page cache warm) | {100 * 256} | - | {read_warm:.0f} |")

@@ -105,7 +105,11 @@ def main() -> None:
         rows.append(
             (f"predict, {backend} ({'int8' if 'int8' in backend else 'fp32'}), batch {args.batch_size}", ips, *lat)
         )
-    print(f"\nModel {args.model}, {len(items)} images ({args.images}), latency over {len(lat_items)} images,")
+    from fashiontag.artifact import read_sidecar, resolve_preprocess
+
+    pre = resolve_preprocess(read_sidecar(args.model))
+    print(f"\nModel {args.model} (letterbox {pre.size} px, network input {pre.input_size} px), {len(items)} images "
+          f"({args.images}), latency over {len(lat_items)} images,")
     print(f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores\n")
     print("| path | images/s | speed-up | p50 ms (1 image) | p99 ms (1 image) |")
     print("|---|---:|---:|---:|---:|")

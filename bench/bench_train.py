@@ -76,7 +76,8 @@ def main() -> None:
     print("| run | train img/s | " + " | ".join(heads) + " |")
     print("|---" * (len(heads) + 2) + "|")
     for name, m in results.items():
-        print(f"| {name} | {m['images_per_s']:.1f} | " + " | ".join(f"{m.get(h, float('nan')):.3f}" for h in heads) + " |")
+        scores = " | ".join(f"{m.get(h, float('nan')):.3f}" for h in heads)
+        print(f"| {name} | {m['images_per_s']:.1f} | {scores} |")
 
 
 if __name__ == "__main__":

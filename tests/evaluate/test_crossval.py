@@ -57,8 +57,11 @@ def cv_run(dataset, tmp_path_factory):
     lines = []
     real = _probe.extract_features
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_probe, "extract_features",
-                      lambda net, images, batch_size=128: EXTRACTED.append(len(images)) or real(net, images, batch_size))
+        def counted(net, images, batch_size=128):
+            EXTRACTED.append(len(images))
+            return real(net, images, batch_size)
+
+        patch.setattr(_probe, "extract_features", counted)
         result = cross_validate(_config(dataset), FOLDS, out, seed=1, echo=lines.append)
     return out, result, lines
 

@@ -8,8 +8,7 @@ import torch
 from fashiontag.artifact import Preprocess
 from fashiontag.data.taxonomy import load_taxonomy
 from fashiontag.models import create_network
-from fashiontag.train import FeatureMemo
-from fashiontag.train import _probe
+from fashiontag.train import FeatureMemo, _probe
 
 
 def _net(seed: int = 0) -> torch.nn.Module:

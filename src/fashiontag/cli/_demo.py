@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 DEMO_HELP = """Inspect, split, train (probe mode), evaluate, export and report on an FPI folder.
@@ -21,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         data: str = typer.Option(..., help="Folder with styles.csv and images/ (Kaggle layout)."),
         out: str = typer.Option("runs/demo", help="Run directory."),
-        overrides: Optional[list[str]] = typer.Argument(None, help="TrainConfig key=value overrides."),
+        overrides: list[str] | None = typer.Argument(None, help="TrainConfig key=value overrides."),
     ) -> None:
         from fashiontag.demo import run_demo
 

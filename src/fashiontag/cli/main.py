@@ -25,8 +25,25 @@ for _name in _STAGES:
     _module.register(app)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by the input (bad config, taxonomy, model file, weights, paths), not by a bug."""
+    from fashiontag.artifact import ModelFileError
+    from fashiontag.config import ConfigError
+    from fashiontag.data.images import ImageError
+    from fashiontag.data.taxonomy import TaxonomyError
+    from fashiontag.registry import UnknownNameError
+
+    return ConfigError, TaxonomyError, ModelFileError, ImageError, UnknownNameError, FileNotFoundError
+
+
 def main() -> None:
-    app()
+    """Entry point: an input error prints one ``error:`` line and exits 2 instead of a traceback."""
+    try:
+        app()
+    except _user_errors() as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        typer.echo(f"error: {type(exc).__name__}: {message}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def assign_dup_groups(
     if hash_files:
         first: dict[str, str] = {}
         digests: dict[str, str | None] = {}
-        for item_id, path in zip(ids, items["path"].astype(str)):
+        for item_id, path in zip(ids, items["path"].astype(str), strict=True):
             if path not in digests:
                 digests[path] = file_digest(path)
             digest = digests[path]

@@ -104,7 +104,7 @@ def near_duplicate_groups(hashes: Iterable[tuple[str, int]], radius: int = 4) ->
             idx = np.array(members)
             for start in range(0, len(idx), 256):  # row blocks bound memory for big buckets
                 dist = _popcount(array[idx[start : start + 256]][:, None] ^ array[idx][None, :])
-                for a, b in zip(*np.nonzero(dist <= radius)):
+                for a, b in zip(*np.nonzero(dist <= radius), strict=True):
                     ra, rb = find(int(idx[start + a])), find(int(idx[b]))
                     if ra != rb:
                         parent[max(ra, rb)] = min(ra, rb)

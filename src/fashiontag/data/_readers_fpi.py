@@ -36,7 +36,7 @@ def parse_styles_csv(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:
                 continue
             if len(fields) > len(header):
                 fields = [*fields[:fixed], ",".join(fields[fixed:])]
-            rows.append({name: empty_to_none(value) for name, value in zip(header, fields)})
+            rows.append({name: empty_to_none(value) for name, value in zip(header, fields, strict=False)})
     return rows, problems
 
 

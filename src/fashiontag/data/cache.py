@@ -75,7 +75,7 @@ def _decode_all(
 ) -> dict[int, str]:
     from tqdm import tqdm  # noqa: PLC0415
 
-    rows = list(zip(range(len(items)), items["path"].astype(str), items["crop"]))
+    rows = list(zip(range(len(items)), items["path"].astype(str), items["crop"], strict=True))
     tasks = [(str(file), shape, rows[i : i + _CHUNK], config.size, config.fill) for i in range(0, len(rows), _CHUNK)]
     failures: dict[int, str] = {}
     with tqdm(total=len(rows), desc="prepare", unit="img", disable=not progress, mininterval=1.0) as bar:
@@ -86,7 +86,7 @@ def _decode_all(
             pool = ProcessPoolExecutor(max_workers=config.workers)
             results = pool.map(_decode_chunk, tasks)
         try:
-            for task, result in zip(tasks, results):
+            for task, result in zip(tasks, results, strict=True):
                 failures.update(result)
                 bar.update(len(task[2]))
         finally:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 #: Pixels above this count are refused as a decompression bomb (about 8k x 8k).
 MAX_PIXELS = 64_000_000

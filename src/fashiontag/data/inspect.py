@@ -61,18 +61,19 @@ def _conflicts(groups: list[list[str]], leaf_of: dict[str, Any]) -> list[dict[st
 
 def duplicate_report(items: pd.DataFrame, near: list[list[str]] | None, radius: int) -> dict[str, Any]:
     """Byte-identical groups (``dup_group``) and perceptual near-duplicates, with label conflicts."""
-    leaf_of = dict(zip(items["item_id"], items["leaf"]))
+    leaf_of = dict(zip(items["item_id"], items["leaf"], strict=True))
     sizes = items.groupby("dup_group")["item_id"].apply(list)
     exact = [sorted(ids) for ids in sizes if len(ids) > 1]
     exact_conflicts = _conflicts(exact, leaf_of)
     report: dict[str, Any] = {
         "byte_identical": {
-            "groups": len(exact), "items": sum(len(g) for g in exact), "groups_with_label_conflict": len(exact_conflicts),
+            "groups": len(exact), "items": sum(len(g) for g in exact),
+            "groups_with_label_conflict": len(exact_conflicts),
             "conflicts": exact_conflicts[:MAX_LISTED], "groups_listed": exact[:MAX_LISTED],
         },
     }  # fmt: skip
     if near is not None:
-        group_of = dict(zip(items["item_id"], items["dup_group"]))
+        group_of = dict(zip(items["item_id"], items["dup_group"], strict=True))
         near = [g for g in near if len({group_of[i] for i in g}) > 1]  # more than plain byte copies
         near_conflicts = _conflicts(near, leaf_of)
         report["near_duplicate"] = {
@@ -86,12 +87,13 @@ def image_report(items: pd.DataFrame, probes: list[dict[str, Any]], tiny_side: i
     """Undecodable files by reason, modes needing conversion, tiny images, common sizes."""
     bad = [
         {"item_id": i, "path": p, "reason": r["reason"]}
-        for i, p, r in zip(items.item_id, items.path, probes)
+        for i, p, r in zip(items.item_id, items.path, probes, strict=True)
         if not r["ok"]
     ]
     good = [r for r in probes if r["ok"]]
     modes = Counter(MODE_KINDS.get(r["mode"], r["mode"]) for r in good if r["mode"] != "RGB")
-    tiny = [i for i, r in zip(items.item_id, probes) if r["ok"] and min(r["width"], r["height"]) < tiny_side]
+    tiny = [i for i, r in zip(items.item_id, probes, strict=True)
+            if r["ok"] and min(r["width"], r["height"]) < tiny_side]
     sizes = Counter(f"{r['width']}x{r['height']}" for r in good)
     return {
         "checked": len(probes), "decoded": len(good), "undecodable": len(bad),
@@ -124,15 +126,17 @@ def inspect_dataset(
         "dataset": {"reader": config.reader, "root": str(config.root), "taxonomy": taxonomy.name,
                     "source": config.mapping_source, "limit": limit},
         "rows": _reader_report(read),
-        "mapping": {"mapped": len(mapped), "unmapped": len(items) - len(mapped), "unmapped_by_reason": mapping.unmapped},
+        "mapping": {"mapped": len(mapped), "unmapped": len(items) - len(mapped),
+                    "unmapped_by_reason": mapping.unmapped},
         "counts": label_counts(mapped, taxonomy),
         "raw_counts": raw_counts(read.items),
     }  # fmt: skip
     near = None
     if decode:
-        probes = probe_items(list(zip(items["path"], items["crop"])), workers=config.workers, progress=progress)
+        pairs = list(zip(items["path"], items["crop"], strict=True))
+        probes = probe_items(pairs, workers=config.workers, progress=progress)
         report["images"] = image_report(items, probes, config.tiny_side)
-        hashes = [(i, r["phash"]) for i, r in zip(items["item_id"], probes) if r["ok"]]
+        hashes = [(i, r["phash"]) for i, r in zip(items["item_id"], probes, strict=True) if r["ok"]]
         near = near_duplicate_groups(hashes, radius=config.near_dup_radius)
     report["duplicates"] = duplicate_report(items, near, config.near_dup_radius)
     _, actions = apply_min_count(mapped, taxonomy, config.min_count, config.rare)
@@ -144,20 +148,24 @@ def format_report(report: dict[str, Any]) -> str:
     """A short human-readable summary of :func:`inspect_dataset` output."""
     rows, mapping = report["rows"], report["mapping"]
     lines = [f"items: {rows['items']}  skipped rows: {rows['skipped']} {rows['skipped_by_reason']}",
-             f"mapped: {mapping['mapped']}  unmapped: {mapping['unmapped']} {mapping['unmapped_by_reason']}"]  # fmt: skip
+             f"mapped: {mapping['mapped']}  unmapped: {mapping['unmapped']} "
+             f"{mapping['unmapped_by_reason']}"]  # fmt: skip
     if "images" in report:
         img = report["images"]
         lines.append(f"images: {img['checked']} checked, {img['decoded']} decoded, {img['undecodable']} undecodable "
-                     f"{img['undecodable_by_reason']}; needs RGB: {img['needs_rgb_conversion']}; tiny: {img['tiny']['count']}")  # fmt: skip
+                     f"{img['undecodable_by_reason']}; needs RGB: {img['needs_rgb_conversion']}; "
+                     f"tiny: {img['tiny']['count']}")  # fmt: skip
     dup = report["duplicates"]
     exact = dup["byte_identical"]
     lines.append(
-        f"byte-identical groups: {exact['groups']} ({exact['items']} items, {exact['groups_with_label_conflict']} with label conflicts)"
+        f"byte-identical groups: {exact['groups']} ({exact['items']} items, "
+        f"{exact['groups_with_label_conflict']} with label conflicts)"
     )
     if "near_duplicate" in dup:
         near = dup["near_duplicate"]
         lines.append(
-            f"near-duplicate groups: {near['groups']} ({near['items']} items, {near['groups_with_label_conflict']} conflicts)"
+            f"near-duplicate groups: {near['groups']} ({near['items']} items, "
+            f"{near['groups_with_label_conflict']} conflicts)"
         )
     for head, counts in report["counts"].items():
         lines.append(f"{head}: {len(counts)} labels, {sum(1 for c in counts.values() if c)} present")

@@ -86,7 +86,8 @@ def map_items(items: pd.DataFrame, taxonomy: Taxonomy, source: str) -> MappingRe
         {'no rule matched': 265}
     """
     if source not in taxonomy.sources:
-        raise TaxonomyError(unknown_name_message(f"source in taxonomy {taxonomy.name!r}", source, list(taxonomy.sources)))
+        what = f"source in taxonomy {taxonomy.name!r}"
+        raise TaxonomyError(unknown_name_message(what, source, list(taxonomy.sources)))
     spec = taxonomy.sources[source]
     leaves: list[str | None] = []
     accepts: list[list[str] | None] = []

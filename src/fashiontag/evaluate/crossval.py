@@ -136,9 +136,7 @@ def _write_splits(table: pd.DataFrame, out: Path, folds: int, seed: int) -> dict
 def _load_data(train_config: TrainConfig, out: Path) -> TrainData:
     """Read, map and decode once into ``<out>/cache_<S>`` (the folds share it)."""
     from fashiontag.data.taxonomy import load_taxonomy
-    from fashiontag.train import load_train_data
-
-    from fashiontag.train import FeatureMemo
+    from fashiontag.train import FeatureMemo, load_train_data
 
     data = load_train_data(replace(train_config, out=str(out), split=None), load_taxonomy(train_config.taxonomy))
     return replace(data, feature_memo=FeatureMemo())  # probe folds extract backbone features once, not K times

@@ -9,9 +9,9 @@ from fashiontag.train._adapt import adapt_network
 from fashiontag.train._augment import create_augment, list_augments
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._data import TrainData, from_arrays, load_train_data
-from fashiontag.train._probe import FeatureMemo
 from fashiontag.train._fit import build_net, fit, train_network
 from fashiontag.train._losses import create_loss, focal_loss, list_losses
+from fashiontag.train._probe import FeatureMemo
 
 __all__ = [
     "TrainConfig", "TrainData", "adapt_network", "build_net", "create_augment", "create_loss", "fit",

@@ -1,0 +1,21 @@
+"""The ``fashiontag`` entry point turns input errors into one ``error:`` line and exit code 2."""
+
+import sys
+
+import pytest
+
+from fashiontag.cli.main import main
+from fashiontag.data.synthetic import make_synthetic_dataset
+
+
+def test_unknown_source_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys) -> None:
+    manifest, taxonomy = make_synthetic_dataset(tmp_path / "data", per_leaf=2, size=16)
+    monkeypatch.setattr(sys, "argv", ["fashiontag", "data", "split", str(manifest), "--reader", "manifest",
+                                      "--taxonomy", str(taxonomy), "--source", "nope",
+                                      "--out", str(tmp_path / "split.csv")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("error: TaxonomyError:") and "nope" in err and "manifest" in err
+    assert "Traceback" not in err and not (tmp_path / "split.csv").exists()
