@@ -1,8 +1,8 @@
 """Adapting to a shop's phone photos with a few hundred labels: ImageNet backbone vs an FPI-trained one.
 
-Both runs see the same ~300 labelled phone photos (10% of ../shared/data/clothing_photos, stratified) in
-probe mode and are scored on the same held-out ~2,600; only the backbone differs: ImageNet
-``tf_efficientnet_lite0`` vs the backbone of a fashiontag model fine-tuned on FPI (``--source-model``).
+Every run sees the same ~300 labelled phone photos (10% of ../shared/data/clothing_photos, stratified) and
+is scored on the same held-out ~2,600; the starting point differs (ImageNet ``tf_efficientnet_lite0`` or the
+backbone of a fashiontag model trained on FPI, ``--source-model``), then probe mode or a short fine-tune.
 
 Run (after a fine-tune such as BENCHMARKS.md's CPU run):
 
@@ -34,18 +34,23 @@ def main() -> None:
     parser.add_argument("--source-model", required=True, help="fashiontag model directory to adapt from")
     parser.add_argument("--out", type=Path, default=Path("runs/adapt"))
     parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=8, help="epochs of the fine-tune rows")
     args = parser.parse_args()
 
     taxonomy, split = str(HERE / "phone10.yaml"), args.out / "split.csv"
     common = ["--data", args.data, "--reader", "folder", "--source", "clothing_photos", "--taxonomy", taxonomy]
-    _run("data", "split", args.data, "--reader", "folder", "--source", "clothing_photos", "--taxonomy", taxonomy, "--out", str(split),
+    _run("data", "split", args.data, *common[2:], "--out", str(split),
          "val_fraction=0.05", "test_fraction=0.85", "min_count=1", "rare=keep")
-    runs = {"ImageNet lite0, probe": ["--backbone", "tf_efficientnet_lite0"],
-            f"adapted from {args.source_model}, probe": ["--init-from", args.source_model]}
+    imagenet, adapted = ["--backbone", "tf_efficientnet_lite0"], ["--init-from", args.source_model]
+    finetune = [f"epochs={args.epochs}", "head_epochs=1", "lr=3e-3", "backbone_lr_scale=0.1", "batch_size=32"]
+    runs = {"ImageNet lite0, probe": [*imagenet, "--probe"],
+            f"adapted from {args.source_model}, probe": [*adapted, "--probe"],
+            f"ImageNet lite0, fine-tune {args.epochs} epochs": [*imagenet, *finetune],
+            f"adapted from {args.source_model}, fine-tune {args.epochs} epochs": [*adapted, *finetune]}
     rows = []
     for i, (name, extra) in enumerate(runs.items()):
         out = args.out / f"run{i}"
-        seconds = _run("train", *common, "--split", str(split), "--probe", "--out", str(out), *extra,
+        seconds = _run("train", *common, "--split", str(split), "--out", str(out), *extra,
                        f"image_size={args.image_size}", f"input_size={args.image_size}", "progress_bar=false")
         _run("evaluate", str(out / "model"), "--data", str(out / f"cache_{args.image_size}"), "--split-file",
              str(split), "--split", "test", "--out", str(out / "eval"), "robustness=false", "gradcam=false")

@@ -86,8 +86,6 @@ def test_report_opens_in_chromium(tiny_run):
         page.screenshot(path=str(shot), full_page=False)
         browser.close()
     assert shot.stat().st_size > 10_000
-    (REPO / "docs" / "images").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, REPO / "docs" / "images" / "report.png")
 
 
 def _items_for(tiny_run):
