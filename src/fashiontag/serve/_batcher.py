@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-PredictFn = Callable[[list[bytes]], list[dict[str, Any]]]
+PredictFn = Callable[[list[Any]], list[dict[str, Any]]]
 
 
 class QueueFullError(RuntimeError):
@@ -71,7 +71,7 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_exception(RuntimeError("service shutting down"))
 
-    def enqueue(self, images: list[bytes]) -> list[asyncio.Future[dict[str, Any]]]:
+    def enqueue(self, images: list[Any]) -> list[asyncio.Future[dict[str, Any]]]:
         """Queue every image or none of them; the caller awaits the futures (and may cancel them)."""
         if self._queue.qsize() + len(images) > self.max_queue:
             raise QueueFullError(f"queue full ({self._queue.qsize()}/{self.max_queue} images waiting)")
@@ -83,7 +83,7 @@ class MicroBatcher:
             futures.append(item.future)
         return futures
 
-    async def submit(self, images: list[bytes]) -> list[dict[str, Any]]:
+    async def submit(self, images: list[Any]) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*self.enqueue(images)))
 
     async def _collect(self) -> list[_Item]:

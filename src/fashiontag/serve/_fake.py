@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from fashiontag.data.images import load_image
 from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -47,6 +48,11 @@ class FakePredictor:
         if self.load_gate is not None:
             self.load_gate.wait()
         self._ready = True
+
+    def prepare(self, data: bytes) -> bytes:
+        """Full decode as a real model would (raises ``ImageError``); keeps the bytes for the hash."""
+        load_image(data)
+        return data
 
     def predict(self, images: list[bytes], top_k: int = 3) -> list[dict[str, Any]]:
         self.batches.append(len(images))

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
+from fashiontag.data.images import letterbox, load_image
 from fashiontag.data.taxonomy import Taxonomy
 
 
@@ -32,7 +35,12 @@ class Predictor(Protocol):
 
     def load(self) -> None: ...
 
-    def predict(self, images: list[bytes], top_k: int = 3) -> list[dict[str, Any]]: ...
+    def prepare(self, data: bytes) -> Any:
+        """Decode one upload into what ``predict`` takes; raises ``ImageError`` for a bad image. The service
+        calls it once per upload (in a worker thread), so an image is decoded once, not checked then re-read."""
+        ...
+
+    def predict(self, images: list[Any], top_k: int = 3) -> list[dict[str, Any]]: ...
 
 
 class LabellerPredictor:
@@ -68,5 +76,14 @@ class LabellerPredictor:
 
         self._labeller = infer.load(self.model_path, backend=self.backend)
 
-    def predict(self, images: list[bytes], top_k: int = 3) -> list[dict[str, Any]]:
+    def prepare(self, data: bytes) -> np.ndarray:
+        """Letterboxed uint8 ``[S,S,3]`` at the model's size (raises ``ImageError``)."""
+        pre = self._labeller.preprocess
+        return letterbox(load_image(data), pre.size, pre.fill)
+
+    def predict(self, images: list[Any], top_k: int = 3) -> list[dict[str, Any]]:
+        """Label prepared images (arrays from ``prepare``); raw bytes are decoded here instead."""
+        if all(isinstance(image, np.ndarray) for image in images):
+            results = self._labeller.predict_arrays(np.stack(images), top_k=top_k)
+            return [{"source": None, **result, "error": None} for result in results]
         return self._labeller.predict(list(images), top_k=top_k)

@@ -17,7 +17,7 @@ from fashiontag.serve._errors import ServiceError
 from fashiontag.serve._metrics import Metrics
 from fashiontag.serve._predictor import Predictor
 from fashiontag.serve._settings import ServeSettings
-from fashiontag.serve._validate import Upload, check_upload, decode_error
+from fashiontag.serve._validate import Upload, check_upload, prepare_upload
 
 
 class LabelService:
@@ -35,7 +35,7 @@ class LabelService:
     def ready(self) -> bool:
         return self.load_error is None and self.predictor.ready
 
-    def _predict(self, images: list[bytes]) -> list[dict[str, Any]]:
+    def _predict(self, images: list[Any]) -> list[dict[str, Any]]:
         return self.predictor.predict(images, top_k=self.settings.top_k)
 
     def _on_batch(self, size: int) -> None:
@@ -57,10 +57,12 @@ class LabelService:
         self.check_count(len(uploads))
         for upload in uploads:
             check_upload(upload, self.settings.allowed_content_types, self.settings.max_upload_bytes)
-        errors = await run_in_threadpool(lambda: [decode_error(u) for u in uploads])
+        prepare = getattr(self.predictor, "prepare", None)  # optional: a predictor may take raw bytes
+        decoded = await run_in_threadpool(lambda: [prepare_upload(u, prepare) for u in uploads])
+        errors = [error for _, error in decoded]
         if len(uploads) == 1 and errors[0] is not None:
             raise ServiceError(422, f"{uploads[0].filename}: {errors[0]}", "bad_image")
-        good = [u for u, e in zip(uploads, errors, strict=True) if e is None]
+        good = [item for item, error in decoded if error is None]
         labelled = iter(await self._run(good) if good else [])
         results = []
         for upload, error in zip(uploads, errors, strict=True):
@@ -72,9 +74,9 @@ class LabelService:
                 results.append({**next(labelled), "source": upload.filename})
         return results
 
-    async def _run(self, uploads: list[Upload]) -> list[dict[str, Any]]:
+    async def _run(self, images: list[Any]) -> list[dict[str, Any]]:
         try:
-            futures = self.batcher.enqueue([u.data for u in uploads])
+            futures = self.batcher.enqueue(images)
         except QueueFullError as exc:
             raise ServiceError(503, f"busy: {exc}; retry later", "queue_full",
                                {"Retry-After": str(self.settings.retry_after_s)}) from None

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fashiontag.data.images import ImageError, load_image
 from fashiontag.serve._errors import ServiceError
@@ -53,10 +55,16 @@ def check_upload(upload: Upload, allowed: list[str], max_bytes: int) -> None:
         raise ServiceError(415, f"{name}: the file's bytes are {what}, not one of {allowed}", "unsupported_type")
 
 
-def decode_error(upload: Upload) -> str | None:
-    """Decode fully (truncation, bombs, corrupt data); the reason on failure, else None."""
+def prepare_upload(upload: Upload, prepare: Callable[[bytes], Any] | None) -> tuple[Any, str | None]:
+    """Decode fully, once (truncation, bombs, corrupt data): ``(prepared, None)`` or ``(None, reason)``.
+
+    ``prepare`` is the predictor's own decoder (letterboxed array for a real model); without one the bytes
+    are checked with ``load_image`` and passed on as they are.
+    """
     try:
-        load_image(upload.data, name=upload.filename)
+        if prepare is None:
+            load_image(upload.data, name=upload.filename)
+            return upload.data, None
+        return prepare(upload.data), None
     except ImageError as exc:
-        return exc.reason
-    return None
+        return None, exc.reason
