@@ -14,3 +14,16 @@ def tiny_run(tmp_path_factory):
     models.make_tiny_model(root / "flat", tax)
     models.make_tiny_model(root / "combined", tax, strategy="combined", seed=1)
     return {"root": root, "manifest": manifest, "tax": tax}
+
+
+@pytest.fixture
+def tiny_items(tiny_run):
+    """The tiny run's mapped items (a fresh frame per test) with every third one in ``val``, the rest ``test``."""
+    from fashiontag.data.mapping import map_items
+    from fashiontag.data.readers import read_dataset
+
+    items = map_items(
+        read_dataset("manifest", tiny_run["manifest"], hash_files=False).items, tiny_run["tax"], "manifest"
+    ).mapped
+    items["split"] = ["val" if i % 3 == 0 else "test" for i in range(len(items))]
+    return items

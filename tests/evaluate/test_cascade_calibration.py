@@ -27,21 +27,11 @@ def overconfident_cascade(tiny_run, tmp_path_factory):
     return path
 
 
-def _items(tiny_run):
-    from fashiontag.data.mapping import map_items
-    from fashiontag.data.readers import read_dataset
 
-    items = map_items(
-        read_dataset("manifest", tiny_run["manifest"], hash_files=False).items, tiny_run["tax"], "manifest"
-    ).mapped
-    items["split"] = ["val" if i % 3 == 0 else "test" for i in range(len(items))]
-    return items
-
-
-def _val(tiny_run):
+def _val(tiny_run, items):
     from fashiontag.evaluate import head_targets, load_eval_set
 
-    val = load_eval_set(_items(tiny_run), tiny_run["tax"], 32, split="val")
+    val = load_eval_set(items, tiny_run["tax"], 32, split="val")
     return val, head_targets(tiny_run["tax"], val.items)
 
 
@@ -51,12 +41,12 @@ def _nll(probs, targets):
     return sum(negative_log_likelihood(probs[h], targets[h]) for h in probs if (targets[h] >= 0).any())
 
 
-def test_fit_cascade_temperature_lowers_nll(tiny_run, overconfident_cascade):
+def test_fit_cascade_temperature_lowers_nll(tiny_run, tiny_items, overconfident_cascade):
     from fashiontag.evaluate._predict import network_predictor
     from fashiontag.evaluate.calibration import fit_network_temperature
     from fashiontag.models import load_network
 
-    val, targets = _val(tiny_run)
+    val, targets = _val(tiny_run, tiny_items)
     network = load_network(overconfident_cascade)
     predict = network_predictor(network)
     before = predict(val.images)
@@ -84,17 +74,17 @@ def test_split_part_temperature_rejects_unknown_part():
         split_part_temperature({"routr:leaf": 2}, ["router", "Tops"])
 
 
-def test_evaluate_saves_cascade_calibration_and_load_applies_it(tiny_run, overconfident_cascade, tmp_path):
+def test_evaluate_saves_cascade_calibration_and_load_applies_it(tiny_run, tiny_items, overconfident_cascade, tmp_path):
     from fashiontag.evaluate import EvaluateConfig, evaluate_model
     from fashiontag.export import export_onnx
     from fashiontag.infer import load
 
     model = tmp_path / "model"
     shutil.copytree(overconfident_cascade, model)
-    val, targets = _val(tiny_run)
+    val, targets = _val(tiny_run, tiny_items)
     before = load(model, backend="torch").probabilities(val.images)
     config = EvaluateConfig(calibrate_split="val", save_calibration=True, robustness=False, target_accuracy=0.9)
-    metrics = evaluate_model(model, _items(tiny_run), "test", tmp_path / "out", config)
+    metrics = evaluate_model(model, tiny_items, "test", tmp_path / "out", config)
     fitted = metrics["calibration"]["temperature"]
     assert "router:leaf" in fitted and metrics["calibration"]["note"] is None
     sidecar = read_sidecar(model)  # every part's hashes still verify

@@ -6,17 +6,6 @@ from typer.testing import CliRunner
 from fashiontag.artifact import read_sidecar
 
 
-def _items(tiny_run):
-    from fashiontag.data.mapping import map_items
-    from fashiontag.data.readers import read_dataset
-
-    items = map_items(
-        read_dataset("manifest", tiny_run["manifest"], hash_files=False).items, tiny_run["tax"], "manifest"
-    ).mapped
-    items["split"] = ["val" if i % 3 == 0 else "test" for i in range(len(items))]
-    return items
-
-
 def test_cli_evaluate_and_compare(tiny_run):
     from fashiontag.cli.main import app
 
@@ -55,13 +44,13 @@ def test_cli_evaluate_and_compare(tiny_run):
     assert (root / "cmp" / "compare.png").exists() and (root / "cmp" / "compare.csv").exists()
 
 
-def test_evaluate_model_fits_and_saves_calibration(tiny_run, tmp_path):
+def test_evaluate_model_fits_and_saves_calibration(tiny_run, tiny_items, tmp_path):
     from fashiontag.evaluate import EvaluateConfig, evaluate_model
     from fashiontag.models._testing import make_tiny_model
 
     make_tiny_model(tmp_path / "model", tiny_run["tax"])
     config = EvaluateConfig(calibrate_split="val", save_calibration=True, target_accuracy=0.9, robustness=False)
-    metrics = evaluate_model(tmp_path / "model", _items(tiny_run), "test", tmp_path / "out", config)
+    metrics = evaluate_model(tmp_path / "model", tiny_items, "test", tmp_path / "out", config)
     sidecar = read_sidecar(tmp_path / "model")  # hashes still verify
     assert set(sidecar["thresholds"]) == {"group", "type", "colour"}
     assert sidecar["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
@@ -69,10 +58,10 @@ def test_evaluate_model_fits_and_saves_calibration(tiny_run, tmp_path):
     assert metrics["data"]["count"] == 16 and "at_thresholds" in metrics["hierarchy"]
 
 
-def test_domain_shift_accept_scoring(tiny_run, tmp_path):
+def test_domain_shift_accept_scoring(tiny_run, tiny_items, tmp_path):
     from fashiontag.evaluate import EvaluateConfig, evaluate_model
 
-    items = _items(tiny_run)
+    items = tiny_items
     items["accept"] = [[g] for g in items["group"]]  # coarse labels: group only
     items["label"] = items["group"]
     items = items.drop(columns="split")

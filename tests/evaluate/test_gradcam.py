@@ -41,10 +41,10 @@ def test_heatmap_shape_and_range(tiny_net):
     assert blended.shape == (40, 40, 3) and blended.dtype == np.uint8
 
 
-def test_gallery_html_has_overlays(tiny_run, tmp_path):
+def test_gallery_html_has_overlays(tiny_run, tiny_items, tmp_path):
     from fashiontag.evaluate import EvaluateConfig, evaluate_model
 
-    items = _items(tiny_run)
+    items = tiny_items
     metrics = evaluate_model(tiny_run["root"] / "flat", items, "test", tmp_path, EvaluateConfig(robustness=False))
     gradcam = metrics["gradcam"]
     assert gradcam["enabled"] and gradcam["layer"] == "features.7" and gradcam["count"] > 0
@@ -69,13 +69,3 @@ def test_add_gradcam_skips_cleanly(tiny_net):
     assert not failing["enabled"] and failing["note"].startswith("Grad-CAM failed")
     assert all("cam" not in g for g in gallery + broken)
 
-
-def _items(tiny_run):
-    from fashiontag.data.mapping import map_items
-    from fashiontag.data.readers import read_dataset
-
-    items = map_items(
-        read_dataset("manifest", tiny_run["manifest"], hash_files=False).items, tiny_run["tax"], "manifest"
-    ).mapped
-    items["split"] = ["val" if i % 3 == 0 else "test" for i in range(len(items))]
-    return items
