@@ -81,9 +81,7 @@ class LabellerPredictor:
         pre = self._labeller.preprocess
         return letterbox(load_image(data), pre.size, pre.fill)
 
-    def predict(self, images: list[Any], top_k: int = 3) -> list[dict[str, Any]]:
-        """Label prepared images (arrays from ``prepare``); raw bytes are decoded here instead."""
-        if all(isinstance(image, np.ndarray) for image in images):
-            results = self._labeller.predict_arrays(np.stack(images), top_k=top_k)
-            return [{"source": None, **result, "error": None} for result in results]
-        return self._labeller.predict(list(images), top_k=top_k)
+    def predict(self, images: list[np.ndarray], top_k: int = 3) -> list[dict[str, Any]]:
+        """Label the arrays ``prepare`` returned (the service decodes every upload once, before queueing)."""
+        results = self._labeller.predict_arrays(np.stack(images), top_k=top_k)
+        return [{"source": None, **result, "error": None} for result in results]
