@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from fashiontag.artifact import read_sidecar
 from fashiontag.cli.main import app
-from fashiontag.train import TrainConfig
+from fashiontag.train import TrainConfig, _probe
 from fashiontag.train._tune import score, tune
 
 runner = CliRunner()
@@ -24,8 +24,23 @@ def _config(synthetic, out, **kw):
 @pytest.fixture(scope="module")
 def searched(synthetic, tmp_path_factory):
     out = tmp_path_factory.mktemp("tune") / "run"
-    best, table = tune(_config(synthetic, out), trials=3)
+    real = _probe.extract_features
+
+    def counted(net, images, batch_size=128):
+        EXTRACTED.append(len(images))
+        return real(net, images, batch_size)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_probe, "extract_features", counted)
+        best, table = tune(_config(synthetic, out), trials=3)
     return out, best, table
+
+
+EXTRACTED: list[int] = []  # images per probe feature extraction during `searched`
+
+
+def test_probe_features_extracted_once_for_all_trials(searched):
+    assert len(EXTRACTED) == 1
 
 
 def test_tune_writes_trials_and_best(searched):

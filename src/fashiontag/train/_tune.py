@@ -87,7 +87,8 @@ def _open_study(config: TrainConfig, out: Path) -> Any:
 def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFrame]:
     """Search until ``trials`` trials have completed in ``config.out``; each is a ``fit`` into ``OUT/trial_<n>``.
 
-    The data is read and decoded once (``OUT/cache_<S>``). Scores are validation macro-F1.
+    The data is read and decoded once (``OUT/cache_<S>``), and in probe mode the backbone features are
+    extracted once for all trials. Scores are validation macro-F1.
     Returns the config with the best params (``out`` unchanged) and the completed trials, best first.
 
     Example:
@@ -100,11 +101,14 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.train._data import load_train_data
     from fashiontag.train._fit import fit
+    from fashiontag.train._probe import FeatureMemo
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     study = _open_study(config, out)
     data = load_train_data(config, load_taxonomy(config.taxonomy))
+    # lr / weight decay do not change frozen-backbone features: probe trials extract them once
+    data = dataclasses.replace(data, feature_memo=FeatureMemo())
 
     def objective(trial: Any) -> float:
         params = suggest(trial, config)
