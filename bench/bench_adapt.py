@@ -35,7 +35,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/adapt"))
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=8, help="epochs of the fine-tune rows")
+    parser.add_argument("--threads", type=int, default=0, help="torch/onnxruntime/OpenMP threads (0: auto)")
     args = parser.parse_args()
+    from fashiontag._threads import configure_threads
+
+    threads = configure_threads(args.threads or None)  # every fashiontag run below inherits OMP_NUM_THREADS
+    print(f"threads: {threads}")
 
     taxonomy, split = str(HERE / "phone10.yaml"), args.out / "split.csv"
     common = ["--data", args.data, "--reader", "folder", "--source", "clothing_photos", "--taxonomy", taxonomy]

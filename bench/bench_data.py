@@ -25,7 +25,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=80)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=0, help="torch/onnxruntime/OpenMP threads (0: auto)")
     args = parser.parse_args()
+    from fashiontag._threads import configure_threads
+
+    threads = configure_threads(args.threads or None)
     config = DataConfig(root=args.root, size=args.size, workers=args.workers)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -34,7 +38,8 @@ def main() -> None:
         cache = open_cache(Path(tmp) / "cache")
         read_cold = read_throughput(cache, batches=20, seed=1)
         read_warm = read_throughput(cache, batches=100, seed=2)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; workers={args.workers}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; workers={args.workers}; "
+          f"threads={threads}")
     print("| step | images | seconds | images/s |")
     print("|---|---|---|---|")
     print(

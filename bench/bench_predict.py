@@ -3,8 +3,8 @@
 
 Run (creates an untrained-head tf_efficientnet_lite0 FPI model on first use; speed does not depend on training):
 
-    .venv/bin/python bench/bench_predict.py --model /tmp/bench_model --create \\
-        --images /work/shared/data/fpi_small/images --n 2000 --latency-n 200
+    .venv/bin/python bench/bench_predict.py --model runs/bench_model --create \\
+        --images ../shared/data/fpi_small/images --n 2000 --latency-n 200 [--threads 1]
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+DEFAULT_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fpi_small" / "images"
 
 
 def create_model(model_dir: Path, images: list[Path]) -> None:
@@ -80,11 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--create", action="store_true", help="create the model if missing")
-    parser.add_argument("--images", type=Path, default=Path("/work/shared/data/fpi_small/images"))
+    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--n", type=int, default=2000, help="images for throughput")
     parser.add_argument("--latency-n", type=int, default=200, help="images for single-image latency")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0, help="torch/onnxruntime/OpenMP threads (0: auto)")
     args = parser.parse_args()
+    from fashiontag._threads import configure_threads
+
+    threads = configure_threads(args.threads or None)
 
     paths = sorted(args.images.glob("*.jpg"))
     if args.create and not (args.model / "fashiontag.json").exists():
@@ -110,7 +116,8 @@ def main() -> None:
     pre = resolve_preprocess(read_sidecar(args.model))
     print(f"\nModel {args.model} (letterbox {pre.size} px, network input {pre.input_size} px), {len(items)} images "
           f"({args.images}), latency over {len(lat_items)} images,")
-    print(f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores\n")
+    print(f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores, "
+          f"{threads} threads\n")
     print("| path | images/s | speed-up | p50 ms (1 image) | p99 ms (1 image) |")
     print("|---|---:|---:|---:|---:|")
     for name, ips, p50, p99 in rows:

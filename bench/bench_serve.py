@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image
 
 SERVER = """
-import sys, uvicorn
-from fashiontag.serve import FakePredictor, ServeSettings, create_app
+import sys
+from fashiontag.serve import FakePredictor, ServeSettings, create_app, run_server
 model, port, batch, wait = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 settings = ServeSettings(model_path=None if model == "-" else model, port=port, batch_size=batch, batch_wait_ms=wait)
 app = create_app(settings, FakePredictor() if model == "-" else None)
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+run_server(app, settings, log_level="warning")  # as `fashiontag serve` runs it (guarded protocol, timeouts)
 """
 
 
@@ -105,7 +105,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1, help="images per request")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--batch-wait-ms", type=float, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch/onnxruntime/OpenMP threads (0: auto)")
     args = parser.parse_args()
+    from fashiontag._threads import configure_threads
+
+    threads = configure_threads(args.threads or None)  # the server subprocess inherits OMP_NUM_THREADS
     if not args.fake and not args.model:
         parser.error("give a model directory or --fake")
     with socket.socket() as sock:
@@ -126,7 +130,7 @@ def main() -> None:
     ms = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
     print(f"\nmodel: {'fake predictor' if args.fake else args.model} · {args.clients} clients · "
           f"{args.images} image(s)/request · {args.seconds:g} s · {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs\n")
+          f"{os.cpu_count()} CPUs, {threads} threads\n")
     print("| requests/s | images/s | p50 ms | p99 ms | errors | RSS before MiB | RSS after MiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {len(latencies) / elapsed:.1f} | {len(latencies) * args.images / elapsed:.1f} | "

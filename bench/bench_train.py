@@ -56,7 +56,11 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench")
     parser.add_argument("--max-items", type=int, default=4000)
     parser.add_argument("--seed-steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=0, help="torch/onnxruntime/OpenMP threads (0: auto)")
     args = parser.parse_args()
+    from fashiontag._threads import configure_threads
+
+    print(f"threads: {configure_threads(args.threads or None)} (torch, OpenMP; recorded with the numbers)")
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.train import TrainConfig, fit, load_train_data
 

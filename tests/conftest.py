@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,23 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "fpi_small" / "styles.csv").exists():
         pytest.skip(f"real data not found at {SHARED_DATA} (only developer machines and CI have it)")
     return SHARED_DATA
+
+
+def _edit_sidecar(model_dir: Path, **changes: object) -> None:
+    """Edit ``fashiontag.json`` by hand, as a user with a text editor would; ``a__b=v`` sets ``data[a][b] = v``."""
+    import json
+
+    data = json.loads((model_dir / "fashiontag.json").read_text())
+    for dotted, value in changes.items():
+        target = data
+        *parents, last = dotted.split("__")
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    (model_dir / "fashiontag.json").write_text(json.dumps(data))
+
+
+@pytest.fixture()
+def edit_sidecar() -> Callable[..., None]:
+    """:func:`_edit_sidecar`: tamper with a model's sidecar outside fashiontag (tests of the model-field digest)."""
+    return _edit_sidecar

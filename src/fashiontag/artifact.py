@@ -10,6 +10,14 @@ Sidecar keys (all JSON):
   taxonomy (Taxonomy.to_dict()), heads {head: [labels in output order]},
   preprocess {size, fill, input_size, mean, std}, thresholds {head: float}, temperature {head: float},
   files {name: sha256}, parts {name: subdir} (cascade), training, split, metrics, versions.
+
+The sidecar is checked against a schema (:mod:`fashiontag._sidecar_schema`) whenever it is read or written, and
+its model-defining fields are stamped into the weight files (:mod:`fashiontag._stamp`): ``model.safetensors``
+must be listed and hashed, and its metadata must carry the digest of the sidecar's current model fields, so
+editing ``fashiontag.json`` by hand (thresholds, ``files: {}``, ...) makes the model refuse to load.
+:func:`write_sidecar` is the one writer; it restamps the weights, so fashiontag's own changes
+(``save_calibration``, ``add_files``) stay valid. Models saved before the stamp are refused with the command
+that re-saves them (:func:`restamp_model`): loading them silently would leave hand edits undetected.
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fashiontag import _stamp
 from fashiontag._io import sha256_file, write_json
+from fashiontag._sidecar_schema import schema_problems
 
 SIDECAR_NAME = "fashiontag.json"
 FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
 
 
 class ModelFileError(ValueError):
@@ -53,13 +64,18 @@ def resolve_preprocess(sidecar: dict[str, Any]) -> Preprocess:
 
 
 def write_sidecar(model_dir: str | Path, sidecar: dict[str, Any]) -> dict[str, Any]:
-    """Hash every file named in ``sidecar['files']`` and write the sidecar atomically, last.
+    """The one sidecar writer: validate, stamp the model fields into the weights, hash every file listed
+    in ``sidecar['files']``, and write the sidecar atomically, last.
 
     Writing the sidecar last means a crash mid-save leaves no sidecar that vouches for missing files.
     """
     model_dir = Path(model_dir)
-    out = dict(sidecar)
-    out["format_version"] = FORMAT_VERSION
+    out = stored_form(sidecar)
+    placeholder = {**out, "files": {name: "0" * 64 for name in out.get("files", {})}}
+    problems = schema_problems(json.dumps(placeholder))
+    if problems:  # before any file is restamped, so a refused write changes nothing
+        raise ModelFileError(f"{model_dir}: refusing to write an invalid sidecar: {'; '.join(problems[:5])}")
+    _stamp_files(model_dir, out)
     files = {}
     for name in out.get("files", {}):
         path = model_dir / name
@@ -71,14 +87,115 @@ def write_sidecar(model_dir: str | Path, sidecar: dict[str, Any]) -> dict[str, A
     return out
 
 
-def read_sidecar(model_dir: str | Path, verify: bool = True) -> dict[str, Any]:
-    """Read and check a model directory's sidecar; raises :class:`ModelFileError` with the cause."""
+def stored_form(sidecar: dict[str, Any]) -> dict[str, Any]:
+    """``sidecar`` as it reads back from disk (tuples as lists, numpy scalars as text), with the format version."""
+    return json.loads(json.dumps({**sidecar, "format_version": FORMAT_VERSION}, default=str))
+
+
+def weights_stamp(sidecar: dict[str, Any], cascade: dict[str, Any] | None = None) -> dict[str, str]:
+    """Safetensors metadata that vouches for ``sidecar`` (and, for a cascade part, for its ``cascade``).
+
+    Lets ``save_model`` write the stamp with the weights, so :func:`write_sidecar` need not rewrite them.
+    """
+    stamp = _stamp.stamp_for(stored_form(sidecar))
+    if cascade is not None:
+        stamp[_stamp.CASCADE_KEY] = _stamp.model_digest(stored_form(cascade))
+    return stamp
+
+
+def _stamp_files(model_dir: Path, sidecar: dict[str, Any]) -> None:
+    """Make the weights vouch for ``sidecar``; a cascade's root digest goes into every part's weights."""
+    try:
+        if sidecar.get("strategy") == "cascade":
+            digest = _stamp.model_digest(sidecar)
+            for sub in (sidecar.get("parts") or {}).values():
+                weights = model_dir / sub / WEIGHTS_NAME
+                if weights.is_file() and _stamp.stamp_safetensors(weights, {_stamp.CASCADE_KEY: digest}):
+                    write_sidecar(model_dir / sub, _read(model_dir / sub, verify=False))  # its hash changed
+            return
+        for name in sidecar.get("files", {}):
+            path = model_dir / name
+            if name == WEIGHTS_NAME and path.is_file():
+                _stamp.stamp_safetensors(path, _stamp.stamp_for(sidecar))
+            elif name.endswith(".onnx") and path.is_file():
+                _stamp.restamp_onnx(path, sidecar)
+    except _stamp.StampError as exc:
+        raise ModelFileError(str(exc)) from None
+
+
+def stamp_onnx_file(path: str | Path, sidecar: dict[str, Any]) -> None:
+    """Stamp a freshly exported graph with ``sidecar``'s model fields (checked by the ONNX backend at load)."""
+    _stamp.stamp_onnx(path, _stamp.stamp_for(stored_form(sidecar)))
+
+
+def check_onnx_stamp(path: str | Path, metadata: dict[str, str], sidecar: dict[str, Any]) -> None:
+    """Refuse an ONNX graph whose stamped model fields differ from the sidecar's (stale or swapped export).
+
+    ``metadata`` is the graph's ``metadata_props`` (onnxruntime: ``session.get_modelmeta().custom_metadata_map``).
+    """
+    path = Path(path)
+    export = f"re-run `fashiontag export {path.parent}`"
+    if _stamp.DIGEST_KEY not in metadata:
+        raise ModelFileError(f"{path}: carries no digest of the sidecar's model fields (exported by an older "
+                             f"fashiontag, or not by fashiontag); {export}")
+    if metadata[_stamp.DIGEST_KEY] != _stamp.model_digest(sidecar):
+        fields = ", ".join(_stamp.changed_fields(metadata, sidecar)) or "model fields"
+        raise ModelFileError(f"{path}: was exported for other {fields} than {SIDECAR_NAME} has now "
+                             f"(calibrated after export, or a file swapped); {export}")
+
+
+def check_weights_stamp(model_dir: str | Path, sidecar: dict[str, Any]) -> None:
+    """Refuse ``model.safetensors`` whose stamp does not match the sidecar's model fields (sidecar edited)."""
+    model_dir = Path(model_dir)
+    weights = model_dir / WEIGHTS_NAME
+    try:
+        metadata = _stamp.safetensors_metadata(weights)
+    except _stamp.StampError as exc:
+        raise ModelFileError(str(exc)) from None
+    except OSError as exc:
+        raise ModelFileError(f"{weights}: cannot read it ({exc.strerror})") from None
+    if _stamp.DIGEST_KEY not in metadata:
+        raise ModelFileError(
+            f"{weights}: carries no digest of the sidecar's model fields (saved by an older fashiontag), so hand "
+            f"edits to {SIDECAR_NAME} could not be detected. Check {SIDECAR_NAME}, then re-save the model with "
+            f"`python -c \"from fashiontag.artifact import restamp_model; restamp_model('{model_dir}')\"` "
+            "and re-run `fashiontag export` for ONNX")
+    if metadata[_stamp.DIGEST_KEY] != _stamp.model_digest(sidecar):
+        fields = ", ".join(_stamp.changed_fields(metadata, sidecar)) or "model fields"
+        raise ModelFileError(f"{model_dir / SIDECAR_NAME}: {fields} differ from what {WEIGHTS_NAME} was saved with "
+                             "(edited by hand?); restore the file, and change thresholds or temperatures only "
+                             "through fashiontag (evaluate save_calibration=true)")
+
+
+def _check_stamps(model_dir: Path, sidecar: dict[str, Any]) -> None:
+    parts = sidecar.get("parts") or {}
+    if sidecar.get("strategy") != "cascade":
+        check_weights_stamp(model_dir, sidecar)
+        return
+    digest = _stamp.model_digest(sidecar)
+    for sub in parts.values():
+        try:
+            stamped = _stamp.safetensors_metadata(model_dir / sub / WEIGHTS_NAME).get(_stamp.CASCADE_KEY)
+        except _stamp.StampError as exc:
+            raise ModelFileError(str(exc)) from None
+        if stamped is None:
+            raise ModelFileError(
+                f"{model_dir / sub / WEIGHTS_NAME}: carries no digest of the cascade's model fields (saved by an "
+                f"older fashiontag); check {SIDECAR_NAME}, then re-save the cascade with `python -c \"from "
+                f"fashiontag.artifact import restamp_model; restamp_model('{model_dir}')\"`")
+        if stamped != digest:
+            raise ModelFileError(f"{model_dir / SIDECAR_NAME}: the cascade's model fields differ from what its "
+                                 "parts were saved with (edited by hand?); restore the file")
+
+
+def _read(model_dir: str | Path, verify: bool, stamps: bool = True) -> dict[str, Any]:
     model_dir = Path(model_dir)
     path = model_dir / SIDECAR_NAME if model_dir.is_dir() else model_dir
     if not path.exists():
         raise ModelFileError(f"{model_dir}: not a fashiontag model (no {SIDECAR_NAME})")
     try:
-        sidecar = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        sidecar = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: sidecar is not valid JSON ({exc})") from None
     if not isinstance(sidecar, dict):
@@ -86,9 +203,10 @@ def read_sidecar(model_dir: str | Path, verify: bool = True) -> dict[str, Any]:
     version = sidecar.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format_version {version!r}, this fashiontag reads {FORMAT_VERSION}")
-    for key in ("taxonomy", "heads", "preprocess", "files", "strategy"):
-        if key not in sidecar:
-            raise ModelFileError(f"{path}: sidecar lacks {key!r}")
+    problems = schema_problems(text)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ModelFileError(f"{path}: invalid sidecar: {'; '.join(problems[:5])}{more}")
     if verify:
         for name, digest in sidecar["files"].items():
             file = path.parent / name
@@ -96,9 +214,24 @@ def read_sidecar(model_dir: str | Path, verify: bool = True) -> dict[str, Any]:
                 raise ModelFileError(f"{file}: missing (the model directory is incomplete)")
             if sha256_file(file) != digest:
                 raise ModelFileError(f"{file}: sha256 does not match the sidecar (modified or corrupt)")
-        for part in sidecar.get("parts", {}).values():
-            read_sidecar(path.parent / part, verify=True)
+        for part in (sidecar.get("parts") or {}).values():
+            _read(path.parent / part, verify=True, stamps=stamps)
+        if stamps:
+            _check_stamps(path.parent, sidecar)
     return sidecar
+
+
+def read_sidecar(model_dir: str | Path, verify: bool = True) -> dict[str, Any]:
+    """Read and check a model directory's sidecar; raises :class:`ModelFileError` with the cause.
+
+    Always: valid JSON, format version, schema (types and ranges). With ``verify``: every listed file's
+    sha256 and the model-field digest stamped in the weights (a cascade: in every part).
+
+    Example:
+        >>> read_sidecar("runs/fpi/model")["thresholds"]  # doctest: +SKIP
+        {'masterCategory': 0.41, 'articleType': 0.35}
+    """
+    return _read(model_dir, verify)
 
 
 def add_files(model_dir: str | Path, names: list[str], **updates: Any) -> dict[str, Any]:
@@ -106,4 +239,20 @@ def add_files(model_dir: str | Path, names: list[str], **updates: Any) -> dict[s
     sidecar = read_sidecar(model_dir, verify=True)
     sidecar.update(updates)
     sidecar["files"] = {**sidecar["files"], **{n: "" for n in names}}
+    return write_sidecar(model_dir, sidecar)
+
+
+def restamp_model(model_dir: str | Path) -> dict[str, Any]:
+    """Stamp a model saved by an older fashiontag with its sidecar's current fields (files still hash-checked).
+
+    Run it only on a sidecar you trust: it makes the current ``fashiontag.json`` the reference. Exported ONNX
+    files are not restamped; re-run ``fashiontag export``.
+
+    Example:
+        >>> restamp_model("runs/old/model")  # doctest: +SKIP
+    """
+    model_dir = Path(model_dir)
+    sidecar = _read(model_dir, verify=True, stamps=False)
+    for sub in (sidecar.get("parts") or {}).values():
+        restamp_model(model_dir / sub)
     return write_sidecar(model_dir, sidecar)

@@ -1,7 +1,8 @@
 """The end-to-end demo behind ``make demo``: inspect, split, train (probe), evaluate, export, report.
 
 Each step is one library call of a stage, so the demo doubles as the reference for using them together.
-Sized for 2 CPU cores: probe mode (frozen ImageNet backbone, heads trained on cached features).
+Sized for 2 CPU cores: training runs under ``time_limit=10m`` and picks the best recipe that fits this
+machine (cached-trunk fine-tuning on a typical 2-core CPU, see BENCHMARKS.md), printing what it chose.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def run_demo(
     split_dataset(data_config, split_file)
     echo(f"   split written to {split_file}")
     done()
-    done = _step("3/5 train (probe: frozen tf_efficientnet_lite0 features + heads)", echo)
+    done = _step("3/5 train (tf_efficientnet_lite0, ImageNet weights; recipe planned for a 10-minute budget)", echo)
     train_config = build_config(
         TrainConfig, None, overrides, data=str(data), taxonomy="fpi", reader="fpi", source="fpi",
-        split=str(split_file), out=str(out / "train"), backbone="tf_efficientnet_lite0", probe=True,
-        image_size=80, input_size=112, probe_steps=1000, progress_bar=False,
+        split=str(split_file), out=str(out / "train"), backbone="tf_efficientnet_lite0", time_limit="10m",
+        image_size=80, batch_size=128, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5, warmup_epochs=0.2,
+        label_smoothing=0.1, probe_steps=1000, progress_bar=False,
     )  # fmt: skip
     model_dir = fit(train_config)
     echo(f"   model: {model_dir}")

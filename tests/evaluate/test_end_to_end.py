@@ -44,18 +44,32 @@ def test_cli_evaluate_and_compare(tiny_run):
     assert (root / "cmp" / "compare.png").exists() and (root / "cmp" / "compare.csv").exists()
 
 
-def test_evaluate_model_fits_and_saves_calibration(tiny_run, tiny_items, tmp_path):
-    from fashiontag.evaluate import EvaluateConfig, evaluate_model
+def test_evaluate_model_fits_and_saves_calibration(tiny_run, tiny_items, tmp_path, caplog):
+    from fashiontag.evaluate import EvaluateConfig, evaluate_model, summary_table
     from fashiontag.models._testing import make_tiny_model
+    from fashiontag.review import NEVER
 
     make_tiny_model(tmp_path / "model", tiny_run["tax"])
-    config = EvaluateConfig(calibrate_split="val", save_calibration=True, target_accuracy=0.9, robustness=False)
+    config = EvaluateConfig(calibrate_split="val", save_calibration=True, target_accuracy=0.9, robustness=False,
+                            review_heads=("group", "colour"))
     metrics = evaluate_model(tmp_path / "model", tiny_items, "test", tmp_path / "out", config)
     sidecar = read_sidecar(tmp_path / "model")  # hashes still verify
     assert set(sidecar["thresholds"]) == {"group", "type", "colour"}
     assert sidecar["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
     assert all(t > 0 for t in sidecar["temperature"].values())
-    assert metrics["data"]["count"] == 16 and "at_thresholds" in metrics["hierarchy"]
+    assert metrics["data"]["count"] == 16
+    # 8 validation photos cannot show 90% accuracy at delta 0.1: every head refused, loudly, and recorded
+    policy = sidecar["review_policy"]
+    assert policy["review_heads"] == ["group", "colour"] and policy["delta"] == 0.1
+    assert all(t == NEVER for t in sidecar["thresholds"].values())
+    assert all("too small" in policy["heads"][h]["reason"] for h in ("group", "colour"))
+    assert policy["heads"]["type"]["reason"] == "its parent level group is not auto-labelled"
+    assert len(metrics["calibration"]["warnings"]) == 3 and "not auto-labelled" in caplog.text
+    review = metrics["hierarchy"]["review"]
+    assert review["needs_review"] == 1.0 and review["per_head"]["group"]["auto_labelled"] == 0.0
+    text = summary_table(metrics)
+    assert text.startswith("Review policy") and "0.0% auto-labelled" in text and "warning: group" in text
+    assert "calibration split too small" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_domain_shift_accept_scoring(tiny_run, tiny_items, tmp_path):

@@ -53,18 +53,18 @@ def test_cli_csv_resume(onnx_model_dir: Path, photos: Path, tmp_path: Path, imag
     out = tmp_path / "preds.csv"
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     output = _run(str(onnx_model_dir), str(photos), "--out", str(out), "--batch-size", "2")
-    assert "4 labelled" not in output and "5 labelled, 0 already" in output
-    assert "broken.jpg: " in output and "1 failed" in output
+    assert "4 labelled, 1 failed, 1 skipped, 0 already in" in output  # readme.txt: skipped, by reason
+    assert "broken.jpg: " in output and "not an image type (.txt): 1" in output
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["path", "group", "group_confidence", "type", "type_confidence", "colour",
-                             "colour_confidence", "level_reached", "needs_review", "error"]
+                             "colour_confidence", "level_reached", "needs_review", "uncertain_attributes", "error"]
     assert len(rows) == 5 and sum(bool(r["error"]) for r in rows) == 1
     first = out.read_text()
 
     shutil.copy(images[5], photos / images[5].name)  # one new photo
     output = _run(str(onnx_model_dir), str(photos), "--out", str(out))
-    assert "1 labelled, 5 already" in output
+    assert "1 labelled, 0 failed, 1 skipped, 5 already" in output
     text = out.read_text()
     assert text.startswith(first) and len(text.splitlines()) == 7
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -76,7 +76,7 @@ def test_cli_jsonl(onnx_model_dir: Path, photos: Path, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 4 and all(r["error"] is None for r in lines)
     assert len(lines[0]["labels"]["type"]["top_k"]) == 1
-    assert "0 labelled, 4 already" in _run(str(onnx_model_dir), str(photos), "--out", str(out))
+    assert "0 labelled, 0 failed, 1 skipped, 4 already" in _run(str(onnx_model_dir), str(photos), "--out", str(out))
 
 
 def test_cli_refuses_bad_model_and_mismatched_output(model_dir: Path, photos: Path, tmp_path: Path) -> None:

@@ -60,11 +60,24 @@ def test_nothing_accepted_gives_no_level(ragged: Taxonomy) -> None:
     assert len(result["labels"]["group"]["top_k"]) == 1
 
 
-def test_attribute_threshold_sets_needs_review_only(ragged: Taxonomy) -> None:
+def test_uncertain_attribute_does_not_set_needs_review_by_default(ragged: Taxonomy) -> None:
     p = probs([0.9, 0.05, 0.05], [0.5, 0.4, 0.0], [0.45, 0.05], [0.55, 0.45])
     result = decode_batch(p, ragged, {"colour": 0.6})[0]
-    assert result["level_reached"] == "style" and result["needs_review"] is True
-    assert result["labels"]["colour"]["accepted"] is False
+    assert result["level_reached"] == "style" and result["needs_review"] is False
+    assert result["labels"]["colour"]["accepted"] is False and result["uncertain_attributes"] == ["colour"]
+    confident = decode_batch(p, ragged, {"colour": 0.5})[0]
+    assert confident["labels"]["colour"]["accepted"] is True and confident["uncertain_attributes"] == []
+
+
+def test_review_heads_choose_what_sets_needs_review(ragged: Taxonomy) -> None:
+    p = probs([0.9, 0.05, 0.05], [0.5, 0.4, 0.0], [0.45, 0.05], [0.55, 0.45])
+    thresholds = {"colour": 0.6, "style": 0.5}  # colour and style both fall short
+    assert decode_batch(p, ragged, thresholds)[0]["needs_review"] is True  # style is a level
+    assert decode_batch(p, ragged, thresholds, review_heads=["group", "type"])[0]["needs_review"] is False
+    with_colour = decode_batch(p, ragged, {"colour": 0.6}, review_heads=["group", "colour"])[0]
+    assert with_colour["needs_review"] is True and with_colour["level_reached"] == "style"
+    with pytest.raises(KeyError, match="colour"):  # a typo names the closest head
+        decode_batch(p, ragged, thresholds, review_heads=["colours"])
 
 
 @pytest.mark.parametrize(("group", "expected_heads", "level"), [
@@ -83,3 +96,13 @@ def test_batch_of_many_and_empty(ragged: Taxonomy) -> None:
     batch = {h: rng.random((5, len(ragged.head_labels(h)))) for h in ragged.heads}
     assert len(decode_batch(batch, ragged)) == 5
     assert decode_batch({h: np.zeros((0, len(ragged.head_labels(h)))) for h in ragged.heads}, ragged) == []
+
+
+def test_csv_row_lists_uncertain_attributes(ragged: Taxonomy) -> None:
+    from fashiontag.infer._batch import csv_columns, to_csv_row
+
+    p = probs([0.9, 0.05, 0.05], [0.5, 0.4, 0.0], [0.45, 0.05], [0.55, 0.45])
+    result = {"source": "a.jpg", **decode_batch(p, ragged, {"colour": 0.6})[0], "error": None}
+    row = to_csv_row(result, ragged.heads)
+    assert list(row) == csv_columns(ragged.heads)
+    assert row["uncertain_attributes"] == "colour" and row["needs_review"] == "false" and row["colour"] == "Red"

@@ -44,7 +44,7 @@ def test_every_input_type(labeller, images: list[Path]) -> None:
 
 def test_result_format(labeller, images: list[Path]) -> None:
     result = labeller.predict([images[0]], top_k=2)[0]
-    assert set(result) == {"source", "labels", "level_reached", "needs_review", "error"}
+    assert set(result) == {"source", "labels", "level_reached", "needs_review", "uncertain_attributes", "error"}
     entry = result["labels"]["type"]
     assert set(entry) == {"label", "id", "confidence", "accepted", "top_k"}
     assert entry["id"].endswith(" > " + entry["label"]) and len(entry["top_k"]) == 2

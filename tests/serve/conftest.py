@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from fashiontag.serve import FakePredictor, ServeSettings, create_app
+from fashiontag.serve import FakePredictor, ServeSettings, create_app, uvicorn_options
 
 
 def image_bytes(color: str = "red", size: tuple[int, int] = (48, 64), fmt: str = "JPEG") -> bytes:
@@ -59,3 +60,27 @@ def make_client() -> Callable[..., contextmanager]:
 def client(make_client: Callable[..., contextmanager]) -> Iterator[TestClient]:
     with make_client() as ready_client:
         yield ready_client
+
+
+@contextmanager
+def live_server(predictor: FakePredictor | None = None, **settings: object) -> Iterator[tuple[str, int]]:
+    """A real uvicorn on 127.0.0.1 and a free port, run as ``fashiontag serve`` runs it (guarded protocol,
+    timeouts from ``settings``), in a thread; yields ``(host, port)``. Logs propagate (``caplog`` sees them)."""
+    import uvicorn
+
+    service_settings = ServeSettings(host="127.0.0.1", port=0, **settings)
+    app = create_app(service_settings, predictor or FakePredictor())
+    config = uvicorn.Config(app, log_config=None, log_level="warning", **uvicorn_options(service_settings))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

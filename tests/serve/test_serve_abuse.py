@@ -96,7 +96,7 @@ def test_one_broken_image_among_several_gets_its_own_error(client):
 
 def test_full_queue_answers_503_with_retry_after(make_client):
     predictor = FakePredictor(delay_s=0.6)
-    with make_client(predictor=predictor, max_queue=3, batch_size=1, batch_wait_ms=0) as client:
+    with make_client(predictor=predictor, max_queue=3, max_images=3, batch_size=1, batch_wait_ms=0) as client:
         service = client.app.state.service
         first: dict = {}
         worker = threading.Thread(target=lambda: first.update(r=client.post(

@@ -32,28 +32,25 @@ def test_service_labels_with_a_real_labeller(tmp_path):
 def test_service_decodes_each_upload_once_and_matches_the_labeller(tmp_path, monkeypatch):
     from fashiontag.data import images as image_module
     from fashiontag.infer import load
-    from fashiontag.infer import _inputs
-    from fashiontag.serve import _predictor, _validate
 
     testing.make_tiny_model(tmp_path / "model", load_taxonomy("slowfashion"))
     data = [image_bytes("red"), image_bytes("navy", fmt="PNG")]
     expected = load(tmp_path / "model", backend="torch").predict(data)
     calls: list[int] = []
-    real = image_module.load_image
+    real = image_module._decode  # every load_image / load_reduced / load_letterboxed goes through it
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    for module in (_inputs, _predictor, _validate):
-        monkeypatch.setattr(module, "load_image", counted)
+    monkeypatch.setattr(image_module, "_decode", counted)
     app = create_app(ServeSettings(model_path=tmp_path / "model", backend="torch"))
     with TestClient(app) as client:
         wait_ready(client, timeout_s=60)
         files = [("files", ("a.jpg", data[0], "image/jpeg")), ("files", ("b.png", data[1], "image/png")),
                  ("files", ("c.jpg", b"\xff\xd8\xff" + b"0" * 50, "image/jpeg"))]
         results = client.post("/v1/labels", files=files).json()["results"]
-    assert len(calls) == 3  # one decode per upload, the broken one included
+    assert len(calls) == 2  # one decode per good upload; the broken one's header is refused before decoding
     assert results[2]["error"] and results[2]["labels"] == {}
     for got, want in zip(results[:2], expected, strict=True):
         assert got["level_reached"] == want["level_reached"] and got["needs_review"] == want["needs_review"]

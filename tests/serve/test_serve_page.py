@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import image_bytes
-from fashiontag.serve import FakePredictor, ServeSettings, create_app
+from conftest import image_bytes, live_server
+from fashiontag.serve import FakePredictor
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "serve_page.png"
@@ -27,22 +25,8 @@ pytestmark = [
 
 @pytest.fixture
 def server_url() -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app = create_app(ServeSettings(max_images=2), FakePredictor(delay_s=0.05))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    with live_server(FakePredictor(delay_s=0.05), max_images=2) as (host, port):
+        yield f"http://{host}:{port}"
 
 
 def _photos(tmp_path: Path) -> list[Path]:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from fashiontag.cli._options import THREADS, begin_command
+
 CROSSVAL_HELP = """k-fold cross-validation: train and evaluate one model per fold, then mean ± std of every metric.
 
 Fold i is the test set, fold i+1 (mod K) the val set (early stopping, thresholds), the rest train; duplicate groups never straddle folds. Images are decoded once into OUT/cache_<image_size>.
@@ -36,9 +38,11 @@ def register(app: typer.Typer) -> None:
         source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode."),
         robustness: bool = typer.Option(False, "--robustness", help="Also run the corruption sweep per fold."),
+        threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="TrainConfig key=value overrides, e.g. epochs=5."),
     ) -> None:
+        begin_command(threads)
         from dataclasses import replace
 
         from fashiontag.config import build_config

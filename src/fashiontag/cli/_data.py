@@ -9,10 +9,18 @@ from typing import Any
 
 import typer
 
+from fashiontag.cli._options import THREADS, begin_command
+
 data_app = typer.Typer(help="Read, inspect, split and cache datasets.", no_args_is_help=True)
 
-_READER = typer.Option("fpi", "--reader", help="Dataset layout: fpi, folder, manifest, deepfashion2, npz.")
-_TAXONOMY = typer.Option("fpi", "--taxonomy", help="Built-in taxonomy name or a taxonomy YAML path.")
+_READER = typer.Option(
+    "auto", "--reader", help="Dataset layout: auto (fpi if styles.csv, else class folders), fpi, folder, manifest, "
+    "deepfashion2, npz."
+)
+_TAXONOMY = typer.Option(
+    "auto", "--taxonomy", help="Built-in taxonomy name or a taxonomy YAML path; auto: fpi for FPI, else inferred "
+    "from the class folders."
+)
 _SOURCE = typer.Option("", "--source", help="Mapping rules in the taxonomy's sources: (default: from the reader).")
 _CONFIG = typer.Option(None, "--config", help="YAML file with DataConfig keys.")
 _OVERRIDES = typer.Argument(None, help="Extra DataConfig key=value overrides.", show_default=False)
@@ -34,12 +42,13 @@ def inspect_command(
     rare: str = typer.Option("merge", "--rare", help="Rare classes: merge (into parent), drop or keep."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N items (quick look)."),
     no_decode: bool = typer.Option(False, "--no-decode", help="Skip decoding images (labels and duplicates only)."),
-    config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
+    threads: int = THREADS, config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
 ) -> None:  # fmt: skip
     """Counts per level/attribute, unreadable files, RGB conversions, duplicates, rare classes, unmapped rows.
 
     Example: fashiontag data inspect ../shared/data/fpi_small --taxonomy fpi --json > inspect.json
     """
+    begin_command(threads)
     from fashiontag.data.inspect import format_report, inspect_dataset  # noqa: PLC0415
 
     cfg = _config(
@@ -57,12 +66,13 @@ def split_command(
     method: str = typer.Option("stratified", "--method", help="stratified, year or kfold."),
     folds: int = typer.Option(5, "--folds", help="Folds for --method kfold."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same file."),
-    config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
+    threads: int = THREADS, config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
 ) -> None:  # fmt: skip
     """Write a group-aware stratified split (item_id, split, fold) that every later command reuses.
 
     Example: fashiontag data split ../shared/data/fpi_small --taxonomy fpi --out runs/x/split.csv --seed 0
     """
+    begin_command(threads)
     from fashiontag.data.splits import split_dataset  # noqa: PLC0415
 
     cfg = _config(
@@ -87,12 +97,13 @@ def prepare_command(
     reader: str = _READER, taxonomy: str = _TAXONOMY, source: str = _SOURCE,
     size: int = typer.Option(80, "--size", help="Letterboxed side in pixels."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N items."),
-    config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
+    threads: int = THREADS, config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
 ) -> None:  # fmt: skip
     """Decode every image once into a uint8 memmap cache plus a label index.
 
     Example: fashiontag data prepare ../shared/data/fpi_small --taxonomy fpi --size 80 --out cache/fpi80
     """
+    begin_command(threads)
     from fashiontag.data.cache import open_cache, prepare_cache, read_throughput  # noqa: PLC0415
 
     cfg = _config(path, config, overrides, reader=reader, taxonomy=taxonomy, source=source, size=size)
@@ -109,12 +120,13 @@ def summary_command(
     path: Path = typer.Argument(..., help="Dataset folder (or manifest / npz file)."),
     reader: str = _READER, taxonomy: str = _TAXONOMY, source: str = _SOURCE,
     index: int = typer.Option(0, "--index", help="Which item to trace."),
-    config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
+    threads: int = THREADS, config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,
 ) -> None:  # fmt: skip
     """Trace one item through reader -> mapping -> split -> letterbox (fastai DataBlock.summary style).
 
     Example: fashiontag data summary ../shared/data/fpi_small --taxonomy fpi --index 3
     """
+    begin_command(threads)
     from fashiontag.data.summary import trace_item  # noqa: PLC0415
 
     cfg = _config(path, config, overrides, reader=reader, taxonomy=taxonomy, source=source)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from fashiontag.cli._options import THREADS, begin_command
+
 DEMO_HELP = """Inspect, split, train (probe mode), evaluate, export and report on an FPI folder.
 
 Example:
@@ -19,8 +21,10 @@ def register(app: typer.Typer) -> None:
     def demo(
         data: str = typer.Option(..., help="Folder with styles.csv and images/ (Kaggle layout)."),
         out: str = typer.Option("runs/demo", help="Run directory."),
+        threads: int = THREADS,
         overrides: list[str] | None = typer.Argument(None, help="TrainConfig key=value overrides."),
     ) -> None:
+        begin_command(threads)
         from fashiontag.demo import run_demo
 
         run_demo(data, out, overrides or [], echo=typer.echo)

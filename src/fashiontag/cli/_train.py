@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from fashiontag.cli._options import THREADS, begin_command
+
 TRAIN_HELP = """Train a tagger (full fine-tune on Lightning, or --probe: frozen features + heads, fast on CPU).
 
 Examples:
@@ -55,22 +57,45 @@ def _config(config_file: Path | None, overrides: list[str], **values: object):  
     return dataclasses.replace(cfg, backbone=read_sidecar(cfg.init_from, verify=False)["backbone"]["name"])
 
 
+# TrainConfig's defaults shown by --help (the options default to None, so a YAML value is not overridden).
+# Written out because importing TrainConfig here would import torch for every command's --help;
+# tests/test_cli_help.py checks them against TrainConfig.
+HELP_DEFAULTS = {"taxonomy": "auto", "backbone": "tf_efficientnet_lite0", "strategy": "flat", "reader": "auto"}
+
+
+def _default(name: str) -> str:
+    return HELP_DEFAULTS[name]
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train", help=TRAIN_HELP)
     def train(
         data: str = typer.Option(..., help="Dataset root (or manifest file)."),
         out: str = typer.Option(..., help="Run directory; the model goes to OUT/model."),
-        taxonomy: str | None = typer.Option(None, help="Built-in taxonomy name or YAML path."),
-        backbone: str | None = typer.Option(None, help="Backbone name (see list in docs/train.md)."),
-        strategy: str | None = typer.Option(None, help="flat | multihead | combined | cascade."),
-        reader: str | None = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...)."),
-        source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
-        split: str | None = typer.Option(None, help="CSV with item_id,split."),
+        taxonomy: str | None = typer.Option(None, show_default=_default("taxonomy"),
+                                            help="Built-in taxonomy name or YAML path."),
+        backbone: str | None = typer.Option(None, show_default=_default("backbone"),
+                                            help="Backbone name (`fashiontag backbones` lists them)."),
+        strategy: str | None = typer.Option(None, show_default=_default("strategy"),
+                                            help="flat | multihead | combined | cascade."),
+        reader: str | None = typer.Option(None, show_default=_default("reader"),
+                                          help="Dataset reader (fpi, folder, manifest, ...)."),
+        source: str | None = typer.Option(None, show_default="the reader's name",
+                                          help="Mapping source in the taxonomy's 'sources'."),
+        split: str | None = typer.Option(None, show_default="hash of each duplicate group",
+                                         help="Split file (item_id,split) from `fashiontag data split`; never "
+                                         "rewritten, its path and sha256 go into the sidecar."),
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode."),
         init_from: str | None = typer.Option(None, help="Adapt an existing model directory (its backbone)."),
+        unlabelled: str | None = typer.Option(None, "--unlabelled", help="Unlabelled photos: a teacher trained on "
+                                              "DATA pseudo-labels them, a student trains on both (OUT/model)."),
+        pseudo_threshold: float = typer.Option(0.9, "--pseudo-threshold", min=0.01, max=1.0,
+                                               help="With --unlabelled: the teacher's minimum confidence."),
+        threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
     ) -> None:
+        begin_command(threads)
         from fashiontag.artifact import ModelFileError
         from fashiontag.config import ConfigError
         from fashiontag.train import fit
@@ -79,7 +104,15 @@ def register(app: typer.Typer) -> None:
             cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, backbone=backbone,
                           strategy=strategy, reader=reader, source=source, split=split, probe=probe or None,
                           init_from=init_from)
-            model = fit(cfg)
+            if unlabelled:
+                from fashiontag.workflows.pseudo import train_with_unlabelled
+
+                summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold)
+                typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
+                           f">= {pseudo_threshold} ({summary['table']}); teacher: {summary['teacher']}")
+                model = summary["model"]
+            else:
+                model = fit(cfg)
         except ModelFileError as exc:
             raise typer.BadParameter(str(exc), param_hint="--init-from") from None
         except ConfigError as exc:
@@ -95,9 +128,11 @@ def register(app: typer.Typer) -> None:
         reader: str | None = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...)."),
         source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode (searches lr, weight_decay)."),
+        threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides."),
     ) -> None:
+        begin_command(threads)
         import optuna
 
         from fashiontag.artifact import ModelFileError

@@ -14,26 +14,24 @@ app = typer.Typer(
 )
 
 # Each stage registers its own commands; modules import heavy libraries only inside commands.
-_STAGES = ["_data", "_train", "_evaluate", "_crossval", "_export", "_predict", "_serve", "_demo"]
+_STAGES = ["_data", "_train", "_evaluate", "_crossval", "_export", "_predict", "_select", "_serve", "_demo",
+           "_backbones", "_labelstudio", "_audit"]
 for _name in _STAGES:
-    try:
-        _module = importlib.import_module(f"fashiontag.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a stage not built yet must not break the others
-        if exc.name != f"fashiontag.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"fashiontag.cli.{_name}").register(app)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by the input (bad config, taxonomy, model file, weights, paths), not by a bug."""
     from fashiontag.artifact import ModelFileError
     from fashiontag.config import ConfigError
+    from fashiontag.data.checks import DataError
     from fashiontag.data.images import ImageError
     from fashiontag.data.taxonomy import TaxonomyError
+    from fashiontag.models import WeightsError
     from fashiontag.registry import UnknownNameError
 
-    return ConfigError, TaxonomyError, ModelFileError, ImageError, UnknownNameError, FileNotFoundError
+    return (ConfigError, DataError, TaxonomyError, ModelFileError, ImageError, UnknownNameError, FileNotFoundError,
+            WeightsError)
 
 
 def main() -> None:

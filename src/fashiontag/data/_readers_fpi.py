@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from fashiontag.data.readers import Problem, ReadResult, empty_to_none, register_reader
+from fashiontag.data.readers import Problem, ReadResult, empty_to_none, inside, register_reader
 
 FPI_COLUMNS = [
     "id", "gender", "masterCategory", "subCategory", "articleType",
@@ -47,17 +49,41 @@ def _year(value: Any) -> int | None:
         return None
 
 
+def _normalise_id(raw: str) -> tuple[str, str | None]:
+    """``./15970`` -> ``15970``; an id that names a path outside the images folder gets a refusal reason.
+
+    Ids become file names (``images/<id>.jpg``), so ``../../../outside/15970`` or ``/abs/outside/15970`` would
+    read files outside the dataset root; the manifest reader refuses such paths, and so does this one.
+    """
+    text = raw.strip().replace("\\", "/")
+    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+        return text, "id is an absolute path (outside the dataset root)"
+    norm = posixpath.normpath(text)
+    if norm == ".." or norm.startswith("../"):
+        return text, "id resolves outside the dataset root"
+    if "/" in norm or norm in (".", ""):
+        return norm, "id is a path, not a file name"
+    return norm, None
+
+
 @register_reader("fpi")
 def read_fpi(root: Path, images_dir: str = "images", csv_name: str = "styles.csv") -> ReadResult:
-    """Fashion Product Images; rows whose image file is absent are reported, not kept."""
+    """Fashion Product Images; rows whose image file is absent, or whose id is a path, are reported, not kept."""
     rows, problems = parse_styles_csv(root / csv_name)
-    present = {p.name for p in (root / images_dir).iterdir()} if (root / images_dir).is_dir() else set()
+    images = root / images_dir
+    entries = list(os.scandir(images)) if images.is_dir() else []
+    present = {entry.name for entry in entries}
+    links = {entry.name for entry in entries if entry.is_symlink()}  # only these can lead out of images/
     kept, seen = [], set()
     for row in rows:
-        item_id = str(row.get("id") or "").strip()
-        path = root / images_dir / f"{item_id}.jpg"
-        if not item_id:
+        raw_id = str(row.get("id") or "").strip()
+        if not raw_id:
             problems.append(Problem(str(root / csv_name), "row without an id"))
+            continue
+        item_id, refused = _normalise_id(raw_id)
+        path = images / f"{item_id}.jpg"
+        if refused:
+            problems.append(Problem(str(root / csv_name), refused, item_id))
             continue
         if item_id in seen:
             problems.append(Problem(str(path), "duplicate id in styles.csv", item_id))
@@ -65,6 +91,9 @@ def read_fpi(root: Path, images_dir: str = "images", csv_name: str = "styles.csv
         seen.add(item_id)
         if path.name not in present:
             problems.append(Problem(str(path), "row without an image file", item_id))
+            continue
+        if path.name in links and not inside(images, path):
+            problems.append(Problem(str(path), "image is a symlink out of the dataset root", item_id))
             continue
         row = dict(row)
         row.pop("id", None)

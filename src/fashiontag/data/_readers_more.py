@@ -1,4 +1,4 @@
-"""Readers for class folders, CSV/JSONL manifests, DeepFashion2 annotations and NumPy ``.npz`` arrays."""
+"""Readers for class folders, DeepFashion2 annotations and NumPy ``.npz`` arrays (manifests: ``_readers_manifest``)."""
 
 from __future__ import annotations
 
@@ -9,72 +9,35 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashiontag.data.readers import IMAGE_SUFFIXES, Problem, ReadResult, empty_to_none, inside, register_reader
+from fashiontag.data.readers import IMAGE_SUFFIXES, Problem, ReadResult, register_reader
 from fashiontag.data.sources import npz_item_path
 
 
 @register_reader("folder")
 def read_folder(root: Path) -> ReadResult:
-    """One sub-folder per class (``root/<label>/*.jpg``); nested folders use the innermost name."""
+    """One sub-folder per class: ``root/<class>/*.jpg`` or ``root/<group>/<class>/*.jpg``, optionally inside
+    ``train/``, ``val/``, ``test/`` folders (ImageFolder / Ultralytics layout).
+
+    Columns: ``label`` (innermost folder), ``parent`` (the folder above it, when there is one) and ``split``
+    (from a split folder, else empty). Files beside the class folders (``labels.csv`` and friends) are skipped.
+    """
+    from fashiontag.data.folders import class_parts, split_folders  # noqa: PLC0415 - folders imports readers
+
+    splits = split_folders(root)
     rows, problems = [], []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.parent == root:
-            continue  # labels.csv and friends beside the class folders
+        split, parts = class_parts(root, path, splits)
+        if not parts or any(part.startswith(".") for part in parts):
+            if parts == () and path.parent != root and path.suffix.lower() in IMAGE_SUFFIXES:
+                problems.append(Problem(str(path), "image outside a class folder"))
+            continue  # labels.csv beside the class folders, hidden folders
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             problems.append(Problem(str(path), f"unsupported file type {path.suffix or '(none)'!r}"))
             continue
-        rel = path.relative_to(root).as_posix()
-        rows.append({"item_id": rel, "path": str(path), "year": None, "crop": None, "label": path.parent.name})
-    return ReadResult(pd.DataFrame(rows, columns=["item_id", "path", "year", "crop", "label"]), problems)
-
-
-def _manifest_file(root: Path) -> Path:
-    if root.is_file():
-        return root
-    for name in ("manifest.csv", "manifest.jsonl", "labels.csv"):
-        if (root / name).exists():
-            return root / name
-    raise FileNotFoundError(f"{root}: no manifest.csv, manifest.jsonl or labels.csv; pass the manifest file")
-
-
-def _manifest_rows(file: Path) -> pd.DataFrame:
-    if file.suffix.lower() in (".jsonl", ".ndjson"):
-        records = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return pd.DataFrame.from_records(records)
-    return pd.read_csv(file, dtype=str, keep_default_na=False)
-
-
-@register_reader("manifest")
-def read_manifest(root: Path, path_column: str = "path", id_column: str | None = None) -> ReadResult:
-    """A CSV/JSONL manifest; paths are relative to its folder and must stay inside it.
-
-    Example:
-        >>> read_dataset("manifest", "data/manifest.csv").items.columns[:5].tolist()  # doctest: +SKIP
-        ['item_id', 'path', 'dup_group', 'year', 'crop']
-    """
-    file = _manifest_file(root)
-    base = file.parent
-    table = _manifest_rows(file)
-    if path_column not in table.columns:
-        raise ValueError(f"{file}: no {path_column!r} column (columns: {list(table.columns)})")
-    id_column = id_column or next((c for c in ("item_id", "id") if c in table.columns), None)
-    rows, problems = [], []
-    for record in table.to_dict("records"):
-        rel = str(record.get(path_column) or "")
-        path = (base / rel).resolve() if rel else base
-        item_id = str(record[id_column]) if id_column else rel
-        if not rel:
-            problems.append(Problem(str(file), "row without a path", item_id))
-        elif not inside(base, base / rel):
-            problems.append(Problem(rel, "path resolves outside the dataset root", item_id))
-        elif not path.is_file():
-            problems.append(Problem(str(path), "file not found", item_id))
-        else:
-            row = {k: empty_to_none(v) for k, v in record.items() if k not in (path_column, id_column)}
-            row.update(item_id=item_id, path=str(path), crop=row.get("crop"))
-            row.setdefault("year", None)
-            rows.append(row)
-    return ReadResult(pd.DataFrame(rows), problems)
+        rows.append({"item_id": path.relative_to(root).as_posix(), "path": str(path), "year": None, "crop": None,
+                     "label": parts[-1], "parent": parts[-2] if len(parts) > 1 else None, "split": split})
+    return ReadResult(pd.DataFrame(rows, columns=["item_id", "path", "year", "crop", "label", "parent", "split"]),
+                      problems)
 
 
 @register_reader("deepfashion2")

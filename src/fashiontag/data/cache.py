@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -120,8 +119,15 @@ def prepare_cache(
     from fashiontag.data.dataset import load_mapped  # noqa: PLC0415
 
     out = Path(out)
-    _, mapping, taxonomy = load_mapped(config, limit=limit)
+    read, mapping, taxonomy = load_mapped(config, limit=limit)
     items = mapping.mapped
+    if items.empty:  # a cache (and a model) of zero images helps nobody: say why nothing mapped
+        from fashiontag.data.checks import DataError, empty_mapping_message  # noqa: PLC0415
+        from fashiontag.data.folders import resolve_data  # noqa: PLC0415
+
+        used, _ = resolve_data(config)
+        raise DataError(empty_mapping_message(str(config.root), used.reader, taxonomy, used.mapping_source,
+                                              mapping.unmapped, len(read.items)))
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -181,8 +187,3 @@ def read_throughput(cache: DecodedCache, batch_size: int = 256, batches: int = 5
     for _ in range(batches):
         total += len(cache.batch(rng.choice(rows, size=min(batch_size, len(rows)), replace=False)))
     return total / max(time.perf_counter() - start, 1e-9)
-
-
-def content_sha(meta: dict[str, Any]) -> str:
-    """One digest for the whole cache (images + index), for recording in training runs."""
-    return hashlib.sha256(json.dumps(meta["sha256"], sort_keys=True).encode()).hexdigest()

@@ -17,12 +17,14 @@ class DataConfig:
     """Everything that decides which items, labels and pixels a run sees.
 
     ``source`` names the mapping rules in the taxonomy's ``sources:``; empty means "same as reader"
-    except that the ``folder`` reader maps with ``clothing_photos`` rules.
+    except that the ``folder`` reader maps with ``clothing_photos`` rules. ``reader``/``taxonomy`` ``auto``:
+    the FPI layout and taxonomy when ``styles.csv`` exists, else class folders with the taxonomy they imply
+    (:mod:`fashiontag.data.folders`).
     """
 
-    reader: str = "fpi"
+    reader: str = "auto"
     root: str = ""
-    taxonomy: str = "fpi"
+    taxonomy: str = "auto"
     source: str = ""
     size: int = 80
     fill: int = 255
@@ -36,6 +38,7 @@ class DataConfig:
     workers: int = 2
     near_dup_radius: int = 1
     tiny_side: int = 32
+    min_class_count: int = 5  # classes inferred from folders with fewer images stop training (0: no check)
 
     @property
     def mapping_source(self) -> str:

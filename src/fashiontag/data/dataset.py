@@ -10,9 +10,10 @@ Example:
 from __future__ import annotations
 
 from fashiontag.data.config import DataConfig
+from fashiontag.data.folders import resolve_data
 from fashiontag.data.mapping import MappingResult, map_items
 from fashiontag.data.readers import ReadResult, read_dataset
-from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
+from fashiontag.data.taxonomy import Taxonomy
 
 
 def load_mapped(
@@ -21,8 +22,8 @@ def load_mapped(
     """Read ``config.root`` and map it onto ``config.taxonomy``; ``limit`` keeps the first rows (quick looks, tests)."""
     if not config.root:
         raise ValueError("DataConfig.root is empty: pass the dataset path")
+    config, taxonomy = resolve_data(config)  # reader/taxonomy "auto": FPI layout, else class folders
     read = read_dataset(config.reader, config.root, hash_files=hash_files)
     if limit is not None:
         read = ReadResult(read.items.head(limit).reset_index(drop=True), read.problems)
-    taxonomy = load_taxonomy(config.taxonomy)
     return read, map_items(read.items, taxonomy, config.mapping_source), taxonomy

@@ -18,8 +18,10 @@ from typing import Any
 import pandas as pd
 
 from fashiontag.data._probe import MODE_KINDS, near_duplicate_groups, probe_items
+from fashiontag.data.checks import class_count_problems, empty_mapping_message
 from fashiontag.data.config import DataConfig
 from fashiontag.data.dataset import load_mapped
+from fashiontag.data.folders import resolve_data
 from fashiontag.data.rare import apply_min_count
 from fashiontag.data.taxonomy import Taxonomy
 
@@ -119,12 +121,15 @@ def inspect_dataset(
     config: DataConfig, limit: int | None = None, decode: bool = True, progress: bool = True
 ) -> dict[str, Any]:
     """The full inspection report as a JSON-ready dict; ``decode=False`` skips the per-image pass."""
+    config, _ = resolve_data(config)  # reader/taxonomy "auto" -> what training would use
     read, mapping, taxonomy = load_mapped(config, limit=limit)
     items = mapping.items
     mapped = mapping.mapped
     report: dict[str, Any] = {
         "dataset": {"reader": config.reader, "root": str(config.root), "taxonomy": taxonomy.name,
-                    "source": config.mapping_source, "limit": limit},
+                    "taxonomy_inferred": config.taxonomy == "auto" and config.reader == "folder",
+                    "levels": list(taxonomy.levels), "source": config.mapping_source, "limit": limit,
+                    "folder_splits": _folder_splits(read.items)},
         "rows": _reader_report(read),
         "mapping": {"mapped": len(mapped), "unmapped": len(items) - len(mapped),
                     "unmapped_by_reason": mapping.unmapped},
@@ -141,7 +146,25 @@ def inspect_dataset(
     report["duplicates"] = duplicate_report(items, near, config.near_dup_radius)
     _, actions = apply_min_count(mapped, taxonomy, config.min_count, config.rare)
     report["rare"] = {"min_count": config.min_count, "policy": config.rare, "classes": actions}
+    report["trainable"] = trainable_report(read, mapping, taxonomy, config)
     return report
+
+
+def _folder_splits(items: pd.DataFrame) -> dict[str, int] | None:
+    """Items per split folder (train/ val/ test/) when the folder reader found any."""
+    return _counts(items["split"]) or None if "split" in items else None
+
+
+def trainable_report(read: Any, mapping: Any, taxonomy: Taxonomy, config: DataConfig) -> dict[str, Any]:
+    """What ``fashiontag train`` would stop on (``errors``) or warn about, with the same messages."""
+    errors, warnings = [], []
+    if mapping.mapped.empty:
+        errors.append(empty_mapping_message(str(config.root), config.reader, taxonomy, config.mapping_source,
+                                            mapping.unmapped, len(read.items)))
+    strict = config.taxonomy == "auto" and config.reader == "folder"
+    small = [p["message"] for p in class_count_problems(mapping.mapped, taxonomy, config.min_class_count)]
+    (errors if strict else warnings).extend(small)
+    return {"ok": not errors, "min_class_count": config.min_class_count, "errors": errors, "warnings": warnings}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -169,6 +192,9 @@ def format_report(report: dict[str, Any]) -> str:
         )
     for head, counts in report["counts"].items():
         lines.append(f"{head}: {len(counts)} labels, {sum(1 for c in counts.values() if c)} present")
+    trainable = report.get("trainable") or {"errors": [], "warnings": []}
+    lines.extend(f"error: {m}" for m in trainable["errors"])
+    lines.extend(f"warning: {m}" for m in trainable["warnings"][:10])
     rare = report["rare"]
     lines.append(f"rare (< {rare['min_count']}, policy {rare['policy']}): {len(rare['classes'])} classes")
     lines.extend(f"  {a['leaf']}: {a['count']} -> {a['action']} {a.get('into', '')}".rstrip() for a in rare["classes"])

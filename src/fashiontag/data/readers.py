@@ -20,11 +20,13 @@ from typing import Any
 import pandas as pd
 
 from fashiontag.data._dupes import assign_dup_groups
+from fashiontag.data._formats import image_suffixes
 from fashiontag.registry import Registry
 
 #: Columns every reader returns, before its own raw label columns.
 BASE_COLUMNS = ["item_id", "path", "dup_group", "year", "crop"]
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+#: Files the folder readers collect: what this install decodes (HEIC with pillow-heif, AVIF with Pillow >= 11.3).
+IMAGE_SUFFIXES = set(image_suffixes())
 
 
 @dataclass(frozen=True)
@@ -122,4 +124,4 @@ def inside(root: Path, path: Path) -> bool:
 
 
 # Readers register themselves on import; keep these last to avoid a cycle.
-from fashiontag.data import _readers_fpi, _readers_more  # noqa: E402,F401
+from fashiontag.data import _readers_fpi, _readers_manifest, _readers_more  # noqa: E402,F401

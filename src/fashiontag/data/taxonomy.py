@@ -94,9 +94,6 @@ class Taxonomy:
             stack.extend(self.children(nid))
         return out
 
-    def leaves_under(self, node_id: str) -> list[str]:
-        return [n for n in [node_id, *self.descendants(node_id)] if self.is_leaf(n)]
-
     def resolve(self, ref: str) -> str:
         """A node id from an id or a name that is unique in the tree."""
         if ref in self.nodes:
@@ -309,3 +306,42 @@ def load_taxonomy(name_or_path: str | Path) -> Taxonomy:
         raise TaxonomyError(unknown_name_message("taxonomy", str(name_or_path), names))
     text = (resources.files("fashiontag.data") / "taxonomies" / f"{name_or_path}.yaml").read_text(encoding="utf-8")
     return parse_taxonomy(text, f"{name_or_path}.yaml")
+
+
+def taxonomy_from_paths(
+    name: str, levels: list[str], paths: list[tuple[str, ...]], sources: dict[str, Any] | None = None
+) -> Taxonomy:
+    """A taxonomy whose leaves are ``paths`` (one name per level, e.g. ``("tops", "tee")``), sorted by name.
+
+    Used to infer a taxonomy from a class-per-folder tree, so a shop's folders are its label set.
+
+    Example:
+        >>> taxonomy_from_paths("shop", ["group", "class"], [("tops", "tee"), ("shoes", "boot")]).leaves
+        ['shoes > boot', 'tops > tee']
+    """
+    if not paths:
+        raise TaxonomyError(f"{name}: no classes to build a taxonomy from")
+    nodes: dict[str, Node] = {}
+    for path in sorted(set(paths)):
+        if len(path) != len(levels):
+            raise TaxonomyError(f"{name}: {PATH_SEP.join(path)!r} has {len(path)} levels, expected {len(levels)}")
+        parent: str | None = None
+        for depth, part in enumerate(path):
+            if not part.strip() or PATH_SEP in part:
+                raise TaxonomyError(f"{name}: class name {part!r} is empty or contains {PATH_SEP!r}; rename it")
+            node_id = part if parent is None else f"{parent}{PATH_SEP}{part}"
+            nodes.setdefault(node_id, Node(node_id, part, parent, depth))
+            parent = node_id
+    return Taxonomy(name, list(levels), nodes, {}, dict(sources or {}))
+
+
+def save_taxonomy(taxonomy: Taxonomy, path: str | Path) -> Path:
+    """Write ``taxonomy`` as YAML (the parent-list form :func:`load_taxonomy` reads back), atomically."""
+    import yaml
+
+    from fashiontag._io import atomic_open
+
+    path = Path(path)
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(taxonomy.to_dict(), handle, sort_keys=False, allow_unicode=True)
+    return path

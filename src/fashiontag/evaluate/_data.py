@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,29 +32,17 @@ def head_targets(tax: Taxonomy, items: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def read_split_ids(split_file: str | Path, split: str) -> set[str]:
-    """Item ids of ``split`` from a split file: CSV/Parquet with ``item_id`` + ``split`` columns, or JSON
-    ``{split: [ids]}`` / ``{"splits": {split: [ids]}}`` / ``{item_id: split}``."""
-    path = Path(split_file)
-    if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data = data.get("splits", data) if isinstance(data, dict) else data
-        if isinstance(data.get(split), list):
-            return {str(i) for i in data[split]}
-        return {str(k) for k, v in data.items() if v == split}
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
-    return set(table.loc[table["split"] == split, "item_id"].astype(str))
-
-
 def select_split(items: pd.DataFrame, split_file: str | Path | None, split: str | None) -> pd.DataFrame:
-    """Rows of ``split``: from ``split_file``, else from a ``split`` column, else all rows."""
+    """Rows of ``split``: from ``split_file`` (read by :func:`fashiontag.data.splits.load_split`, so an edited
+    split file is refused here exactly as in training), else from a ``split`` column, else all rows."""
     if split_file is not None and split:
-        try:  # the data stage's own reader, when it exists
-            from fashiontag.data.splits import read_split  # type: ignore[attr-defined]
+        from fashiontag.data.checks import DataError
+        from fashiontag.data.splits import load_split
 
-            ids = set(map(str, read_split(split_file)[split]))
-        except (ImportError, AttributeError, TypeError, KeyError):
-            ids = read_split_ids(split_file, split)
+        try:
+            ids = set(load_split(split_file).ids(split))
+        except ValueError as exc:  # sha256 mismatch with its split.json
+            raise DataError(f"{exc}; re-create it with `fashiontag data split` (or restore the original)") from None
         return items[items["item_id"].astype(str).isin(ids)].reset_index(drop=True)
     if split and "split" in items and (items["split"] == split).any():
         return items[items["split"] == split].reset_index(drop=True)
@@ -98,10 +85,31 @@ def load_eval_set(
         from fashiontag.data.mapping import map_items
         from fashiontag.data.readers import read_dataset
 
-        reader = reader or "folder"
-        items = read_dataset(reader, path, hash_files=False).items
-        items = select_split(map_items(items, tax, source or reader).mapped, split_file, split)
+        if reader in (None, "", "auto"):  # as training does: FPI when styles.csv is there, else class folders
+            from fashiontag.data.folders import detect_reader
+
+            reader = detect_reader(path)
+        read = read_dataset(reader, path, hash_files=False)
+        mapping = map_items(read.items, tax, source or reader)
+        items = select_split(mapping.mapped, split_file, split)
         name = f"{reader}:{path.name}"
+        if items.empty:
+            raise _nothing_to_score(path, reader, source or reader, read, mapping, split_file, split)
     images, errors = load_item_images(items, size, fill)
     ok = np.array([e is None for e in errors], dtype=bool)
     return EvalSet(images[ok], items[ok].reset_index(drop=True), name, int((~ok).sum()))
+
+
+def _nothing_to_score(path: Path, reader: str, source: str, read: Any, mapping: Any, split_file: Any,
+                      split: str | None) -> Exception:
+    """Why a dataset gave no items to score (nothing read, nothing mapped, or none in the split)."""
+    from fashiontag.data.checks import DataError
+
+    if read.items.empty:
+        problems = "; ".join(f"{p.path}: {p.reason}" for p in read.problems[:3]) or "no files found"
+        return DataError(f"{path}: reader {reader!r} read no items ({problems})")
+    if mapping.mapped.empty:
+        reasons = ", ".join(f"{k}: {v}" for k, v in list(mapping.unmapped.items())[:3])
+        return DataError(f"{path}: none of {len(read.items)} items mapped with source {source!r} ({reasons})")
+    where = f"in {split_file}" if split_file is not None else "(no split file; a 'split' column or all rows)"
+    return DataError(f"{path}: no items of split {split!r} {where}")

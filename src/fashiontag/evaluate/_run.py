@@ -15,14 +15,17 @@ import numpy as np
 from fashiontag._io import write_json
 from fashiontag.artifact import read_sidecar, resolve_preprocess
 from fashiontag.data.taxonomy import Taxonomy
+from fashiontag.data.tta import with_tta
 from fashiontag.evaluate import _plots, hierarchy
 from fashiontag.evaluate._data import EvalSet, head_targets, load_eval_set
 from fashiontag.evaluate._gradcam import add_gradcam
+from fashiontag.evaluate._headline import review_lines
 from fashiontag.evaluate._predict import network_predictor
 from fashiontag.evaluate.calibration import fit_network_temperature, save_calibration
 from fashiontag.evaluate.metrics import head_metrics
 from fashiontag.evaluate.report import thumbnail_data_uri, write_report
 from fashiontag.evaluate.robustness import robustness_sweep
+from fashiontag.review import DEFAULT_DELTA, DEFAULT_TARGET, SIDECAR_KEY, resolve_review_heads
 
 LOG_NAMES = ("learning_curves.csv", "history.csv", "log.csv", "metrics.csv", "train_log.csv")
 ONNX_FILES = ("model.onnx", "model.int8.onnx")
@@ -35,8 +38,11 @@ class EvaluateConfig:
 
     split: str = "test"
     calibrate_split: str | None = None  # e.g. "val": fit temperatures + thresholds on it first
-    target_accuracy: float = 0.99
-    save_calibration: bool = False  # write fitted temperature/thresholds into the model's sidecar
+    # accuracy wanted among auto-labelled photos: one number for every head, or {head: target} (others 0.985)
+    target_accuracy: float | dict[str, float] = DEFAULT_TARGET
+    delta: float = DEFAULT_DELTA  # each head's threshold meets its target with probability >= 1 - delta
+    review_heads: tuple[str, ...] | None = None  # heads whose rejection sets needs_review; None: every level
+    save_calibration: bool = False  # write temperature, thresholds and review policy into the model's sidecar
     batch_size: int = 64
     top_k: int = 5
     bins: int = 15
@@ -46,6 +52,7 @@ class EvaluateConfig:
     gallery_size: int = 24
     gradcam: bool = True  # Grad-CAM overlays on the gallery (needs the PyTorch network; skipped with a note)
     seed: int = 0
+    tta: str = "none"  # test-time augmentation: none, flip or multiscale (fashiontag.data.tta, as predict --tta)
 
 
 def model_info(model_dir: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +61,7 @@ def model_info(model_dir: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
     files = [weights] if weights.exists() else list(model_dir.rglob("*.safetensors"))
     backbone = sidecar.get("backbone", {})
     return {
-        "name": model_dir.name,
+        "name": sidecar.get("name") or model_dir.name,
         "dir": str(model_dir),
         "strategy": sidecar.get("strategy"),
         "backbone": backbone.get("name") if isinstance(backbone, dict) else backbone,
@@ -75,13 +82,25 @@ def _fit_calibration(network: Any, tax: Taxonomy, val: EvalSet, config: Evaluate
     targets = head_targets(tax, val.items)
     temperature = fit_network_temperature(network, val.images, targets, batch_size=config.batch_size)
     probs = network_predictor(network, config.batch_size)(val.images)
-    thresholds = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy)
+    fits = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy, config.delta)
+    thresholds = {head: fit.threshold for head, fit in fits.items()}
+    policy = {
+        "review_heads": list(resolve_review_heads(tax, config.review_heads)),
+        "target_accuracy": {head: fit.target for head, fit in fits.items()},
+        "delta": config.delta,
+        "method": "learn-then-test: exact binomial p-values, fallback procedure over a descending grid",
+        "calibration": {"split": config.calibrate_split, "count": len(val.items)},
+        "heads": {head: fit.to_dict() for head, fit in fits.items()},
+    }
     return {
         "split": config.calibrate_split,
         "count": len(val.items),
-        "target_accuracy": config.target_accuracy,
+        "target_accuracy": policy["target_accuracy"],
+        "delta": config.delta,
         "temperature": temperature,
         "thresholds": thresholds,
+        "review_policy": policy,
+        "warnings": [f"{head} not auto-labelled: {fit.reason}" for head, fit in fits.items() if fit.refused],
         "heads": list(dict.fromkeys([*temperature, *thresholds])),
     }
 
@@ -120,10 +139,12 @@ def _gallery(
     confidence = probs.max(1)
     order = [i for i in np.argsort(-confidence, kind="stable") if wrong[i]][:size]
     ids = items["item_id"].astype(str).tolist() if "item_id" in items else [str(i) for i in range(len(items))]
+    paths = items["path"].astype(str).tolist() if "path" in items else [""] * len(items)
     return [
         {
             "uri": thumbnail_data_uri(images[i]),
             "item": ids[i],
+            "path": paths[i],  # the report shows the file name and links the file
             "true": truth[i],
             "predicted": labels[int(probs[i].argmax())],
             "confidence": float(confidence[i]),
@@ -141,7 +162,8 @@ def _calibrate(
     """Fit temperatures (set on ``network``) and thresholds on ``val``; save them when asked."""
     calibration = _fit_calibration(network, tax, val, config)
     if config.save_calibration:
-        save_calibration(model_dir, calibration["thresholds"], calibration["temperature"])
+        save_calibration(model_dir, calibration["thresholds"], calibration["temperature"],
+                         calibration["review_policy"])
         calibration["note"] = _stale_onnx_note(model_dir, sidecar)
     return calibration
 
@@ -201,7 +223,10 @@ def evaluate_model(
     figures_dir.mkdir(parents=True, exist_ok=True)
     sidecar = read_sidecar(model_dir)
     tax = Taxonomy.from_dict(sidecar["taxonomy"])
+    resolve_review_heads(tax, config.review_heads)  # a misspelt head fails now, not after the predictions
+    hierarchy.resolve_targets(tax, config.target_accuracy)
     pre = resolve_preprocess(sidecar)
+    log.info("evaluate: loading %s", model_dir)  # progress lines: the CLI shows fashiontag.* INFO on stderr
     network = load_network(model_dir, sidecar)
     load = dict(tax=tax, size=pre.size, fill=pre.fill, reader=reader, source=source, split_file=split_file)
     calibration = None
@@ -209,10 +234,16 @@ def evaluate_model(
         val = load_eval_set(
             calibration_data if calibration_data is not None else data, split=config.calibrate_split, **load
         )
+        log.info("evaluate: fitting temperatures and thresholds on %d %s images", len(val.items),
+                 config.calibrate_split)
         calibration = _calibrate(model_dir, sidecar, network, tax, val, config)
     evalset = load_eval_set(data, split=split, **load)
-    predict = network_predictor(network, config.batch_size)
+    log.info("evaluate: scoring %d %s images from %s (%d unreadable)", len(evalset.items), split, evalset.source,
+             evalset.errors)
+    predict = with_tta(network_predictor(network, config.batch_size), config.tta)
     probs = predict(evalset.images)
+    if config.robustness:
+        log.info("evaluate: corruption sweep on up to %d images", config.robustness_images)
     metrics = _score(tax, evalset, probs, predict, config, calibration, sidecar)
     metrics.update(
         model=model_info(model_dir, sidecar),
@@ -220,12 +251,13 @@ def evaluate_model(
         data={"source": evalset.source, "split": split, "count": len(evalset.items), "unreadable": evalset.errors},
         config=asdict(config),
     )
+    log.info("evaluate: figures%s and report", " and Grad-CAM" if config.gradcam else "")
     figures, gallery = _figures(tax, evalset, probs, metrics, figures_dir, config.gallery_size)
     metrics["gradcam"] = add_gradcam(network, gallery, evalset.images) if config.gradcam else None
     figures["learning_curves"] = _learning_curves(model_dir, figures_dir)
     figures = {k: _prefix(v) for k, v in figures.items()}
     write_json(out_dir / "metrics.json", json_safe(metrics))
-    write_report(out_dir, metrics, figures, gallery, title=f"fashiontag evaluation · {model_dir.name}")
+    write_report(out_dir, metrics, figures, gallery, title=f"fashiontag evaluation · {metrics['model']['name']}")
     return metrics
 
 
@@ -272,8 +304,12 @@ def _score(
             )
     if (targets[tax.levels[0]] >= 0).any():
         thresholds = (calibration or {}).get("thresholds") or sidecar.get("thresholds") or None
+        policy = (calibration or {}).get("review_policy") or sidecar.get(SIDECAR_KEY) or {}
+        review_heads = config.review_heads if config.review_heads is not None else policy.get("review_heads")
         leaves = [v if isinstance(v, str) else None for v in evalset.items.get("leaf", [None] * len(evalset.items))]
-        metrics["hierarchy"] = hierarchy.hierarchy_metrics(tax, probs, targets, leaves, thresholds)
+        metrics["hierarchy"] = hierarchy.hierarchy_metrics(tax, probs, targets, leaves, thresholds, review_heads)
+        for head, row in (metrics["hierarchy"].get("review") or {}).get("per_head", {}).items():
+            row["target"] = (policy.get("target_accuracy") or {}).get(head)
     if "accept" in evalset.items and evalset.items["accept"].map(lambda a: isinstance(a, list)).any():
         metrics["domain_shift"], _ = _domain_shift(tax, probs, evalset.items)
         metrics["domain_shift"]["source"] = evalset.source
@@ -330,8 +366,9 @@ def _figures(
 
 
 def summary_table(metrics: dict[str, Any]) -> str:
-    """A markdown table of the headline numbers (what the CLI prints)."""
-    lines = ["| head | images | accuracy | top-5 | macro F1 | mAP | ECE |", "|---|---:|---:|---:|---:|---:|---:|"]
+    """The review headline (:func:`review_lines`), then a markdown table of per-head numbers (what the CLI prints)."""
+    lines = [*review_lines(metrics), "| head | images | accuracy | top-5 | macro F1 | mAP | ECE |"]
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for head, h in metrics["heads"].items():
         lines.append(
             f"| {head} | {h['count']} | {h['accuracy']:.4f} | {h.get('top5_accuracy', float('nan')):.4f} | "

@@ -26,6 +26,7 @@ from fashiontag.artifact import read_sidecar, write_sidecar
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.evaluate.metrics import negative_log_likelihood, valid_rows
 from fashiontag.registry import UnknownNameError, unknown_name_message
+from fashiontag.review import SIDECAR_KEY as REVIEW_KEY
 
 _EPS = 1e-12
 
@@ -64,21 +65,17 @@ def fit_temperatures(probs: dict[str, np.ndarray], targets: dict[str, np.ndarray
     return {head: fit_temperature(probs[head], targets[head]) for head in probs if head in targets}
 
 
-def apply_temperatures(probs: dict[str, np.ndarray], temperature: dict[str, float]) -> dict[str, np.ndarray]:
-    """Scale every head that has a temperature other than 1 (others pass through unchanged)."""
-    return {
-        h: apply_temperature(p, temperature[h]) if abs(temperature.get(h, 1.0) - 1.0) > 1e-9 else p
-        for h, p in probs.items()
-    }
-
-
 def save_calibration(
-    model_dir: str | Path, thresholds: dict[str, float] | None = None, temperature: dict[str, float] | None = None
+    model_dir: str | Path,
+    thresholds: dict[str, float] | None = None,
+    temperature: dict[str, float] | None = None,
+    review_policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge thresholds / temperatures into the sidecar (hashes re-verified and re-written).
 
     For a cascade, ``temperature`` keys are ``"<part>:<logit head>"`` and go into each part's sidecar;
-    thresholds stay in the cascade's own sidecar (the Labeller reads them there).
+    thresholds stay in the cascade's own sidecar (the Labeller reads them there). ``review_policy`` (review
+    heads, targets, delta, each head's fit) replaces the sidecar's ``review_policy`` (:mod:`fashiontag.review`).
 
     Example:
         >>> save_calibration("runs/cascade", {"group": 0.6}, {"router:leaf": 1.4})  # doctest: +SKIP
@@ -86,13 +83,20 @@ def save_calibration(
     sidecar = read_sidecar(model_dir, verify=True)
     if thresholds is not None:
         sidecar["thresholds"] = {**sidecar.get("thresholds", {}), **{k: float(v) for k, v in thresholds.items()}}
+    if review_policy is not None:
+        sidecar[REVIEW_KEY] = review_policy
     parts = sidecar.get("parts") or {}
     if temperature is not None and parts:
         for name, own in split_part_temperature(temperature, list(parts)).items():
             save_calibration(Path(model_dir) / parts[name], temperature=own)
     elif temperature is not None:
         sidecar["temperature"] = {**sidecar.get("temperature", {}), **{k: float(v) for k, v in temperature.items()}}
-    return write_sidecar(model_dir, sidecar)
+    saved = write_sidecar(model_dir, sidecar)
+    if (Path(model_dir) / "README.md").is_file():  # the model card shows the thresholds: keep it current
+        from fashiontag.models import write_model_card
+
+        write_model_card(model_dir, saved)
+    return saved
 
 
 def split_part_temperature(temperature: dict[str, float], parts: list[str]) -> dict[str, dict[str, float]]:

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from fashiontag.artifact import read_sidecar
+
+log = logging.getLogger(__name__)
 
 METRICS_PLACES = ("metrics.json", "eval/metrics.json", "evaluate/metrics.json")
 
@@ -105,7 +108,11 @@ def strategy_points(table: pd.DataFrame) -> pd.DataFrame | None:
 
 def compare_runs(runs: list[str | Path], out_dir: str | Path | None = None, latency: bool = True) -> pd.DataFrame:
     """Table across runs; with ``out_dir`` also writes ``compare.md``, ``compare.csv`` and ``compare.png``."""
-    table = pd.DataFrame([run_row(r, latency=latency) for r in runs])
+    rows = []
+    for i, run in enumerate(runs, 1):  # latency is measured per run: seconds each, so say which one
+        log.info("compare: %d/%d %s%s", i, len(runs), run, " (measuring CPU latency)" if latency else "")
+        rows.append(run_row(run, latency=latency))
+    table = pd.DataFrame(rows)
     if out_dir is not None:
         from fashiontag.evaluate._plots import bar_plot
 

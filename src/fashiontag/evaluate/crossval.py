@@ -68,6 +68,7 @@ def fold_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _runtime_free(config: dict[str, Any]) -> dict[str, Any]:
+    config = json.loads(json.dumps(config, default=str))  # as fold.json holds it: tuples are lists there
     return {k: v for k, v in config.items() if k not in _RUNTIME_KEYS}
 
 
@@ -135,10 +136,11 @@ def _write_splits(table: pd.DataFrame, out: Path, folds: int, seed: int) -> dict
 
 def _load_data(train_config: TrainConfig, out: Path) -> TrainData:
     """Read, map and decode once into ``<out>/cache_<S>`` (the folds share it)."""
-    from fashiontag.data.taxonomy import load_taxonomy
+    from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.train import FeatureMemo, load_train_data
 
-    data = load_train_data(replace(train_config, out=str(out), split=None), load_taxonomy(train_config.taxonomy))
+    cfg = replace(train_config, out=str(out), split=None)
+    data = load_train_data(cfg, resolve_taxonomy(cfg.taxonomy, cfg.reader, cfg.data, cfg.source))
     return replace(data, feature_memo=FeatureMemo())  # probe folds extract backbone features once, not K times
 
 

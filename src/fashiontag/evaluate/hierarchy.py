@@ -1,5 +1,6 @@
 """Hierarchy-aware scores: top-down decoding, path and per-level accuracy, points, mistake severity,
-selective prediction (stop at a coarser level or abstain) and per-level threshold fitting.
+selective prediction (stop at a coarser level or abstain), per-head threshold fitting (Learn-then-Test) and
+what the review policy does on a split (auto-labelled share and its accuracy per head, ``needs_review`` share).
 
 Inputs are arrays: ``probs[level]`` is ``[N, len(tax.head_labels(level))]`` and ``targets[level]`` is
 ``[N]`` label indices with ``-1`` where the true leaf has no node at that level (ragged trees).
@@ -12,16 +13,20 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from fashiontag.data.taxonomy import Taxonomy
+from fashiontag.evaluate.thresholds import ThresholdFit, ltt_threshold
+from fashiontag.registry import UnknownNameError, unknown_name_message
+from fashiontag.review import DEFAULT_DELTA, DEFAULT_TARGET, accept_levels, decide, decode_levels
 
-#: A threshold no probability reaches: the level is never auto-labelled.
-NEVER = 1.0 + 1e-6
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,26 +51,11 @@ def targets_from_leaves(tax: Taxonomy, leaves: list[str | None]) -> dict[str, np
 
 
 def decode_top_down(tax: Taxonomy, probs: dict[str, np.ndarray]) -> Decoded:
-    """Argmax at the first level, then at each level argmax among the chosen parent's children."""
-    index: dict[str, np.ndarray] = {}
-    confidence: dict[str, np.ndarray] = {}
-    parents: list[str | None] | None = None
-    for level in tax.levels:
-        labels = tax.head_labels(level)
-        position = {node: i for i, node in enumerate(labels)}
-        level_probs = np.asarray(probs[level], dtype=np.float64)
-        n = len(level_probs)
-        chosen = np.full(n, -1, dtype=np.int64)
-        if parents is None:
-            chosen[:] = level_probs.argmax(1)
-        else:
-            for i, parent in enumerate(parents):
-                children = [position[c] for c in tax.children(parent)] if parent else []
-                if children:
-                    chosen[i] = children[int(np.argmax(level_probs[i, children]))]
-        index[level] = chosen
-        confidence[level] = np.where(chosen >= 0, level_probs[np.arange(n), np.maximum(chosen, 0)], 0.0)
-        parents = [labels[c] if c >= 0 else None for c in chosen]
+    """Argmax at the first level, then at each level argmax among the chosen parent's children.
+
+    The one top-down decoding (:func:`fashiontag.review.decode_levels`), as the Labeller and the service use it.
+    """
+    index, confidence = decode_levels(tax, probs)
     return Decoded(index, confidence)
 
 
@@ -136,16 +126,10 @@ def mistake_severity(tax: Taxonomy, decoded: Decoded, leaves: list[str | None]) 
     }
 
 
-def accepted_levels(tax: Taxonomy, decoded: Decoded, thresholds: dict[str, float]) -> np.ndarray:
+def accepted_levels(tax: Taxonomy, decoded: Decoded, thresholds: Mapping[str, float]) -> np.ndarray:
     """``[N, L]`` booleans: a level is accepted when its confidence clears its threshold and its parent's did."""
-    n = len(decoded.index[tax.levels[0]])
-    accepted = np.zeros((n, len(tax.levels)), dtype=bool)
-    parent_ok = np.ones(n, dtype=bool)
-    for depth, level in enumerate(tax.levels):
-        ok = parent_ok & (decoded.index[level] >= 0) & (decoded.confidence[level] >= thresholds.get(level, 0.0))
-        accepted[:, depth] = ok
-        parent_ok = ok
-    return accepted
+    accepted = accept_levels(tax, decoded.index, decoded.confidence, thresholds)
+    return np.stack([accepted[level] for level in tax.levels], 1)
 
 
 def selective_curve(
@@ -178,42 +162,87 @@ def selective_curve(
     return out
 
 
-def threshold_for_target(confidence: np.ndarray, correct: np.ndarray, target: float) -> float:
-    """Lowest threshold whose accepted rows (``confidence >= t``) reach ``target`` accuracy; NEVER if none."""
-    if not len(confidence):
-        return NEVER
-    order = np.argsort(-confidence, kind="stable")
-    conf, hits = confidence[order], correct[order].astype(np.float64)
-    running = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    boundary = np.r_[conf[1:] < conf[:-1], True]  # a cut may only fall between distinct confidences
-    ok = np.where(boundary & (running >= target))[0]
-    return float(conf[ok[-1]]) if len(ok) else NEVER
+def resolve_targets(tax: Taxonomy, target_accuracy: float | Mapping[str, float]) -> dict[str, float]:
+    """Target accuracy per head: one number for every head, or ``{head: target}`` (others: DEFAULT_TARGET)."""
+    if not isinstance(target_accuracy, Mapping):
+        return {head: float(target_accuracy) for head in tax.heads}
+    for head in target_accuracy:
+        if head not in tax.heads:
+            raise UnknownNameError(unknown_name_message("head in target_accuracy", head, list(tax.heads)))
+    return {head: float(target_accuracy.get(head, DEFAULT_TARGET)) for head in tax.heads}
 
 
 def fit_thresholds(
-    tax: Taxonomy, probs: dict[str, np.ndarray], targets: dict[str, np.ndarray], target_accuracy: float = 0.99
-) -> dict[str, float]:
-    """Per-head thresholds so that what is auto-labelled reaches ``target_accuracy`` on these (validation) rows.
+    tax: Taxonomy,
+    probs: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+    target_accuracy: float | Mapping[str, float] = DEFAULT_TARGET,
+    delta: float = DEFAULT_DELTA,
+) -> dict[str, ThresholdFit]:
+    """Per-head Learn-then-Test thresholds (:mod:`~fashiontag.evaluate.thresholds`) on these calibration rows.
 
-    Levels are fitted top-down among the rows whose parent level was accepted (as the Labeller decides);
-    attributes are fitted on their own max probability.
+    Levels are fitted top-down among the rows whose parent level was accepted (path acceptance, as the
+    Labeller decides); attributes on their own max probability. A head whose fit is refused (too few rows, or
+    no threshold passes) gets :data:`fashiontag.review.NEVER` and a ``reason``, and a warning is logged.
 
     Example:
-        >>> thresholds = fit_thresholds(tax, val_probs, val_targets, 0.99)  # doctest: +SKIP
+        >>> fits = fit_thresholds(tax, val_probs, val_targets, {"articleType": 0.98}, delta=0.1)  # doctest: +SKIP
+        >>> {head: fit.threshold for head, fit in fits.items()}  # doctest: +SKIP
     """
+    goals = resolve_targets(tax, target_accuracy)
     decoded = decode_top_down(tax, probs)
-    thresholds: dict[str, float] = {}
-    parent_ok = targets[tax.levels[0]] >= 0
+    fits: dict[str, ThresholdFit] = {}
+    parent_ok, parent = targets[tax.levels[0]] >= 0, None
     for level in tax.levels:
         rows = parent_ok & (decoded.index[level] >= 0)
         correct = level_correct(decoded, targets, level)
-        thresholds[level] = threshold_for_target(decoded.confidence[level][rows], correct[rows], target_accuracy)
-        parent_ok = rows & (decoded.confidence[level] >= thresholds[level])
+        fits[level] = ltt_threshold(decoded.confidence[level][rows], correct[rows], goals[level], delta)
+        if parent is not None and fits[parent].refused:  # path acceptance: nothing below reaches this level
+            fits[level] = replace(fits[level], reason=f"its parent level {parent} is not auto-labelled")
+        parent_ok, parent = rows & (decoded.confidence[level] >= fits[level].threshold), level
     for attribute in tax.attributes:
         p, t = np.asarray(probs[attribute], dtype=np.float64), np.asarray(targets[attribute])
         rows = t >= 0
-        thresholds[attribute] = threshold_for_target(p[rows].max(1), p[rows].argmax(1) == t[rows], target_accuracy)
-    return thresholds
+        fits[attribute] = ltt_threshold(p[rows].max(1), p[rows].argmax(1) == t[rows], goals[attribute], delta)
+    for head, fit in fits.items():
+        if fit.refused:
+            log.warning("%s not auto-labelled: %s", head, fit.reason)
+    return fits
+
+
+def review_summary(
+    tax: Taxonomy,
+    probs: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+    thresholds: Mapping[str, float],
+    review_heads: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """What the review policy does on these rows: per head the auto-labelled share and its accuracy, and the
+    share of photos with ``needs_review`` (the Labeller's rule, :func:`fashiontag.review.decide`).
+
+    Shares are over the rows with a true label (levels: a true top-level node, so a label accepted where the
+    true branch ends higher up counts as a mistake; attributes: a true value).
+    """
+    decision = decide(probs, tax, thresholds, review_heads)
+    per_head: dict[str, dict[str, Any]] = {}
+    for head in [*tax.levels, *tax.attributes]:
+        if head not in decision.index or head not in targets:
+            continue
+        labelled = np.asarray(targets[tax.levels[0] if head in tax.levels else head]) >= 0
+        accepted = decision.accepted[head] & labelled
+        right = (decision.index[head] == targets[head]) & accepted
+        per_head[head] = {
+            "threshold": float(thresholds.get(head, 0.0)),
+            "photos": int(labelled.sum()),
+            "auto_labelled": float(accepted.sum() / labelled.sum()) if labelled.any() else math.nan,
+            "accuracy": float(right.sum() / accepted.sum()) if accepted.any() else math.nan,
+            "review_head": head in decision.review_heads,
+        }
+    return {
+        "review_heads": list(decision.review_heads),
+        "needs_review": float(decision.needs_review.mean()) if len(decision.needs_review) else math.nan,
+        "per_head": per_head,
+    }
 
 
 def accept_correct(tax: Taxonomy, decoded: Decoded, accepts: list[list[str] | None]) -> np.ndarray:
@@ -233,9 +262,10 @@ def hierarchy_metrics(
     probs: dict[str, np.ndarray],
     targets: dict[str, np.ndarray],
     leaves: list[str | None],
-    thresholds: dict[str, float] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    review_heads: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """All hierarchy numbers for the report, JSON-ready."""
+    """All hierarchy numbers for the report, JSON-ready; ``review`` (:func:`review_summary`) with thresholds."""
     decoded = decode_top_down(tax, probs)
     out: dict[str, Any] = {
         "full_path_accuracy": full_path_accuracy(tax, decoded, targets),
@@ -245,12 +275,5 @@ def hierarchy_metrics(
         "selective": selective_curve(tax, decoded, targets),
     }
     if thresholds:
-        accepted = accepted_levels(tax, decoded, thresholds)
-        labelled = targets[tax.levels[0]] >= 0
-        per_level = {}
-        for depth, level in enumerate(tax.levels):
-            rows = accepted[:, depth] & labelled
-            acc = level_correct(decoded, targets, level)[rows].mean() if rows.any() else math.nan
-            per_level[level] = {"coverage": float(rows.sum() / max(labelled.sum(), 1)), "accuracy": float(acc)}
-        out["at_thresholds"] = {"thresholds": thresholds, "per_level": per_level}
+        out["review"] = review_summary(tax, probs, targets, thresholds, review_heads)
     return out

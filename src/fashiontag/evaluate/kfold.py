@@ -43,14 +43,3 @@ def summarise_folds(folds: list[dict[str, Any]]) -> dict[str, Any]:
                 "values": [float(v) for v in values],
             }
     return out
-
-
-def format_fold_summary(summary: dict[str, Any], prefix: str = "") -> list[str]:
-    """``name: mean ± std`` lines, for printing."""
-    lines = []
-    for key, value in summary.items():
-        if isinstance(value, dict) and "mean" in value and "std" in value:
-            lines.append(f"{prefix}{key}: {value['mean']:.4f} ± {value['std']:.4f} (n={value['n']})")
-        elif isinstance(value, dict):
-            lines.extend(format_fold_summary(value, f"{prefix}{key}."))
-    return lines

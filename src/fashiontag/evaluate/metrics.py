@@ -25,9 +25,11 @@ def valid_rows(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def accuracy(probs: np.ndarray, targets: np.ndarray) -> float:
-    """Top-1 accuracy (NaN when no row is labelled)."""
+    """Top-1 accuracy (NaN when no row is labelled); training's ``acc_<head>`` is the same function."""
+    from fashiontag._scores import accuracy as shared_accuracy
+
     probs, targets = valid_rows(probs, targets)
-    return float(np.mean(probs.argmax(1) == targets)) if len(targets) else float("nan")
+    return shared_accuracy(targets, probs.argmax(1)) if len(targets) else float("nan")
 
 
 def top_k_accuracy(probs: np.ndarray, targets: np.ndarray, k: int = 5) -> float:
@@ -83,16 +85,12 @@ def per_class_table(probs: np.ndarray, targets: np.ndarray, labels: list[str], k
 
 
 def f1_scores(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    """Macro and support-weighted F1 over the classes present in targets or predictions (as scikit-learn)."""
+    """Macro and support-weighted F1 over the classes present in targets or predictions (scikit-learn's
+    definition, shared with training's early stopping: :func:`fashiontag._scores.f1_scores`)."""
+    from fashiontag._scores import f1_scores as shared_f1
+
     probs_v, targets_v = valid_rows(probs, targets)
-    counts = confusion_matrix(probs_v, targets_v)
-    true_pos, predicted, support = np.diag(counts), counts.sum(0), counts.sum(1)
-    denominator = predicted + support
-    f1 = np.divide(2 * true_pos, denominator, out=np.zeros_like(true_pos), where=denominator > 0)
-    present = denominator > 0
-    macro = float(f1[present].mean()) if present.any() else float("nan")
-    weighted = float((f1 * support).sum() / support.sum()) if support.sum() else float("nan")
-    return {"macro_f1": macro, "weighted_f1": weighted}
+    return shared_f1(targets_v, probs_v.argmax(1) if len(probs_v) else np.zeros(0, np.int64))
 
 
 def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:

@@ -42,6 +42,12 @@ def _pct(value: Any) -> str:
     return f"{100 * float(value):.1f}%"
 
 
+def _file_uri(path: str) -> str:
+    """A link to a gallery photo: ``file://`` for a local path (the report opens from disk), URLs as given."""
+    text = str(path)
+    return text if "://" in text else Path(text).resolve().as_uri()
+
+
 def render_report(
     metrics: dict[str, Any],
     figures: dict[str, Any],
@@ -60,6 +66,8 @@ def render_report(
     env.filters["fmt"] = _fmt
     env.filters["pct"] = _pct
     env.filters["short"] = lambda label: str(label).split(" > ")[-1]
+    env.filters["basename"] = lambda path: Path(str(path)).name
+    env.filters["fileuri"] = _file_uri
     return env.get_template("report.html.j2").render(title=title, m=metrics, fig=figures, gallery=gallery)
 
 

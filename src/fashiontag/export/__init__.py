@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fashiontag.export._config import ExportConfig
 from fashiontag.export._int8 import Int8Options, format_int8_report
 from fashiontag.registry import Registry
 
@@ -39,4 +40,5 @@ def list_exporters() -> list[str]:
     return EXPORTERS.names()
 
 
-__all__ = ["EXPORTERS", "Int8Options", "export_model", "export_onnx", "format_int8_report", "list_exporters"]
+__all__ = ["EXPORTERS", "ExportConfig", "Int8Options", "export_model", "export_onnx", "format_int8_report",
+           "list_exporters"]

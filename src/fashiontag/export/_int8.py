@@ -161,9 +161,10 @@ def quantize(
 def _session(path: Path, threads: int | None = None) -> Any:
     import onnxruntime as ort
 
+    from fashiontag._threads import onnxruntime_threads
+
     opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads or onnxruntime_threads(), 1
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
@@ -206,11 +207,14 @@ def compare(
 
 
 def measure_speed(
-    paths: dict[str, Path], images: np.ndarray, threads: int = 2, batch: int = 16, rounds: int = 5
+    paths: dict[str, Path], images: np.ndarray, threads: int | None = None, batch: int = 16, rounds: int = 5
 ) -> dict[str, Any]:
-    """Images/s of each model with ``threads`` intra-op threads: best of ``rounds`` passes over ``images`` in
-    batches of ``batch``, the models taking turns within a round (other jobs on a shared machine only ever slow
-    a pass down, and taking turns exposes every model to the same load)."""
+    """Images/s of each model with ``threads`` intra-op threads (default: the process's count): best of
+    ``rounds`` passes over ``images`` in batches of ``batch``, the models taking turns within a round (other jobs
+    on a shared machine only ever slow a pass down, and taking turns exposes every model to the same load)."""
+    from fashiontag._threads import onnxruntime_threads
+
+    threads = threads or onnxruntime_threads()
     sessions = {name: _session(path, threads) for name, path in paths.items()}
     best = dict.fromkeys(sessions, float("inf"))
     for session in sessions.values():

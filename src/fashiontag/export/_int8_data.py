@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from fashiontag.artifact import Preprocess, resolve_preprocess
-from fashiontag.data.images import ImageError, letterbox, load_image
+from fashiontag.data.images import ImageError, letterbox
+from fashiontag.data.sources import load_item
 from fashiontag.data.taxonomy import Taxonomy
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
@@ -59,7 +60,7 @@ def load_validation(
         if len(images) >= limit:
             break
         try:
-            images.append(letterbox(load_image(path), preprocess.size, preprocess.fill))
+            images.append(letterbox(load_item(path), preprocess.size, preprocess.fill))
             kept.append(i)
         except ImageError:
             continue
@@ -87,6 +88,7 @@ def _sample(items: pd.DataFrame, ids: list[str], n: int | None, rng: np.random.G
 
 
 def _images(items: pd.DataFrame, preprocess: Preprocess) -> tuple[np.ndarray, pd.DataFrame]:
+    """Letterboxed images of ``items`` (through ``data.sources.load_item``, so npz datasets calibrate too)."""
     from fashiontag.evaluate._predict import load_item_images
 
     images, errors = load_item_images(items, preprocess.size, preprocess.fill)
@@ -120,7 +122,7 @@ def load_split_data(
 
     When ``split`` is itself ``train`` or the split file has no train rows, calibration takes the first
     ``calibration_size`` shuffled items of ``split`` and the report the rest, so the two never overlap.
-    ``reader`` and the mapping source default to the model's training config (``folder`` otherwise).
+    ``reader`` and the mapping source default to the model's training config (``auto``: detected from ``data``).
     """
     from fashiontag.data.mapping import map_items
     from fashiontag.data.readers import read_dataset
@@ -128,7 +130,11 @@ def load_split_data(
     from fashiontag.evaluate._data import head_targets
 
     training = sidecar.get("training") or {}
-    reader = reader or training.get("reader") or "folder"
+    reader = reader or training.get("reader") or "auto"
+    if reader == "auto":  # as training resolved it: FPI when styles.csv is there, else class folders
+        from fashiontag.data.folders import detect_reader
+
+        reader = detect_reader(data)
     taxonomy = Taxonomy.from_dict(sidecar["taxonomy"])
     items = read_dataset(reader, data, hash_files=False).items
     items = map_items(items, taxonomy, training.get("source") or reader).mapped

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fashiontag.artifact import add_files, read_sidecar, resolve_preprocess, write_sidecar
+from fashiontag.artifact import add_files, read_sidecar, resolve_preprocess, stamp_onnx_file, write_sidecar
 from fashiontag.export._int8 import Int8Options
 from fashiontag.export._onnx import check_parity, export_network_onnx, onnx_info
 
@@ -34,6 +34,7 @@ def _export_single(
     try:  # only a graph that passed the parity check ever replaces model.onnx
         used = export_network_onnx(network, heads, size, tmp, opset=opset, exporter=exporter)
         diff = check_parity(network, heads, size, tmp, atol=atol)
+        stamp_onnx_file(tmp, sidecar)  # the ONNX backend refuses a graph stamped for other sidecar fields
         os.replace(tmp, model_dir / ONNX_FILE)
     finally:
         tmp.unlink(missing_ok=True)
@@ -41,6 +42,7 @@ def _export_single(
     files = [ONNX_FILE]
     if int8:
         info["int8"] = _export_int8(model_dir, sidecar, **int8_kwargs)
+        stamp_onnx_file(model_dir / ONNX_INT8_FILE, sidecar)
         files.append(ONNX_INT8_FILE)
     export = {**(sidecar.get("export") or {}), "onnx": info}
     add_files(model_dir, files, export=export)
@@ -111,7 +113,7 @@ def export_onnx(
         calibration_size, report_size: at most this many calibration / report images (``None``: all).
         split_file, split, reader: ``item_id,split`` file, split reported on, dataset reader (default: training's).
         int8_options: quantisation settings (default :class:`Int8Options`).
-        speed_images: images timed fp32 vs int8 (2 threads, batch 16); 0 skips the timing.
+        speed_images: images timed fp32 vs int8 (the process's threads, batch 16); 0 skips the timing.
 
     Returns:
         The export report stored in the sidecar under ``export.onnx`` ({name: report} for a cascade).

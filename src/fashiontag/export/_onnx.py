@@ -78,7 +78,11 @@ def check_parity(network: torch.nn.Module, heads: list[str], size: int, path: st
     images = np.random.default_rng(seed).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
     with torch.inference_mode():
         expected = network.eval()(torch.from_numpy(images))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    from fashiontag._threads import onnxruntime_threads
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = onnxruntime_threads(), 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": images}), strict=True))
     worst = 0.0
     for head in heads:

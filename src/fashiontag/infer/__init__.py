@@ -12,7 +12,7 @@ from __future__ import annotations
 from fashiontag.infer._backends import BACKENDS, list_backends
 from fashiontag.infer._batch import collect_inputs, predict_files
 from fashiontag.infer._decode import decode_batch
-from fashiontag.infer._labeller import Labeller, from_network, load
+from fashiontag.infer._labeller import Labeller, load
 
-__all__ = ["BACKENDS", "Labeller", "collect_inputs", "decode_batch", "from_network", "list_backends", "load",
+__all__ = ["BACKENDS", "Labeller", "collect_inputs", "decode_batch", "list_backends", "load",
            "predict_files"]

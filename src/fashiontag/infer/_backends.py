@@ -63,7 +63,7 @@ def _onnx(model_dir: Path, sidecar: dict[str, Any], file: str, **kwargs: Any) ->
     require_file(model_dir, sidecar, file, "run `fashiontag export MODEL --format onnx` (add --int8 for int8)")
     if sidecar.get("parts"):
         return CascadeOnnxRunner(model_dir, sidecar, file=file, **kwargs)
-    return OnnxRunner(model_dir / file, **kwargs)
+    return OnnxRunner(model_dir / file, sidecar=sidecar, **kwargs)
 
 
 @BACKENDS.register("onnx")

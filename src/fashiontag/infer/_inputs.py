@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from fashiontag.artifact import Preprocess
-from fashiontag.data.images import ImageError, ImageSource, letterbox, load_image
+from fashiontag.data.images import ImageError, ImageSource, load_letterboxed
 
 
 def source_name(source: Any, index: int) -> str:
@@ -20,9 +20,13 @@ def source_name(source: Any, index: int) -> str:
 
 
 def prepare(source: ImageSource, preprocess: Preprocess) -> np.ndarray | str:
-    """Letterboxed uint8 [S,S,3], or the reason the input is unusable."""
+    """Letterboxed uint8 [S,S,3], or the reason the input is unusable.
+
+    Decoded at reduced scale (``load_letterboxed``): a 64 MP photo costs its decoded frame, not several
+    full-size copies, and JPEGs decode at 1/2-1/8 scale.
+    """
     try:
-        return letterbox(load_image(source), preprocess.size, preprocess.fill)
+        return load_letterboxed(source, preprocess.size, preprocess.fill)
     except ImageError as exc:
         return exc.reason
     except Exception as exc:  # a decoder bug on one hostile file must not stop a batch

@@ -14,6 +14,7 @@ from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.infer._backends import Runner, auto_backend, create_runner
 from fashiontag.infer._decode import decode_batch
 from fashiontag.infer._inputs import prepare_many, source_name
+from fashiontag.review import resolve_review_heads, sidecar_review_heads
 
 
 class Labeller:
@@ -26,9 +27,11 @@ class Labeller:
         backend: backend name (``torch``, ``onnx``, ``onnx-int8``).
         preprocess: letterbox size/fill from :func:`resolve_preprocess`.
         thresholds: per-head acceptance thresholds (missing heads: 0.0).
+        review_heads: heads whose rejection sets ``needs_review`` (sidecar ``review_policy``; default the levels).
     """
 
-    def __init__(self, runner: Runner, sidecar: dict[str, Any], backend: str, workers: int | None = None) -> None:
+    def __init__(self, runner: Runner, sidecar: dict[str, Any], backend: str, workers: int | None = None,
+                 review_heads: list[str] | None = None) -> None:
         self.runner = runner
         self.sidecar = sidecar
         self.backend = backend
@@ -38,6 +41,8 @@ class Labeller:
         self.thresholds: dict[str, float] = {h: float(t) for h, t in (sidecar.get("thresholds") or {}).items()}
         self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
         _check_heads(sidecar, self.taxonomy)
+        chosen = review_heads if review_heads is not None else sidecar_review_heads(sidecar)
+        self.review_heads: tuple[str, ...] = resolve_review_heads(self.taxonomy, chosen)
 
     def predict(self, sources: Iterable[Any], top_k: int = 3, batch_size: int = 64) -> list[dict[str, Any]]:
         """Label images; one result per input, in order. A bad image gives ``error``, never an exception.
@@ -56,23 +61,31 @@ class Labeller:
 
     def predict_arrays(self, images: np.ndarray, top_k: int = 3) -> list[dict[str, Any]]:
         """Label already letterboxed uint8 ``[B, S, S, 3]`` images (no decoding)."""
-        return decode_batch(self.runner.run(images), self.taxonomy, self.thresholds, top_k)
+        return decode_batch(self.runner.run(images), self.taxonomy, self.thresholds, top_k, self.review_heads)
 
     def probabilities(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Raw per-head probabilities for letterboxed uint8 ``[B, S, S, 3]`` images."""
         return self.runner.run(images)
 
-    def _predict_chunk(self, chunk: list[Any], offset: int, top_k: int) -> list[dict[str, Any]]:
-        prepared = prepare_many(chunk, self.preprocess, self.workers)
+    def label_prepared(self, names: list[str], prepared: list[np.ndarray | str],
+                       top_k: int = 3) -> list[dict[str, Any]]:
+        """Results for already decoded inputs (``prepare``'s output: an array, or the reason it is unusable).
+
+        Shared by :meth:`predict` and the Ray engine, whose decode tasks run apart from the model.
+        """
         good = [i for i, item in enumerate(prepared) if not isinstance(item, str)]
         decoded = self.predict_arrays(np.stack([prepared[i] for i in good]), top_k) if good else []
         by_index = dict(zip(good, decoded, strict=True))
         out = []
         for i, item in enumerate(prepared):
-            result = by_index.get(i) or {"labels": {}, "level_reached": None, "needs_review": True}
-            out.append({"source": source_name(chunk[i], offset + i), **result,
-                        "error": item if isinstance(item, str) else None})
+            result = by_index.get(i) or {"labels": {}, "level_reached": None, "needs_review": True,
+                                         "uncertain_attributes": []}
+            out.append({"source": names[i], **result, "error": item if isinstance(item, str) else None})
         return out
+
+    def _predict_chunk(self, chunk: list[Any], offset: int, top_k: int) -> list[dict[str, Any]]:
+        names = [source_name(source, offset + i) for i, source in enumerate(chunk)]
+        return self.label_prepared(names, prepare_many(chunk, self.preprocess, self.workers), top_k)
 
 
 def _check_heads(sidecar: dict[str, Any], taxonomy: Taxonomy) -> None:
@@ -89,7 +102,7 @@ def load(path: str | Path, backend: str = "auto", **kwargs: Any) -> Labeller:
         backend: ``auto`` (onnx when ``model.onnx`` is registered, else torch), ``torch``, ``onnx``,
             ``onnx-int8``. Nothing on any path unpickles.
         **kwargs: passed to the backend (``providers``/``threads`` for onnx, ``device`` for torch),
-            ``workers`` (decode threads) to the Labeller.
+            ``workers`` (decode threads) and ``review_heads`` (overrides the sidecar's) to the Labeller.
 
     Example:
         >>> labeller = load("runs/fpi/model", backend="onnx")  # doctest: +SKIP
@@ -97,14 +110,6 @@ def load(path: str | Path, backend: str = "auto", **kwargs: Any) -> Labeller:
     model_dir = Path(path)
     sidecar = read_sidecar(model_dir, verify=True)
     name = auto_backend(model_dir, sidecar) if backend == "auto" else backend
-    workers = kwargs.pop("workers", None)
+    workers, review_heads = kwargs.pop("workers", None), kwargs.pop("review_heads", None)
     runner = create_runner(name, model_dir, sidecar, **kwargs)
-    return Labeller(runner, sidecar, name, workers=workers)
-
-
-def from_network(network: Any, sidecar: dict[str, Any], **kwargs: Any) -> Labeller:
-    """A torch Labeller around an in-memory network (e.g. right after training); no files read."""
-    from fashiontag.infer._torch import TorchRunner
-
-    workers = kwargs.pop("workers", None)
-    return Labeller(TorchRunner(None, sidecar, network=network, **kwargs), sidecar, "torch", workers=workers)
+    return Labeller(runner, sidecar, name, workers=workers, review_heads=review_heads)

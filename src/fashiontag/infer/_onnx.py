@@ -8,15 +8,16 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from fashiontag.artifact import ModelFileError, read_sidecar
+from fashiontag._threads import onnxruntime_threads
+from fashiontag.artifact import ModelFileError, check_onnx_stamp, read_sidecar
 from fashiontag.data.taxonomy import Taxonomy
 
 
 def make_session(path: Path, providers: list[str] | None = None, threads: int = 0) -> ort.InferenceSession:
+    """A CPU (or ``providers``) session with ``threads`` intra-op threads (0: :func:`onnxruntime_threads`)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads, options.inter_op_num_threads = threads or onnxruntime_threads(), 1
     try:
         return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -30,8 +31,11 @@ class OnnxRunner:
     than batches of 2-16 (activations fall out of cache), while the Labeller's batch size stays free.
     """
 
-    def __init__(self, path: Path, providers: list[str] | None = None, threads: int = 0, max_batch: int = 16) -> None:
+    def __init__(self, path: Path, providers: list[str] | None = None, threads: int = 0, max_batch: int = 16,
+                 sidecar: dict[str, Any] | None = None) -> None:
         self.session = make_session(path, providers, threads)
+        if sidecar is not None:  # the graph must be stamped for the sidecar's current model fields
+            check_onnx_stamp(path, self.session.get_modelmeta().custom_metadata_map, sidecar)
         self.input_name = self.session.get_inputs()[0].name
         self.heads = [output.name for output in self.session.get_outputs()]
         self.max_batch = max(1, max_batch)
@@ -64,12 +68,13 @@ class CascadeOnnxRunner:
         parts = dict(sidecar["parts"])
         if "router" not in parts:
             raise ModelFileError(f"{model_dir}: cascade sidecar has no 'router' part (parts: {sorted(parts)})")
-        self.router = OnnxRunner(model_dir / parts.pop("router") / file, **kwargs)
+        router = model_dir / parts.pop("router")
+        self.router = OnnxRunner(router / file, sidecar=read_sidecar(router, verify=False), **kwargs)
         self.groups = self.taxonomy.head_labels(self.taxonomy.levels[0])
         self.specialists: dict[str, _Specialist] = {}
         for sub in parts.values():
             part_sidecar = read_sidecar(model_dir / sub, verify=False)  # verified by the caller's read_sidecar
-            spec = _Specialist(OnnxRunner(model_dir / sub / file, **kwargs),
+            spec = _Specialist(OnnxRunner(model_dir / sub / file, sidecar=part_sidecar, **kwargs),
                                Taxonomy.from_dict(part_sidecar["taxonomy"]), self.taxonomy)
             self.specialists[spec.group] = spec
 

@@ -9,9 +9,11 @@ from fashiontag.models._backbones import (
     BackboneSpec,
     backbone_spec,
     create_backbone,
+    describe_backbones,
     list_backbones,
     register_backbone,
 )
+from fashiontag.models._card import model_card, write_model_card
 from fashiontag.models._cascade import CascadeNet
 from fashiontag.models._net import TaggerNet, create_network, default_preprocess, images_to_input
 from fashiontag.models._save import WEIGHTS_NAME, load_network, save_model
@@ -20,7 +22,8 @@ from fashiontag.models._weights import WeightsError, map_state_dict, resolve_pre
 
 __all__ = [
     "BackboneSpec", "CascadeNet", "TaggerNet", "WEIGHTS_NAME", "WeightsError", "backbone_spec",
-    "create_backbone", "create_network", "create_strategy", "default_preprocess", "images_to_input",
+    "create_backbone", "create_network", "create_strategy", "default_preprocess", "describe_backbones",
+    "images_to_input",
     "list_backbones", "list_strategies", "load_network", "map_state_dict", "register_backbone",
-    "register_strategy", "resolve_pretrained_state", "save_model",
+    "model_card", "register_strategy", "resolve_pretrained_state", "save_model", "write_model_card",
 ]

@@ -10,20 +10,28 @@ from typing import Any
 from torch import nn
 
 from fashiontag import __version__ as fashiontag_version
-from fashiontag.artifact import read_sidecar, resolve_preprocess, write_sidecar
+from fashiontag._io import file_mode
+from fashiontag.artifact import (
+    WEIGHTS_NAME,
+    check_weights_stamp,
+    read_sidecar,
+    resolve_preprocess,
+    weights_stamp,
+    write_sidecar,
+)
 from fashiontag.data.taxonomy import Taxonomy
+from fashiontag.models._card import write_model_card
 
-WEIGHTS_NAME = "model.safetensors"
 
-
-def _save_weights(net: nn.Module, path: Path) -> None:
+def _save_weights(net: nn.Module, path: Path, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(state, tmp)
+        save_file(state, tmp, metadata=metadata)
+        os.chmod(tmp, file_mode())  # 0644 like model.onnx: safetensors writes 0600 files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -31,22 +39,31 @@ def _save_weights(net: nn.Module, path: Path) -> None:
 
 
 def save_model(net: nn.Module, model_dir: str | Path, **sidecar_extra: Any) -> dict[str, Any]:
-    """Write ``model.safetensors`` (or each cascade part's directory) and then ``fashiontag.json``.
+    """Write ``model.safetensors`` (or each cascade part's directory), then ``fashiontag.json``, then the model
+    card ``README.md`` (:mod:`fashiontag.models._card`).
+
+    The weights' metadata carries the digest of the sidecar's model fields (see :mod:`fashiontag.artifact`).
 
     Example:
         >>> sidecar = save_model(net, "runs/demo/model", metrics={"val_macro_f1": 0.9})  # doctest: +SKIP
     """
-    model_dir = Path(model_dir)
+    sidecar = _save(net, Path(model_dir), None, **sidecar_extra)
+    write_model_card(model_dir, sidecar)  # README.md: data, taxonomy, metrics, thresholds, intended use, limits
+    return sidecar
+
+
+def _save(net: nn.Module, model_dir: Path, cascade: dict[str, Any] | None, **sidecar_extra: Any) -> dict[str, Any]:
     model_dir.mkdir(parents=True, exist_ok=True)
     sidecar: dict[str, Any] = {"fashiontag_version": fashiontag_version, **net.sidecar_fields()}
     if sidecar["strategy"] == "cascade":
-        for name, part in net.parts().items():
-            save_model(part, model_dir / net.part_dirs()[name])
         sidecar["files"] = {}
+        sidecar.update(sidecar_extra)
+        for name, part in net.parts().items():  # each part's weights carry the cascade's digest too
+            _save(part, model_dir / net.part_dirs()[name], sidecar)
     else:
-        _save_weights(net, model_dir / WEIGHTS_NAME)
         sidecar["files"] = {WEIGHTS_NAME: ""}
-    sidecar.update(sidecar_extra)
+        sidecar.update(sidecar_extra)
+        _save_weights(net, model_dir / WEIGHTS_NAME, weights_stamp(sidecar, cascade))
     return write_sidecar(model_dir, sidecar)
 
 
@@ -67,6 +84,7 @@ def load_network(model_dir: str | Path, sidecar: dict | None = None) -> nn.Modul
         router = parts.pop("router")
         net: nn.Module = CascadeNet(taxonomy, router, parts, options.get("inner", "flat"))
         return net.eval()
+    check_weights_stamp(model_dir, sidecar)  # the sidecar's model fields are the ones these weights were saved with
     net = TaggerNet(taxonomy, sidecar["backbone"]["name"], sidecar["strategy"], resolve_preprocess(sidecar),
                     False, **options)
     net.load_state_dict(load_file(str(model_dir / WEIGHTS_NAME)), strict=True)

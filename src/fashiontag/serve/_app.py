@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -19,11 +20,16 @@ from fashiontag.serve._routes import router
 from fashiontag.serve._service import LabelService
 from fashiontag.serve._settings import ServeSettings
 
+if TYPE_CHECKING:
+    from fashiontag.labelstudio import LabelStudioLink
+
 STATIC_DIR = Path(__file__).parent / "static"
 logger = logging.getLogger("fashiontag.serve")
 
 
-def create_app(settings: ServeSettings, predictor: Predictor | None = None) -> FastAPI:
+def create_app(
+    settings: ServeSettings, predictor: Predictor | None = None, labelstudio: LabelStudioLink | None = None
+) -> FastAPI:
     """Build the labelling service.
 
     The model loads in the background during the lifespan: ``/healthz`` answers at once, ``/readyz``
@@ -32,6 +38,7 @@ def create_app(settings: ServeSettings, predictor: Predictor | None = None) -> F
     Args:
         settings: limits, batching and the model path (used when ``predictor`` is None).
         predictor: anything following :class:`Predictor`; default: the Labeller at ``settings.model_path``.
+        labelstudio: also speak Label Studio's ML-backend protocol (``serve/_labelstudio.py``) with this link.
 
     Example:
         >>> from fashiontag.serve import FakePredictor
@@ -53,16 +60,22 @@ def create_app(settings: ServeSettings, predictor: Predictor | None = None) -> F
         finally:
             loader.cancel()
             await service.batcher.stop()
+            service.close()
 
     app = FastAPI(title="fashiontag labelling service", version="1",
                   description="Label fashion product photos over a hierarchical taxonomy.", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = service
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics,
+                       timeout_s=settings.body_timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last = outermost: sees every status
     install_error_handlers(app)
     app.include_router(router)
+    if labelstudio is not None:
+        from fashiontag.serve._labelstudio import install_labelstudio
+
+        install_labelstudio(app, labelstudio)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

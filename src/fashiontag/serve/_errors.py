@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 logger = logging.getLogger("fashiontag.serve")
+
+#: ``errors_total`` kinds of the framework's own HTTP errors; others are ``http_<status>``.
+HTTP_KINDS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 class ServiceError(HTTPException):
@@ -27,6 +31,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         request.app.state.metrics.errors.labels(exc.kind).inc()
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        """Starlette's and FastAPI's own errors (malformed multipart: 400, unknown route: 404, ...) are
+        counted like ours, so a flood of broken uploads shows in ``errors_total``."""
+        request.app.state.metrics.errors.labels(HTTP_KINDS.get(exc.status_code, f"http_{exc.status_code}")).inc()
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,8 +1,10 @@
 """A model-free Predictor for tests, the web-page demo and the load benchmark.
 
 It returns well-formed Labeller results derived from a hash of the image bytes, so the same photo
-always gets the same labels. ``delay_s`` simulates model time per batch; ``load_gate`` (a
-``threading.Event``) holds ``load`` until set, to test the not-ready state.
+always gets the same labels: per-head probabilities are made from the hash, then decoded by the Labeller's
+own ``decode_batch`` (one ``threshold`` for every head), so ``accepted``/``needs_review`` follow the real
+rule. ``delay_s`` simulates model time per batch; ``load_gate`` (a ``threading.Event``) holds ``load``
+until set, to test the not-ready state.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from fashiontag.data.images import load_image
+import numpy as np
+
+from fashiontag.data.images import load_reduced
 from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -25,11 +30,14 @@ class FakePredictor:
     """
 
     def __init__(self, taxonomy: Taxonomy | str = "slowfashion", delay_s: float = 0.0,
-                 load_gate: threading.Event | None = None, threshold: float = 0.6) -> None:
+                 load_gate: threading.Event | None = None, threshold: float = 0.6,
+                 review_heads: Sequence[str] | None = None) -> None:
         self._taxonomy = load_taxonomy(taxonomy) if isinstance(taxonomy, str) else taxonomy
+        self.review_heads = review_heads  # None: the levels, as a model without a fitted review policy
         self.delay_s = delay_s
         self.load_gate = load_gate
         self.threshold = threshold
+        self.decode_size = 224  # decodes as a model with a 224 px letterbox would (memory benchmark)
         self.batches: list[int] = []  # sizes of the batches seen, to test micro-batching
         self._ready = False
 
@@ -51,46 +59,48 @@ class FakePredictor:
 
     def prepare(self, data: bytes) -> bytes:
         """Full decode as a real model would (raises ``ImageError``); keeps the bytes for the hash."""
-        load_image(data)
+        load_reduced(data, self.decode_size)
         return data
 
     def predict(self, images: list[bytes], top_k: int = 3) -> list[dict[str, Any]]:
+        from fashiontag.infer import decode_batch  # the Labeller's own decoding and review rule
+
         self.batches.append(len(images))
         if self.delay_s:
             time.sleep(self.delay_s)
-        return [self._one(data, top_k) for data in images]
+        results = []
+        for data in images:
+            decoded = decode_batch(self.probabilities(data), self._taxonomy, self.thresholds, top_k,
+                                   self.review_heads)
+            results.append({"source": None, **decoded[0], "error": None})
+        return results
 
-    def _one(self, data: bytes, top_k: int) -> dict[str, Any]:
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {head: self.threshold for head in self._taxonomy.heads}
+
+    def probabilities(self, data: bytes) -> dict[str, np.ndarray]:
+        """``{head: [1, n_labels]}`` derived from the bytes' hash: a random leaf's path and attribute values win,
+        with confidences in [0.45, 1] that never grow with depth (as a real model's marginals)."""
         digest = hashlib.sha256(data).digest()
         tax = self._taxonomy
-        leaf = tax.leaves[digest[0] % len(tax.leaves)]
-        path = tax.ancestors(leaf)
-        labels: dict[str, Any] = {}
-        parent_ok, reached = True, None
+        path = tax.ancestors(tax.leaves[digest[0] % len(tax.leaves)])
+        probs: dict[str, np.ndarray] = {}
+        confidence = 1.0
         for depth, level in enumerate(tax.levels):
-            if depth >= len(path):
-                break
-            confidence = 0.45 + 0.55 * digest[depth + 1] / 255
-            choices = [path[depth], *[n for n in tax.head_labels(level) if n != path[depth]]]
-            accepted = parent_ok and confidence >= self.threshold
-            labels[level] = _head(tax.nodes[path[depth]].name, path[depth], confidence, accepted,
-                                  [(tax.nodes[c].name, c) for c in choices], top_k)
-            parent_ok = accepted
-            reached = level if accepted else reached
+            confidence = min(confidence, 0.45 + 0.55 * digest[depth + 1] / 255)
+            labels = tax.head_labels(level)
+            probs[level] = _one_hot(len(labels), labels.index(path[depth]) if depth < len(path) else None, confidence)
         for i, (attribute, values) in enumerate(tax.attributes.items()):
-            value = values[digest[10 + i] % len(values)]
-            confidence = 0.45 + 0.55 * digest[20 + i] / 255
-            choices = [value, *[v for v in values if v != value]]
-            labels[attribute] = _head(value, value, confidence, confidence >= self.threshold,
-                                      [(v, v) for v in choices], top_k)
-        needs_review = not all(head["accepted"] for head in labels.values())
-        return {"source": None, "labels": labels, "level_reached": reached, "needs_review": needs_review,
-                "error": None}
+            value = digest[(10 + i) % len(digest)] % len(values)
+            probs[attribute] = _one_hot(len(values), value, 0.45 + 0.55 * digest[(20 + i) % len(digest)] / 255)
+        return probs
 
 
-def _head(label: str, node_id: str, confidence: float, accepted: bool,
-          choices: list[tuple[str, str]], top_k: int) -> dict[str, Any]:
-    rest = (1.0 - confidence) / max(1, len(choices) - 1)
-    top = [{"label": name, "id": cid, "confidence": round(confidence if j == 0 else rest, 4)}
-           for j, (name, cid) in enumerate(choices[:top_k])]
-    return {"label": label, "id": node_id, "confidence": round(confidence, 4), "accepted": accepted, "top_k": top}
+def _one_hot(size: int, winner: int | None, confidence: float) -> np.ndarray:
+    """One row: ``confidence`` on ``winner``, the rest shared by the others but always below the winner."""
+    row = np.zeros((1, size))
+    if winner is not None:
+        row[0, :] = min((1.0 - confidence) / max(1, size - 1), confidence / 2)
+        row[0, winner] = confidence
+    return np.round(row, 4)

@@ -1,7 +1,8 @@
-"""ASGI middleware: a request body limit enforced while reading, and per-route metrics."""
+"""ASGI middleware: a request body limit and deadline enforced while reading, and per-route metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -9,15 +10,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fashiontag.serve._errors import ServiceError
 from fashiontag.serve._metrics import Metrics
 
+#: Sent with answers given before the body was read to its end: the rest of it will not be read, so the
+#: connection cannot carry another request (and uvicorn closes it instead of parsing leftover body bytes).
+CLOSE = {"Connection": "close"}
+
 
 class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes`` with 413: up front from Content-Length, else while streaming
-    (chunked uploads), so an oversized upload is never buffered whole."""
+    (chunked uploads), so an oversized upload is never buffered whole. A body still incomplete
+    ``timeout_s`` after the request started gets 408 (a client trickling its upload holds a connection
+    and a parser; headers have their own deadline in ``_server``)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics, timeout_s: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.metrics = metrics
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -29,15 +37,24 @@ class BodyLimitMiddleware:
             self.metrics.errors.labels("too_large").inc()
             await _send_413(send, int(declared), self.max_bytes)
             return
-        seen = 0
+        seen, complete = 0, False
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete or deadline is None:  # after the body: only waiting for a disconnect, no deadline
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    raise ServiceError(408, f"request body not received within {self.timeout_s:g} s",
+                                       "body_timeout", CLOSE) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.max_bytes:
-                    raise ServiceError(413, f"request body exceeds {self.max_bytes} bytes", "too_large")
+                    raise ServiceError(413, f"request body exceeds {self.max_bytes} bytes", "too_large", CLOSE)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from fashiontag.data.images import letterbox, load_image
+from fashiontag.data.images import load_letterboxed
 from fashiontag.data.taxonomy import Taxonomy
 
 
@@ -37,7 +37,9 @@ class Predictor(Protocol):
 
     def prepare(self, data: bytes) -> Any:
         """Decode one upload into what ``predict`` takes; raises ``ImageError`` for a bad image. The service
-        calls it once per upload (in a worker thread), so an image is decoded once, not checked then re-read."""
+        calls it once per upload (in its bounded decode pool), so an image is decoded once, not checked then
+        re-read. An optional ``decode_size`` attribute (pixels the model needs) lets the service apply its
+        memory budget at the JPEG draft scale such a decode uses."""
         ...
 
     def predict(self, images: list[Any], top_k: int = 3) -> list[dict[str, Any]]: ...
@@ -64,7 +66,7 @@ class LabellerPredictor:
     def info(self) -> dict[str, Any]:
         sidecar = self._labeller.sidecar if self._labeller is not None else {}
         return {
-            "model": self.model_path.name,
+            "model": sidecar.get("name") or self.model_path.name,  # train name=..., else the folder
             "backend": getattr(self._labeller, "backend", None),
             "strategy": sidecar.get("strategy"),
             "backbone": (sidecar.get("backbone") or {}).get("name"),
@@ -76,10 +78,15 @@ class LabellerPredictor:
 
         self._labeller = infer.load(self.model_path, backend=self.backend)
 
+    @property
+    def decode_size(self) -> int | None:
+        """The letterbox size: the service reads JPEG headers at the draft scale a decode for it would use."""
+        return self._labeller.preprocess.size if self._labeller is not None else None
+
     def prepare(self, data: bytes) -> np.ndarray:
-        """Letterboxed uint8 ``[S,S,3]`` at the model's size (raises ``ImageError``)."""
+        """Letterboxed uint8 ``[S,S,3]`` at the model's size, decoded at reduced scale (raises ``ImageError``)."""
         pre = self._labeller.preprocess
-        return letterbox(load_image(data), pre.size, pre.fill)
+        return load_letterboxed(data, pre.size, pre.fill)
 
     def predict(self, images: list[np.ndarray], top_k: int = 3) -> list[dict[str, Any]]:
         """Label the arrays ``prepare`` returned (the service decodes every upload once, before queueing)."""

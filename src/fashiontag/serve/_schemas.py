@@ -26,7 +26,8 @@ class ImageResult(BaseModel):
     source: str | None = Field(None, description="The uploaded file's name.")
     labels: dict[str, HeadLabel] = Field(default_factory=dict, description="One entry per head (levels, attributes).")
     level_reached: str | None = Field(None, description="Deepest accepted level, null if none.")
-    needs_review: bool = Field(False, description="Some head was not accepted.")
+    needs_review: bool = Field(False, description="Some review head (default: every level) was not accepted.")
+    uncertain_attributes: list[str] = Field(default_factory=list, description="Attributes not accepted.")
     error: str | None = Field(None, description="Why this image could not be labelled; labels is then empty.")
 
 

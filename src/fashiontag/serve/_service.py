@@ -1,16 +1,20 @@
 """The labelling use case behind ``POST /v1/labels``: validate, queue, await, assemble.
 
 Policy (docs/serve.md): size and type problems reject the whole request (413/415). An image that
-fails to decode rejects a single-image request with 422; in a multi-image request it gets its own
-``error`` and the others are still labelled (200).
+fails to decode (empty files included) rejects a single-image request with 422; in a multi-image request
+it gets its own ``error`` and the others are still labelled (200).
+
+Decoding runs in a pool of ``decode_workers`` threads owned by the service, not in anyio's 40-thread pool:
+at most that many decoded frames exist at once, each within ``decode_bytes_per_image``. The request
+timeout covers decoding, queueing and the model (504); decodes of a timed-out request that have not
+started are cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-from fastapi.concurrency import run_in_threadpool
 
 from fashiontag.serve._batcher import MicroBatcher, QueueFullError
 from fashiontag.serve._errors import ServiceError
@@ -30,6 +34,11 @@ class LabelService:
         self.load_error: str | None = None
         self.batcher = MicroBatcher(self._predict, settings.batch_size, settings.batch_wait_ms, settings.max_queue,
                                     on_batch=self._on_batch)
+        self.decode_pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="fashiontag-decode")
+
+    def close(self) -> None:
+        """Drop decodes not started yet; running ones finish in their threads."""
+        self.decode_pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def ready(self) -> bool:
@@ -57,8 +66,23 @@ class LabelService:
         self.check_count(len(uploads))
         for upload in uploads:
             check_upload(upload, self.settings.allowed_content_types, self.settings.max_upload_bytes)
+        timeout = self.settings.request_timeout_s
+        try:
+            return await asyncio.wait_for(self._label(uploads), timeout)
+        except asyncio.TimeoutError:
+            raise ServiceError(504, f"no answer within {timeout:g} s", "timeout") from None
+
+    async def _decode(self, uploads: list[Upload]) -> list[tuple[Any, str | None]]:
+        """Each upload decoded in the bounded pool; cancelling this cancels the decodes not started."""
         prepare = getattr(self.predictor, "prepare", None)  # optional: a predictor may take raw bytes
-        decoded = await run_in_threadpool(lambda: [prepare_upload(u, prepare) for u in uploads])
+        size = getattr(self.predictor, "decode_size", None)  # the pixels it needs: JPEGs decode at reduced scale
+        loop = asyncio.get_running_loop()
+        jobs = [loop.run_in_executor(self.decode_pool, prepare_upload, upload, prepare, size,
+                                     self.settings.decode_bytes_per_image) for upload in uploads]
+        return list(await asyncio.gather(*jobs))
+
+    async def _label(self, uploads: list[Upload]) -> list[dict[str, Any]]:
+        decoded = await self._decode(uploads)
         errors = [error for _, error in decoded]
         if len(uploads) == 1 and errors[0] is not None:
             raise ServiceError(422, f"{uploads[0].filename}: {errors[0]}", "bad_image")
@@ -81,9 +105,6 @@ class LabelService:
             raise ServiceError(503, f"busy: {exc}; retry later", "queue_full",
                                {"Retry-After": str(self.settings.retry_after_s)}) from None
         self.metrics.queue_depth.set(self.batcher.depth)
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*futures), self.settings.request_timeout_s)
-        except asyncio.TimeoutError:
-            raise ServiceError(504, f"no answer within {self.settings.request_timeout_s:g} s", "timeout") from None
+        results = await asyncio.gather(*futures)  # a timeout in label() cancels these: the batcher skips them
         self.metrics.images.inc(sum(1 for r in results if not r.get("error")))
         return list(results)

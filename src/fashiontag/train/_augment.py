@@ -101,3 +101,27 @@ def _mixup() -> nn.Module:
 def _cutmix() -> nn.Module:
     K = _k()
     return _Preset([K.RandomHorizontalFlip()], mix="cutmix", alpha=1.0)
+
+
+class _ResizedCropSameSize(nn.Module):
+    """kornia's RandomResizedCrop back to the batch's own size (known only at call time: input_size varies)."""
+
+    def __init__(self, scale: tuple[float, float] = (0.5, 1.0), ratio: tuple[float, float] = (0.75, 4 / 3)) -> None:
+        super().__init__()
+        self.scale, self.ratio = scale, ratio
+        self._crops: dict[tuple[int, int], nn.Module] = {}
+
+    def forward(self, images: Tensor) -> Tensor:
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        if size not in self._crops:
+            self._crops[size] = _k().RandomResizedCrop(size, scale=self.scale, ratio=self.ratio)
+        return self._crops[size](images)
+
+
+@_preset("photo")
+def _photo() -> nn.Module:  # phone photos: framing, zoom, light and white balance vary far more than packshots
+    K = _k()
+    return _Preset([
+        K.RandomHorizontalFlip(), _ResizedCropSameSize(), K.RandomRotation(10.0, p=0.5),
+        K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8), K.RandomGrayscale(p=0.05),
+    ])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -17,11 +17,12 @@ class TrainConfig:
     """
 
     data: str = ""  # dataset root (or manifest file)
-    taxonomy: str = "fpi"  # built-in name or YAML path
-    reader: str = "fpi"  # fashiontag.data.readers name
-    source: str = "fpi"  # taxonomy.sources key used by map_items
+    taxonomy: str = "auto"  # built-in name or YAML path; auto: fpi for FPI, else inferred from class folders
+    reader: str = "auto"  # fashiontag.data.readers name; auto: fpi if styles.csv exists, else folder
+    source: str = ""  # taxonomy.sources key used by map_items (default: from the reader)
     split: str | None = None  # CSV with item_id,split (train/val/test); default: hash of dup_group
     out: str = "runs/default"
+    name: str | None = None  # model name (sidecar, report title, service page badge); default: OUT's folder name
     backbone: str = "tf_efficientnet_lite0"
     strategy: str = "flat"
     strategy_attribute: str | None = None  # combined: joint attribute (default: the first)
@@ -50,9 +51,25 @@ class TrainConfig:
     ddp: bool = False
     num_workers: int = 0
     seed: int = 0
-    probe: bool = False  # frozen backbone features + heads trained on them (fast, CPU friendly)
+    probe: bool = False  # shorthand for mode=probe
+    mode: Literal["auto", "full", "trunk", "probe"] = "auto"  # auto: full, or the time_limit planner's pick
+    trunk_cut: int = -3  # trunk mode: first trained backbone stage (negative: from the end); earlier ones cached
+    trunk_views: int = 2  # trunk mode: cached views per image (the image, its mirror, then augment-preset views)
+    time_limit: str | None = None  # e.g. "10m": pick the recipe that fits, stop there with the best checkpoint
     probe_steps: int = 2000  # mini-batches of 512 on the frozen features
     limit_train_batches: float | int = 1.0
     limit_val_batches: float | int = 1.0
     max_items: int | None = None  # cap on items (quick runs, benchmarks)
     progress_bar: bool = True
+    min_class_count: int = 5  # classes inferred from folders with fewer images stop the run (0: no check)
+    sources: tuple[dict[str, Any], ...] = ()  # more datasets in one model: {data, reader, source, weight, name}
+    source_weight: float = 1.0  # per-image sampling weight of `data` when `sources` are given (train/_sources.py)
+    num_nodes: int = 1  # machines in a torchrun/SLURM launch (each runs `devices` processes); docs/scale.md
+    lazy_cache: bool = False  # read the decoded cache row by row from its memmap (each DDP rank: only its rows)
+
+    @property
+    def train_mode(self) -> str:
+        """The mode that runs: ``probe=True`` wins, ``auto`` without a time limit is ``full``."""
+        if self.probe:
+            return "probe"
+        return "full" if self.mode == "auto" else self.mode

@@ -8,6 +8,7 @@ straddle a split).
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pandas as pd
 
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.train._config import TrainConfig
+from fashiontag.train._distributed import LazyRows, wait_for_leader
 
 
 @dataclass
@@ -51,7 +53,7 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
     from fashiontag.data.config import DataConfig
 
     folder = Path(config.out) / f"cache_{config.image_size}"
-    if not (folder / "meta.json").exists():
+    if not (folder / "meta.json").exists() and not wait_for_leader(folder / "meta.json"):  # rank 0 builds it
         data_config = DataConfig(reader=config.reader, root=config.data, taxonomy=config.taxonomy,
                                  source=config.source, size=config.image_size)
         prepare_cache(data_config, folder, progress=config.progress_bar)
@@ -63,18 +65,34 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
         from fashiontag.data.splits import load_split
 
         table = load_split(config.split).table  # checks the split's sha256, as every later command does
-        index = index.merge(table[["item_id", "split"]], on="item_id", how="inner")
+        index = index.drop(columns="split", errors="ignore").merge(table[["item_id", "split"]], on="item_id")
+    elif "split" in index:  # train/ val/ test/ folders decide; the hash fills in what they leave open
+        from fashiontag.data.folders import folder_splits
+
+        index["split"] = folder_splits(index["split"], hash_split(index["dup_group"]))
     else:
         index["split"] = hash_split(index["dup_group"])
     if taxonomy.fingerprint() != cache.meta.get("taxonomy_fingerprint"):
         raise ValueError(f"{folder}: cache was built for another taxonomy; delete it or use another --out")
-    return cache.batch(index["row"].to_numpy()), index
+    rows = index["row"].to_numpy()
+    return (LazyRows(cache.images, rows) if config.lazy_cache else cache.batch(rows)), index
 
 
 def load_train_data(config: TrainConfig, taxonomy: Taxonomy) -> TrainData:
     """Read, map, split and decode through the data stage's cache (kept under ``config.out``)."""
+    if config.sources:  # several datasets, each through its own mapping, stacked with a `source` column
+        from fashiontag.train._sources import load_sources
+
+        return load_sources(config, taxonomy, load_train_data)
     Path(config.out).mkdir(parents=True, exist_ok=True)
     images, index = _cache(config, taxonomy)
+    from fashiontag.data.checks import check_trainable
+    from fashiontag.data.folders import infers_taxonomy
+
+    strict = infers_taxonomy(config.reader, config.taxonomy, config.data)
+    small = check_trainable(index, taxonomy, config.min_class_count, strict, where=config.data)
+    if small:
+        logging.getLogger(__name__).warning("%d classes below min_class_count, e.g. %s", len(small), small[0])
     keep = ["item_id", "path", "dup_group", "leaf", *taxonomy.attributes, "split"]
     labels = index[keep].astype(object).where(index[keep].notna(), None)
     return TrainData(images, labels.reset_index(drop=True), taxonomy)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
-from fashiontag._io import sha256_file
 from fashiontag.config import to_dict
-from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
+from fashiontag.data.folders import resolve_taxonomy
+from fashiontag.data.taxonomy import Taxonomy, save_taxonomy
 from fashiontag.models import create_network, default_preprocess, save_model
 from fashiontag.train._adapt import adapt_from_config
 from fashiontag.train._config import TrainConfig
@@ -46,20 +48,14 @@ def _targets(net: torch.nn.Module, leaves: list, attributes: dict[str, list]) ->
 
 
 def _train_one(net: torch.nn.Module, images: np.ndarray, leaves: list, attrs: dict, split: np.ndarray,
-               config: TrainConfig, run_dir: Path, feature_memo: Any = None) -> dict[str, float]:
+               config: TrainConfig, run_dir: Path, feature_memo: Any = None,
+               max_seconds: float | None = None) -> dict[str, float]:
+    from fashiontag.train._modes import MODES
+
     strategy_t, heads_t = _targets(net, leaves, attrs)
     train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
-    if config.probe:
-        from fashiontag.train._probe import evaluate_features, extract_features, train_heads
-
-        rows = np.concatenate([train_rows, val_rows])
-        feats = feature_memo.features(net, images, rows) if feature_memo is not None else extract_features(
-            net, images[rows])
-        train_heads(net, feats[: len(train_rows)], torch.from_numpy(strategy_t[train_rows]), config)
-        return evaluate_features(net, feats[len(train_rows) :], torch.from_numpy(heads_t[val_rows]))
-    from fashiontag.train._lightning import run_lightning
-
-    return run_lightning(net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir)
+    train = MODES.get(config.train_mode)()
+    return train(net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, feature_memo, max_seconds)
 
 
 def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Module) -> tuple[np.ndarray, list, dict]:
@@ -71,13 +67,15 @@ def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Mo
     return rows, [leaves[i] for i in rows], {}
 
 
-def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, run_dir: Path) -> dict[str, Any]:
-    """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics."""
+def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, run_dir: Path,
+                  max_seconds: float | None = None) -> dict[str, Any]:
+    """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
+    Lightning run then, keeping its best checkpoint."""
     split = data.labels["split"].to_numpy()
     if net.strategy != "cascade":
         rows = np.arange(len(data.labels))
         return _train_one(net, data.images, data.labels["leaf"].tolist(), data.attributes(rows), split, config,
-                          run_dir, data.feature_memo)
+                          run_dir, data.feature_memo, max_seconds)
     metrics: dict[str, Any] = {}
     for name, part in net.parts().items():
         rows, leaves, attrs = _parts_data(data.taxonomy, data, name, part)
@@ -86,27 +84,76 @@ def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, ru
     return metrics
 
 
+def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: TrainData,
+          started: float) -> tuple[TrainConfig, torch.nn.Module, Any, float | None]:
+    """With ``time_limit``: the recipe that fits what is left of it (printed), the network rebuilt for its
+    input size, and the seconds training may run."""
+    if not config.time_limit:
+        return config, net, None, None
+    from fashiontag.train._budget import RESERVE_SECONDS, parse_duration, plan_recipe
+
+    limit = parse_duration(config.time_limit)
+    split = data.labels["split"].to_numpy()
+    plan = plan_recipe(config, net, data.images, int((split == "train").sum()), int((split == "val").sum()),
+                       limit - (time.perf_counter() - started))
+    for line in plan.lines:
+        print(f"   plan: {line}", flush=True)
+    if plan.config.input_size != config.input_size:
+        net = build_net(plan.config, taxonomy)
+    return plan.config, net, plan, limit - (time.perf_counter() - started) - RESERVE_SECONDS
+
+
+def record_split(config: TrainConfig, labels: Any, out: Path) -> dict[str, str]:
+    """The sidecar's ``split`` entry: the given split file's path and sha256 (never rewritten: it is the user's
+    input, and export/evaluate check its hash), else the split this run made, written as a hash-checked split
+    file (``split.csv`` + ``split.json``) to ``OUT/split.csv``, or to ``OUT/model/split.csv`` when another file
+    already sits at ``OUT/split.csv``."""
+    from fashiontag.data.splits import load_split, write_split
+
+    if config.split:
+        given = load_split(config.split)
+        return {"path": str(Path(config.split).resolve()), "sha256": given.meta["sha256"]}
+    table = labels[["item_id", "split"]].astype({"item_id": str}).sort_values("item_id", kind="stable")
+    table = table.assign(fold=pd.array([pd.NA] * len(table), dtype="Int64")).reset_index(drop=True)
+    path = out / "split.csv"
+    if path.exists():
+        try:
+            mine = load_split(path).table[["item_id", "split"]].equals(table[["item_id", "split"]])
+        except (ValueError, KeyError):
+            mine = False
+        path = path if mine else out / "model" / "split.csv"
+    meta = {"method": "train", "reader": config.reader, "root": str(config.data), "taxonomy": config.taxonomy}
+    return {"path": str(path.resolve()), "sha256": write_split(table, path, meta)["sha256"]}
+
+
 def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     """Train per ``config`` and write ``<out>/model`` (weights + sidecar); returns the model directory.
 
     Example:
         >>> fit(TrainConfig(data="../shared/data/fpi_small", probe=True, out="runs/probe"))  # doctest: +SKIP
     """
+    started = time.perf_counter()
     torch.manual_seed(config.seed)
-    taxonomy = load_taxonomy(config.taxonomy)
+    taxonomy = data.taxonomy if data is not None else resolve_taxonomy(config.taxonomy, config.reader, config.data,
+                                                                        config.source)
     out = Path(config.out)
     net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
     data = data if data is not None else load_train_data(config, taxonomy)
-    metrics = train_network(net, data, config, out)
+    config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started)
+    metrics = train_network(net, data, config, out, max_seconds)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0:
         return out / "model"
+    if "source" in data.labels:  # several datasets: how each one fares (its own heads only)
+        from fashiontag.train._sources import source_metrics
+
+        metrics["sources"] = source_metrics(net.cpu(), data.labels, data.images)
     out.mkdir(parents=True, exist_ok=True)  # probe runs on in-memory data create nothing before this
-    split_path = out / "split.csv"
-    data.labels[["item_id", "split"]].to_csv(split_path, index=False)
+    save_taxonomy(taxonomy, out / "taxonomy.yaml")  # the run's label set, inferred from folders or not
     model_dir = out / "model"
     extra = {"init_from": net.adapt_info} if config.init_from else {}
-    save_model(net.cpu().eval(), model_dir, training=to_dict(config), metrics=metrics, versions=_versions(),
-               split={"path": str(split_path.resolve()), "sha256": sha256_file(split_path)}, **extra)
+    training = {**to_dict(config), **({"plan": plan.to_dict()} if plan else {})}
+    save_model(net.cpu().eval(), model_dir, training=training, metrics=metrics, versions=_versions(),
+               split=record_split(config, data.labels, out), name=config.name or out.resolve().name, **extra)
     from fashiontag.train._report import plot_learning_curves
 
     plot_learning_curves(out)

@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from fashiontag.train._config import TrainConfig
+from fashiontag.train._distributed import distributed_kwargs
 
 
 def _trainer_kwargs(config: TrainConfig) -> dict[str, Any]:
     gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
     kwargs: dict[str, Any] = {"accelerator": config.accelerator, "devices": config.devices, "precision": precision}
-    if config.ddp:
-        kwargs["strategy"] = "ddp"
+    kwargs.update(distributed_kwargs(config))  # ddp on one machine, or num_nodes machines under torchrun
     return kwargs
 
 
@@ -32,33 +31,31 @@ def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any
     return [checkpoint, stop, finetune, *extra]
 
 
-def run_lightning(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
-                  train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig, run_dir: Path,
-                  extra_callbacks: list[Any] | None = None) -> dict[str, float]:
-    """Fit with Lightning; resumes from ``<run_dir>/checkpoints/last.ckpt``; leaves the best weights in ``net``."""
+def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Path,
+                  extra_callbacks: list[Any] | None = None, max_seconds: float | None = None) -> dict[str, float]:
+    """Fit ``module`` on ``datamodule`` with Lightning; resumes from ``<run_dir>/checkpoints/last.ckpt``;
+    leaves the best weights in the module's network. ``max_seconds`` stops training then (Lightning's Timer),
+    keeping the best checkpoint so far."""
+    import datetime
+
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from fashiontag.train._module import ArrayDataModule, TaggerModule, strategy_counts
-
     L.seed_everything(config.seed, workers=True, verbose=False)
-    if torch.cuda.is_available():
-        net = net.to(memory_format=torch.channels_last)
-    steps = max(1, len(train_rows) // config.batch_size)
-    module = TaggerModule(net, config, strategy_counts(strategy_targets[train_rows], net), steps)
-    datamodule = ArrayDataModule(images, strategy_targets, head_targets, train_rows, val_rows, config)
     loggers = [CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="tb", version=0)]
     callbacks = _callbacks(config, run_dir, list(extra_callbacks or _EXTRA_CALLBACKS))
     trainer = L.Trainer(max_epochs=config.epochs, logger=loggers, callbacks=callbacks, default_root_dir=run_dir,
                         limit_train_batches=config.limit_train_batches, limit_val_batches=config.limit_val_batches,
                         enable_progress_bar=config.progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
-                        enable_model_summary=False, **_trainer_kwargs(config))
+                        enable_model_summary=False, **_trainer_kwargs(config),
+                        max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None)
     last = run_dir / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
     best = callbacks[0].best_model_path
     if best and Path(best).exists():  # our own checkpoint: tensors and plain types only
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
+    if best or not module.val_metrics:  # the metrics of the weights kept (or of any, if time ran out early)
         trainer.validate(module, datamodule=datamodule, verbose=False)
     return dict(module.val_metrics)
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from fashiontag.data.taxonomy import Taxonomy
@@ -29,21 +28,21 @@ def head_targets(taxonomy: Taxonomy, leaves: Sequence[Any], attributes: dict[str
 
 
 def head_metrics(probs: dict[str, Tensor], targets: Tensor, heads: list[str]) -> dict[str, float]:
-    """Accuracy and macro-F1 per head (ignoring -1) plus ``macro_f1`` = mean over the tree levels."""
-    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+    """``acc_<head>`` and ``f1_<head>`` (macro-F1) per head, ignoring ``-1`` targets.
+
+    Both come from :mod:`fashiontag._scores`, the definitions the evaluation report uses, so the number
+    early stopping and tuning optimise is the number the report shows for the same predictions.
+    """
+    from fashiontag._scores import accuracy, f1_scores
 
     out: dict[str, float] = {}
     for i, head in enumerate(heads):
-        t = targets[:, i]
-        keep = t >= 0
-        if not bool(keep.any()):
+        t = targets[:, i].cpu().numpy()
+        if not (t >= 0).any():
             continue
-        p, t = probs[head][keep], t[keep]
-        n = p.shape[1]
-        out[f"acc_{head}"] = float(multiclass_accuracy(p, t, n, average="micro"))
-        present = torch.unique(t)  # macro over classes present in the targets, like sklearn on y_true
-        f1 = multiclass_f1_score(p, t, n, average="none")
-        out[f"f1_{head}"] = float(f1[present].mean())
+        predicted = probs[head].argmax(1).cpu().numpy()
+        out[f"acc_{head}"] = accuracy(t, predicted)
+        out[f"f1_{head}"] = f1_scores(t, predicted)["macro_f1"]
     return out
 
 

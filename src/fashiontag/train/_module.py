@@ -11,12 +11,19 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
 from fashiontag.train._augment import create_augment
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._losses import class_counts, create_loss
 from fashiontag.train._metrics import head_metrics, mean_level_f1
+
+
+def balanced_sampler(first: np.ndarray) -> WeightedRandomSampler:
+    """Each class of the first strategy head equally likely (rows without a label never drawn)."""
+    counts = np.bincount(first[first >= 0], minlength=first.max() + 1).astype(float)
+    weights = np.where(first >= 0, 1.0 / np.maximum(counts[np.maximum(first, 0)], 1), 0.0)
+    return WeightedRandomSampler(torch.as_tensor(weights), len(first), replacement=True)
 
 
 class ArrayDataModule(L.LightningDataModule):
@@ -28,18 +35,17 @@ class ArrayDataModule(L.LightningDataModule):
         self.images, self.strategy_targets, self.head_targets = images, strategy_targets, head_targets
         self.train_rows, self.val_rows, self.config = train_rows, val_rows, config
 
-    def _dataset(self, rows: np.ndarray) -> TensorDataset:
+    def _dataset(self, rows: np.ndarray) -> Dataset:
+        if not isinstance(self.images, np.ndarray):  # lazy_cache: a memmap view, read per item (per DDP rank)
+            from fashiontag.train._distributed import MemmapRowsDataset
+
+            return MemmapRowsDataset(self.images, rows, self.strategy_targets, self.head_targets)
         return TensorDataset(torch.from_numpy(np.ascontiguousarray(self.images[rows])),
                              torch.from_numpy(self.strategy_targets[rows]), torch.from_numpy(self.head_targets[rows]))
 
     def train_dataloader(self) -> DataLoader:
         data = self._dataset(self.train_rows)
-        sampler = None
-        if self.config.balanced_sampling:  # each first strategy-head class equally likely
-            first = self.strategy_targets[self.train_rows, 0]
-            counts = np.bincount(first[first >= 0], minlength=first.max() + 1).astype(float)
-            weights = np.where(first >= 0, 1.0 / np.maximum(counts[np.maximum(first, 0)], 1), 0.0)
-            sampler = WeightedRandomSampler(torch.as_tensor(weights), len(first), replacement=True)
+        sampler = balanced_sampler(self.strategy_targets[self.train_rows, 0]) if self.config.balanced_sampling else None
         return DataLoader(data, batch_size=self.config.batch_size, shuffle=sampler is None, sampler=sampler,
                           num_workers=self.config.num_workers, drop_last=len(data) > self.config.batch_size)
 
@@ -70,11 +76,20 @@ class TaggerModule(L.LightningModule):
         x = (x - self.net.mean) / self.net.std
         return x.contiguous(memory_format=torch.channels_last), mix
 
+    @property
+    def trainable_backbone(self) -> torch.nn.Module:
+        """The part of the backbone that trains (all of it here; the tail in cached-trunk mode)."""
+        return self.net.backbone
+
+    def _logits(self, inputs: Tensor, train: bool) -> tuple[dict[str, Tensor], Any]:
+        """Raw strategy logits (and the mixing of mixup/cutmix) for a batch of what the datamodule serves."""
+        x, mix = self._inputs(inputs, train=train)
+        return self.net.forward_logits(x), mix
+
     def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
         images, targets, _ = batch
-        x, mix = self._inputs(images, train=True)
-        logits = self.net.forward_logits(x)
-        loss = x.new_zeros(())
+        logits, mix = self._logits(images, train=True)
+        loss = images.new_zeros((), dtype=torch.float32)
         for i, head in enumerate(self.net.logit_heads):
             t = targets[:, i]
             if mix is None:
@@ -87,8 +102,7 @@ class TaggerModule(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
         images, _, heads = batch
-        x, _ = self._inputs(images, train=False)
-        probs = self.net.probabilities(self.net.forward_logits(x))
+        probs = self.net.probabilities(self._logits(images, train=False)[0])
         self._val.append(({h: p.float().cpu() for h, p in probs.items()}, heads.cpu()))
 
     def on_validation_epoch_end(self) -> None:
@@ -107,7 +121,7 @@ class TaggerModule(L.LightningModule):
         cfg = self.config
         head = [p for p in self.net.head.parameters() if p.requires_grad]
         groups = [{"params": head, "lr": cfg.lr}]
-        backbone = [p for p in self.net.backbone.parameters() if p.requires_grad]
+        backbone = [p for p in self.trainable_backbone.parameters() if p.requires_grad]
         if backbone:
             groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale})
         if cfg.optimizer == "sgd":
@@ -155,11 +169,11 @@ class HeadFirstFinetuning(BaseFinetuning):
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
         if self.head_epochs > 0:
-            self.freeze(pl_module.net.backbone, train_bn=False)
+            self.freeze(pl_module.trainable_backbone, train_bn=False)
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Any) -> None:
         if self.head_epochs > 0 and epoch == self.head_epochs:
-            self.unfreeze_and_add_param_group(pl_module.net.backbone, optimizer, lr=self.lr, train_bn=True)
+            self.unfreeze_and_add_param_group(pl_module.trainable_backbone, optimizer, lr=self.lr, train_bn=True)
 
 
 def strategy_counts(targets: np.ndarray, net: torch.nn.Module) -> list[Tensor]:

@@ -98,7 +98,7 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
     from optuna.trial import TrialState
 
     from fashiontag.artifact import read_sidecar
-    from fashiontag.data.taxonomy import load_taxonomy
+    from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.train._data import load_train_data
     from fashiontag.train._fit import fit
     from fashiontag.train._probe import FeatureMemo
@@ -106,7 +106,7 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     study = _open_study(config, out)
-    data = load_train_data(config, load_taxonomy(config.taxonomy))
+    data = load_train_data(config, resolve_taxonomy(config.taxonomy, config.reader, config.data, config.source))
     # lr / weight decay do not change frozen-backbone features: probe trials extract them once
     data = dataclasses.replace(data, feature_memo=FeatureMemo())
 

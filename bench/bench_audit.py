@@ -1,0 +1,108 @@
+"""Injected label noise: does the audit put the flipped articleType labels at the top of its ranking?
+
+Takes the FPI train split (the default hash split of the duplicate groups, as `train` makes it), flips a seeded
+5% of the items to another articleType (a random other leaf present in the data, so the levels above change with
+it), runs the audit's out-of-fold probabilities (probe mode, K folds) and cleanlab ranking, and reports the
+share of flipped items among the top K (K = number flipped) and top 2K of the articleType ranking, and how
+many the cleanlab filter flags. Targets (issue 14): top K >= 70%, top 2K >= 85%.
+
+Run (``--max-items`` samples items first, to fit a CPU time budget):
+
+    OMP_NUM_THREADS=2 .venv/bin/python bench/bench_audit.py --data ../shared/data/fpi_small \
+        --out runs/bench_audit_small --max-items 3000 --folds 3 --image-size 80 --input-size 96 --probe-steps 300
+
+The decoded cache goes to OUT/cache_<image size> (built on the first run, reused after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def _flip(labels, fraction: float, seed: int):  # noqa: ANN001, ANN202
+    """Labels with ``fraction`` of the leaves moved to another leaf present in the data; the flipped row indices."""
+    rng = np.random.default_rng(seed)
+    present = sorted(labels["leaf"].unique())
+    rows = np.sort(rng.choice(len(labels), int(round(fraction * len(labels))), replace=False))
+    leaves = labels["leaf"].to_numpy().copy()
+    for row in rows:
+        leaves[row] = rng.choice([leaf for leaf in present if leaf != leaves[row]])
+    return labels.assign(leaf=leaves), rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/fpi_small")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_audit"))
+    parser.add_argument("--max-items", type=int, default=None, help="sample this many items first (all: omit)")
+    parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--input-size", type=int, default=112)
+    parser.add_argument("--probe-steps", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=0, help="torch/OpenMP threads (0: auto)")
+    args = parser.parse_args()
+    from fashiontag._threads import configure_threads
+
+    configure_threads(args.threads)
+    from fashiontag.data.taxonomy import load_taxonomy
+    from fashiontag.train import TrainConfig, from_arrays, load_train_data
+    from fashiontag.workflows.audit import out_of_fold_probabilities, rank_label_issues
+
+    started = time.perf_counter()
+    config = TrainConfig(
+        data=args.data,
+        reader="fpi",
+        taxonomy="fpi",
+        backbone="tf_efficientnet_lite0",
+        probe=True,
+        image_size=args.image_size,
+        input_size=args.input_size,
+        probe_steps=args.probe_steps,
+        max_items=args.max_items,
+        seed=args.seed,
+        progress_bar=False,
+        out=str(args.out),
+    )
+    taxonomy = load_taxonomy("fpi")
+    data = load_train_data(config, taxonomy)
+    train = np.flatnonzero(data.labels["split"].to_numpy() == "train")
+    noisy, flipped = _flip(data.labels.iloc[train].reset_index(drop=True), args.fraction, args.seed)
+    noisy_data = from_arrays(data.images[train], noisy.drop(columns="split"), taxonomy)
+    loaded = time.perf_counter()
+    probs = out_of_fold_probabilities(noisy_data, replace(config, max_items=None), args.folds, args.seed, args.out)
+    ranking = rank_label_issues(noisy_data, probs)
+    done = time.perf_counter()
+    article = ranking[ranking["head"] == "articleType"]
+    k = len(flipped)
+    flipped_ids = set(noisy["item_id"].to_numpy()[flipped])
+    flagged = article[article["issue"]]
+    result = {
+        "items": len(noisy),
+        "flipped": k,
+        "fraction": args.fraction,
+        "folds": args.folds,
+        "share_of_flipped_in": {
+            f"top_{n}K": float(article.head(n * k)["item_id"].isin(flipped_ids).sum() / k) for n in (1, 2)
+        },
+        "flagged": len(flagged),
+        "flagged_that_were_flipped": int(flagged["item_id"].isin(flipped_ids).sum()),
+        "seconds": {"load": round(loaded - started, 1), "audit": round(done - loaded, 1)},
+        "load_average": os.getloadavg(),
+        "config": {k2: v for k2, v in vars(args).items() if k2 != "out"},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_audit.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

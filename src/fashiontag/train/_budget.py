@@ -1,0 +1,185 @@
+"""``--time-limit``: pick the best training recipe that fits a wall-clock budget on this machine.
+
+Candidates are tried in order of the accuracy they reach on FPI (BENCHMARKS.md, "CPU study"); for each,
+the throughput of its expensive parts is measured on a few real batches (trunk extraction, one training
+step), the run's time is estimated from the item counts, and the first candidate that fits with at least
+its minimum epochs wins, with as many epochs as the budget allows. What was measured and why the recipe was
+chosen are printed and recorded in the model's sidecar. Lightning's Timer stops training at the limit in
+any case, keeping the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fashiontag.train._config import TrainConfig
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+#: seconds kept back for saving the model, the final validation and the learning-curve plot
+RESERVE_SECONDS = 20.0
+
+
+def parse_duration(text: str) -> float:
+    """``"10m"``, ``"90s"``, ``"1h30m"``, ``"600"`` (seconds) -> seconds."""
+    text = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smh])", text)
+    if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text):
+        raise ValueError(f"time_limit {text!r}: use a number of seconds or e.g. 90s, 10m, 1h30m")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One candidate: mode, network input size, epochs range, trunk settings."""
+
+    mode: str
+    input_size: int
+    min_epochs: int
+    max_epochs: int
+    trunk_cut: int = -3
+    trunk_views: int = 2
+
+    def describe(self) -> str:
+        trunk = f", cut {self.trunk_cut}, {self.trunk_views} views" if self.mode == "trunk" else ""
+        return f"{self.mode} @ {self.input_size} px{trunk}"
+
+
+#: best first (see BENCHMARKS.md "CPU study"); the planner takes the first that fits
+CANDIDATES: tuple[Recipe, ...] = (
+    Recipe("trunk", 128, min_epochs=3, max_epochs=6, trunk_cut=-3, trunk_views=2),
+    Recipe("trunk", 112, min_epochs=2, max_epochs=6, trunk_cut=-3, trunk_views=1),
+    Recipe("trunk", 96, min_epochs=2, max_epochs=6, trunk_cut=-2, trunk_views=1),
+    Recipe("probe", 112, min_epochs=1, max_epochs=1),
+    Recipe("probe", 80, min_epochs=1, max_epochs=1),
+)
+
+
+@dataclass
+class Plan:
+    """The chosen config and the reasoning (printed, and recorded in the sidecar under ``training.plan``)."""
+
+    config: TrainConfig
+    recipe: Recipe | None
+    estimate_seconds: float
+    budget_seconds: float
+    lines: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recipe": self.recipe.describe() if self.recipe else None, "budget_s": round(self.budget_seconds),
+                "estimate_s": round(self.estimate_seconds), "reasoning": self.lines}
+
+
+def _rate(step: Callable[[], Any], images: int, repeats: int = 2) -> float:
+    """Images per second of ``step`` (one warm-up call, then ``repeats`` timed calls)."""
+    step()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    return images * repeats / max(time.perf_counter() - start, 1e-9)
+
+
+def _sample(images: np.ndarray, batch: int) -> torch.Tensor:
+    rows = np.linspace(0, len(images) - 1, min(batch, len(images))).astype(int)
+    return torch.from_numpy(np.ascontiguousarray(images[rows]))
+
+
+def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, batch: int) -> tuple[float, float]:
+    """(trunk extraction images/s, tail training images/s) on real images, without touching ``net``."""
+    import tempfile
+    from pathlib import Path
+
+    from fashiontag.models._stages import split_backbone
+    from fashiontag.train._trunk import _Runner, _Trunk, resize_input
+
+    work = copy.deepcopy(net)
+    work.preprocess = dataclasses.replace(work.preprocess, input_size=recipe.input_size)
+    frozen, tail = split_backbone(work.backbone, recipe.trunk_cut)
+    x = resize_input(_sample(images, batch), work.preprocess.size, recipe.input_size)
+    with tempfile.TemporaryDirectory() as folder:
+        runner = _Runner(_Trunk(frozen, work.mean, work.std), recipe.input_size, Path(folder))
+        extract = _rate(lambda: runner(x), len(x))
+        acts = torch.from_numpy(runner(x)).float()
+    return extract, _train_rate(lambda: work.head(tail.train()(acts)), [*tail.parameters(), *work.head.parameters()],
+                                len(x))
+
+
+def _train_rate(forward: Callable[[], dict[str, torch.Tensor]], params: list, images: int) -> float:
+    optimizer = torch.optim.AdamW(params, lr=1e-6)
+
+    def step() -> None:
+        loss = sum(v.float().logsumexp(1).mean() for v in forward().values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return _rate(step, images)
+
+
+def _measure_full(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, batch: int) -> tuple[float, float]:
+    """(forward images/s, training images/s) of the whole network at the recipe's input size."""
+    from fashiontag.train._trunk import resize_input
+
+    work = copy.deepcopy(net)
+    work.preprocess = dataclasses.replace(work.preprocess, input_size=recipe.input_size)
+    x = ((resize_input(_sample(images, batch), work.preprocess.size, recipe.input_size) - work.mean) / work.std)
+    with torch.no_grad():
+        forward = _rate(lambda: work.backbone.eval()(x), len(x))
+    if recipe.mode == "probe":
+        return forward, forward
+    return forward, _train_rate(lambda: work.head(work.backbone.train()(x)), list(work.parameters()), len(x))
+
+
+def estimate(recipe: Recipe, rates: tuple[float, float], n_train: int, n_val: int, epochs: int) -> float:
+    """Seconds for extraction (trunk/probe) plus ``epochs`` of training and validation."""
+    first, train = rates
+    if recipe.mode == "trunk":
+        extract = (n_train * recipe.trunk_views + n_val) / first
+        return extract + epochs * (n_train / train + n_val / (3 * train))
+    if recipe.mode == "probe":
+        return (n_train + n_val) / first + 15.0  # heads on cached features: seconds
+    return epochs * (n_train / train + n_val / first)
+
+
+def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n_train: int, n_val: int,
+                seconds_left: float, candidates: tuple[Recipe, ...] = CANDIDATES, batch: int = 64) -> Plan:
+    """The first candidate (best first) whose estimate with ``min_epochs`` fits ``seconds_left``.
+
+    With ``mode`` set explicitly (not ``auto``) only that mode's candidates are considered; a model that
+    cannot be cut (no trunk stages) skips trunk candidates. Nothing fits: the cheapest candidate, said loudly.
+    """
+    from fashiontag.models._stages import list_cuttable_families
+
+    budget = seconds_left - RESERVE_SECONDS
+    lines = [f"time budget: {seconds_left:.0f} s left for training ({RESERVE_SECONDS:.0f} s kept for saving)"]
+    wanted = [c for c in candidates if config.mode in ("auto", c.mode)]
+    if type(net.backbone).__name__ not in list_cuttable_families():
+        wanted = [c for c in wanted if c.mode != "trunk"]
+    for recipe in wanted:
+        measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
+        rates = measure(net, recipe, images, batch)
+        need = estimate(recipe, rates, n_train, n_val, recipe.min_epochs)
+        lines.append(f"{recipe.describe()}: {rates[0]:.0f} img/s first pass, {rates[1]:.0f} img/s training "
+                     f"-> {need:.0f} s with {recipe.min_epochs} epoch(s)")
+        if need <= budget or recipe is wanted[-1]:
+            epochs = recipe.min_epochs
+            while epochs < recipe.max_epochs and estimate(recipe, rates, n_train, n_val, epochs + 1) <= budget:
+                epochs += 1
+            total = estimate(recipe, rates, n_train, n_val, epochs)
+            verdict = "fits" if total <= budget else "DOES NOT FIT (the cheapest; training stops at the limit)"
+            lines.append(f"chose {recipe.describe()}, {epochs} epoch(s): estimated {total:.0f} s, {verdict}")
+            chosen = dataclasses.replace(config, mode=recipe.mode, probe=False, epochs=epochs,
+                                         input_size=recipe.input_size, trunk_cut=recipe.trunk_cut,
+                                         trunk_views=recipe.trunk_views)
+            return Plan(chosen, recipe, total, seconds_left, lines)
+    return Plan(config, None, 0.0, seconds_left, [*lines, "no candidate for this mode; running the config as is"])

@@ -1,0 +1,128 @@
+"""Several datasets in one model: ``sources=[{data, reader, source, weight}, ...]`` beside ``data``.
+
+Each source is read, mapped into the run's one taxonomy through its own ``sources:`` rule, decoded into its
+own cache (``OUT/sources/<name>/cache_<S>``) and split like a single dataset; the tables are then stacked
+with a ``source`` column. Heads a source cannot label (an attribute it has no column for, a level its rule
+does not reach) are ``None`` -> target ``-1`` -> masked out of the loss and the metrics, so shop photos
+without colours still train the type head, and FPI packshots train both.
+
+``weight`` is a per-image sampling weight: the train rows are redrawn (same total) so that each source's
+share is proportional to ``weight x its train images``. Equal weights keep every row once; a small shop
+set with weight 10 repeats its photos, a big packshot set with weight 0.2 contributes a random subset.
+
+Example (YAML ``--config``):
+    sources:
+      - {data: ../shared/data/fpi_small, reader: fpi, source: fpi, weight: 0.2}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashiontag.data.taxonomy import Taxonomy, save_taxonomy
+
+MAIN = "main"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One extra dataset: where, read how, mapped by which ``taxonomy.sources`` rule, sampled how much."""
+
+    data: str
+    reader: str = "auto"
+    source: str = ""
+    weight: float = 1.0
+    name: str = ""
+
+
+def parse_sources(config: Any) -> list[SourceSpec]:
+    """``config.sources`` (mappings) as checked specs, ``data=`` first as ``main``; names are unique."""
+    from fashiontag.config import ConfigError, from_dict
+
+    specs = [SourceSpec(config.data, config.reader, config.source, getattr(config, "source_weight", 1.0), MAIN)]
+    for i, raw in enumerate(config.sources):
+        spec = from_dict(SourceSpec, raw, prefix=f"sources[{i}].")
+        specs.append(replace(spec, name=spec.name or f"{Path(spec.data).name or 'source'}_{i + 1}"))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"sources: names must be unique, got {names}")
+    for spec in specs:
+        if spec.weight <= 0:
+            raise ConfigError(f"sources: {spec.name!r} weight must be > 0, got {spec.weight}")
+    return specs
+
+
+def reweight(labels: pd.DataFrame, weights: dict[str, float], seed: int = 0) -> np.ndarray:
+    """Row order after redrawing the train rows by per-image source weights (val/test rows kept once)."""
+    split = labels["split"].to_numpy()
+    train = np.flatnonzero(split == "train")
+    counts = {name: int((labels["source"].to_numpy()[train] == name).sum()) for name in weights}
+    mass = {name: weights[name] * counts[name] for name in weights}
+    if len({weights[n] for n in weights if counts[n]}) <= 1:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for name in weights:
+        rows = train[labels["source"].to_numpy()[train] == name]
+        target = int(round(len(train) * mass[name] / sum(mass.values())))
+        if len(rows) and target:
+            drawn.append(rng.choice(rows, size=target, replace=target > len(rows)))
+    return np.sort(np.concatenate([*drawn, np.flatnonzero(split != "train")]))
+
+
+def load_sources(config: Any, taxonomy: Taxonomy, load_one: Any) -> Any:
+    """One TrainData from ``data`` plus every ``sources`` entry (``load_one(config, taxonomy)`` reads one)."""
+    from fashiontag.train._data import TrainData
+
+    out = Path(config.out)
+    taxonomy_file = save_taxonomy(taxonomy, out / "sources" / "taxonomy.yaml")  # every source maps into this one
+    images, tables, weights = [], [], {}
+    for spec in parse_sources(config):
+        one = replace(config, data=spec.data, reader=spec.reader, source=spec.source, sources=(),
+                      taxonomy=config.taxonomy if spec.name == MAIN else str(taxonomy_file),
+                      out=str(out if spec.name == MAIN else out / "sources" / spec.name),
+                      split=config.split if spec.name == MAIN else None)
+        data = load_one(one, taxonomy)
+        images.append(data.images)
+        tables.append(data.labels.assign(source=spec.name, item_id=data.labels["item_id"].map(
+            lambda i, n=spec.name: i if n == MAIN else f"{n}:{i}")))
+        weights[spec.name] = spec.weight
+    labels = pd.concat(tables, ignore_index=True)
+    order = reweight(labels, weights, config.seed)
+    stacked = np.concatenate(images)
+    return TrainData(stacked[order], labels.iloc[order].reset_index(drop=True), taxonomy)
+
+
+def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: str = "val") -> dict[str, Any]:
+    """Accuracy per head and source on ``split`` rows (heads a source cannot label are left out)."""
+    import torch
+
+    from fashiontag.train._metrics import head_targets
+
+    out: dict[str, Any] = {}
+    net.eval()
+    for name in pd.unique(labels["source"]):
+        rows = np.flatnonzero((labels["source"] == name).to_numpy() & (labels["split"] == split).to_numpy())
+        if not len(rows):
+            continue
+        attributes = {a: labels[a].iloc[rows].tolist() for a in net.taxonomy.attributes}
+        targets = head_targets(net.taxonomy, labels["leaf"].iloc[rows].tolist(), attributes)
+        probs: dict[str, list[np.ndarray]] = {}
+        with torch.inference_mode():
+            for start in range(0, len(rows), 128):
+                batch = torch.from_numpy(np.ascontiguousarray(images[rows[start : start + 128]]))
+                for head, value in net(batch).items():
+                    probs.setdefault(head, []).append(value.float().numpy())
+        scores = {"count": int(len(rows))}
+        for i, head in enumerate(net.heads):
+            keep = targets[:, i] >= 0
+            if keep.any():
+                predicted = np.concatenate(probs[head]).argmax(1)
+                scores[f"acc_{head}"] = float((predicted[keep] == targets[keep, i]).mean())
+        out[str(name)] = scores
+    return out

@@ -1,0 +1,90 @@
+"""Lightning parts of cached-trunk fine-tuning: batches of cached activations, and a module whose forward
+starts at the cut (the trainable tail of the backbone, then the strategy heads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from fashiontag.train._config import TrainConfig
+from fashiontag.train._module import TaggerModule, balanced_sampler
+from fashiontag.train._trunk import ActivationStore
+
+
+class _ActivationBatches(Dataset):
+    """Indexed by a list of positions, returns a whole batch: activations (each item from a random view
+    when training), strategy targets, head targets. One memmap read per view instead of one per item."""
+
+    def __init__(self, store: ActivationStore, positions: np.ndarray, strategy_targets: np.ndarray,
+                 head_targets: np.ndarray, views: int, seed: int) -> None:
+        self.store, self.positions, self.views = store, positions, views
+        self.strategy_targets, self.head_targets = strategy_targets, head_targets
+        self.generator = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, batch: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        batch = np.asarray(batch)
+        positions = self.positions[batch]
+        view = self.generator.integers(0, self.views, len(batch)) if self.views > 1 else np.zeros(len(batch), int)
+        out = np.empty((len(batch), *self.store.views[0].shape[1:]), dtype=np.float16)
+        for v in np.unique(view):
+            pick = view == v
+            out[pick] = self.store.batch(int(v), positions[pick])
+        return (torch.from_numpy(out), torch.from_numpy(self.strategy_targets[batch]),
+                torch.from_numpy(self.head_targets[batch]))
+
+
+class ActivationDataModule(L.LightningDataModule):
+    """Train rows are view-0 positions ``0..n_train-1`` (and the same positions in the other views); val rows
+    follow them in view 0."""
+
+    def __init__(self, store: ActivationStore, strategy_targets: np.ndarray, head_targets: np.ndarray,
+                 train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig) -> None:
+        super().__init__()
+        self.store, self.config = store, config
+        n_train = len(train_rows)
+        self.train_data = _ActivationBatches(store, np.arange(n_train), strategy_targets[train_rows],
+                                             head_targets[train_rows], len(store.views), config.seed)
+        self.val_data = _ActivationBatches(store, np.arange(n_train, n_train + len(val_rows)),
+                                           strategy_targets[val_rows], head_targets[val_rows], 1, config.seed)
+
+    def train_dataloader(self) -> DataLoader:
+        data, size = self.train_data, self.config.batch_size
+        if self.config.balanced_sampling:
+            sampler: Any = balanced_sampler(data.strategy_targets[:, 0])
+        else:
+            sampler = RandomSampler(range(len(data)), generator=torch.Generator().manual_seed(self.config.seed))
+        return DataLoader(data, sampler=BatchSampler(sampler, size, drop_last=len(data) > size), batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        sampler = BatchSampler(SequentialSampler(range(len(self.val_data))), self.config.batch_size * 2, False)
+        return DataLoader(self.val_data, sampler=sampler, batch_size=None)
+
+
+class TrunkModule(TaggerModule):
+    """A TaggerModule whose inputs are trunk activations: only the tail stages and the heads run and train.
+
+    The frozen trunk's parameters get ``requires_grad=False`` and stay in ``net`` unchanged, so the saved
+    model is the whole network, labelling raw images like any other.
+    """
+
+    def __init__(self, net: torch.nn.Module, tail: torch.nn.Module, frozen: torch.nn.Module, config: TrainConfig,
+                 counts: list[Tensor], steps_per_epoch: int) -> None:
+        super().__init__(net, config, counts, steps_per_epoch)
+        frozen.requires_grad_(False)
+        self._tail = [tail]  # not a registered submodule: its parameters are already net.backbone's
+
+    @property
+    def trainable_backbone(self) -> torch.nn.Module:
+        return self._tail[0]
+
+    def _logits(self, inputs: Tensor, train: bool) -> tuple[dict[str, Tensor], Any]:
+        features = self.trainable_backbone(inputs.float())
+        return self.net.head(features), None

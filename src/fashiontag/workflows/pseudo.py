@@ -1,0 +1,93 @@
+"""``fashiontag train --unlabelled DIR``: a shop's unlabelled photos as extra training data (self-training).
+
+The simplest version that is honest about what it does: a teacher is trained on the labelled photos, labels
+the unlabelled ones, and those it is at least ``threshold`` sure of (on the deepest level) join the training
+set of a student trained the same way (Lee 2013, "pseudo-label"; the teacher/student form of Xie et al.
+2020 without noise on the student beyond the usual augmentation). No FixMatch consistency loss.
+
+Writes ``OUT/teacher/model`` (the teacher), ``OUT/pseudo_labels.csv`` (every unlabelled photo, its label,
+confidence and whether it was used) and the student at ``OUT/model``.
+
+Example:
+    >>> train_with_unlabelled(TrainConfig(data="photos", out="runs/shop", probe=True), "inbox/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashiontag._io import atomic_open
+from fashiontag.data.checks import DataError
+from fashiontag.workflows.select import decode_paths, network_embeddings
+
+
+def pseudo_label(net: Any, images: np.ndarray, head: str, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
+    """The teacher's label and confidence on ``head`` for each image (leaf ids when ``head`` is the deepest level)."""
+
+    if not len(images):
+        return [], np.zeros(0)
+    probs = network_embeddings(net, images, batch_size)[1][head]
+    labels = net.taxonomy.head_labels(head)
+    return [labels[i] for i in probs.argmax(1)], probs.max(1)
+
+
+def _write_table(path: Path, paths: list[str], labels: list[str], confidence: np.ndarray, keep: np.ndarray) -> None:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "confidence", "used"])
+        writer.writerows(
+            [p, lab, f"{c:.6f}", str(bool(k)).lower()]
+            for p, lab, c, k in zip(paths, labels, confidence, keep, strict=True)
+        )
+
+
+def train_with_unlabelled(config: Any, unlabelled: str | Path, threshold: float = 0.9) -> dict[str, Any]:
+    """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; returns a summary."""
+    from fashiontag.data.folders import resolve_taxonomy
+    from fashiontag.infer import collect_inputs
+    from fashiontag.models import load_network
+    from fashiontag.train import fit, from_arrays, load_train_data
+
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"pseudo threshold must be in (0, 1], got {threshold}")
+    out = Path(config.out)
+    taxonomy = resolve_taxonomy(config.taxonomy, config.reader, config.data, config.source)
+    data = load_train_data(config, taxonomy)
+    teacher_dir = fit(replace(config, out=str(out / "teacher")), data)
+    teacher = load_network(teacher_dir)
+    paths = collect_inputs([str(unlabelled)])
+    images, paths, _ = decode_paths(paths, teacher.preprocess.size, teacher.preprocess.fill)
+    if not paths:
+        raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
+    head = taxonomy.levels[-1]
+    labels, confidence = pseudo_label(teacher, images, head)
+    keep = (confidence >= threshold) & np.array([taxonomy.is_leaf(x) for x in labels], dtype=bool)
+    _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)
+    rows = np.flatnonzero(keep)
+    extra = pd.DataFrame(
+        {
+            "item_id": [f"unlabelled:{paths[i]}" for i in rows],
+            "path": [paths[i] for i in rows],
+            "dup_group": [f"unlabelled:{paths[i]}" for i in rows],
+            "leaf": [labels[i] for i in rows],
+            "split": "train",
+        }
+    )
+    for attribute in taxonomy.attributes:
+        extra[attribute] = None
+    combined = pd.concat([data.labels, extra[data.labels.columns]], ignore_index=True)
+    student = fit(config, from_arrays(np.concatenate([data.images, images[rows]]), combined, taxonomy))
+    return {
+        "teacher": str(teacher_dir),
+        "model": str(student),
+        "unlabelled": len(paths),
+        "used": int(len(rows)),
+        "threshold": threshold,
+        "table": str(out / "pseudo_labels.csv"),
+    }

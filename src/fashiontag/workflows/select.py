@@ -1,0 +1,193 @@
+"""``fashiontag select``: which unlabelled photos a shop should label next (active learning).
+
+Two signals, combined the usual way (uncertainty pre-filter, then core-set diversity):
+
+1. **Uncertainty** of the model on the deepest taxonomy level: ``margin`` (1 - (p1 - p2)) or normalised
+   ``entropy``. The ``candidate_factor * budget`` most uncertain photos are candidates.
+2. **Diversity**: k-center greedy (Sener & Savarese 2018) on the model's pooled backbone features picks,
+   among the candidates, the photo farthest from everything already picked (and from ``labelled`` photos),
+   so 100 picks are not 100 near-copies of one confusing shirt.
+
+The ranked list is written atomically to a CSV (rank 1 = label first).
+
+Example:
+    >>> select_for_labelling("runs/shop/model", ["inbox/"], "to_label.csv", SelectConfig(budget=100))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fashiontag._io import atomic_open
+from fashiontag.data.images import ImageError, letterbox, load_image
+from fashiontag.registry import Registry
+
+#: Uncertainty scores: ``probs [N, K] -> [N]``, higher = less sure.
+UNCERTAINTY: Registry[Any] = Registry("uncertainty")
+COLUMNS = ["rank", "path", "uncertainty", "predicted", "confidence", "distance"]
+
+
+@UNCERTAINTY.register("margin")
+def margin_uncertainty(probs: np.ndarray) -> np.ndarray:
+    """1 - (top-1 minus top-2 probability): 1 when two classes tie, 0 when one class has all the mass."""
+    if probs.shape[1] < 2:
+        return np.zeros(len(probs))
+    top = np.sort(probs, axis=1)[:, -2:]
+    return 1.0 - (top[:, 1] - top[:, 0])
+
+
+@UNCERTAINTY.register("entropy")
+def entropy_uncertainty(probs: np.ndarray) -> np.ndarray:
+    """Shannon entropy divided by log(K), in [0, 1]."""
+    p = np.clip(probs, 1e-12, 1.0)
+    return -(p * np.log(p)).sum(1) / max(np.log(probs.shape[1]), 1e-12)
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Options of ``fashiontag select`` (``key=value`` on the command line)."""
+
+    budget: int = 100  # photos to pick
+    uncertainty: str = "margin"  # margin | entropy
+    candidate_factor: float = 4.0  # k-center runs on the budget x this most uncertain photos (1: uncertainty only)
+    head: str | None = None  # taxonomy head scored (default: the deepest level)
+    batch_size: int = 64
+    seed: int = 0
+
+
+def k_center_greedy(
+    features: np.ndarray, budget: int, first: int = 0, centres: np.ndarray | None = None
+) -> tuple[list[int], list[float]]:
+    """Greedy k-center: repeatedly pick the row farthest from all chosen rows (and ``centres``).
+
+    Returns the picked row indices in order and each pick's distance to its nearest earlier centre
+    (``inf`` for ``first`` when there are no ``centres``).
+    """
+    budget = min(budget, len(features))
+    if budget <= 0:
+        return [], []
+    nearest = np.full(len(features), np.inf)
+    if centres is not None and len(centres):
+        for start in range(0, len(centres), 256):
+            d = np.linalg.norm(features[:, None, :] - centres[None, start : start + 256], axis=2)
+            nearest = np.minimum(nearest, d.min(1))
+    picks, distances = [], []
+    pick = first if not np.isfinite(nearest).any() else int(np.argmax(nearest))
+    for _ in range(budget):
+        picks.append(pick)
+        distances.append(float(nearest[pick]))
+        nearest = np.minimum(nearest, np.linalg.norm(features - features[pick], axis=1))
+        nearest[picks] = -1.0
+        pick = int(np.argmax(nearest))
+    return picks, distances
+
+
+def network_embeddings(net: Any, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Pooled backbone features ``[N, F]`` and per-head probabilities in one pass (a cascade embeds with its router)."""
+    import torch
+
+    body = getattr(net, "router", net)
+    feats, probs = [], {}
+    net.eval()
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+            features = body.forward_features(body.to_input(batch)).float()
+            out = net(batch) if body is not net else net.probabilities(net.head(features))
+            feats.append(features.numpy())
+            for head, value in out.items():
+                probs.setdefault(head, []).append(value.float().numpy())
+    return np.concatenate(feats), {h: np.concatenate(v) for h, v in probs.items()}
+
+
+def decode_paths(paths: list[str], size: int, fill: int) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
+    """Letterboxed uint8 images of the readable ``paths``, those paths, and (path, reason) for the others."""
+    good, arrays, failures = [], [], []
+    for path in paths:
+        try:
+            arrays.append(letterbox(load_image(path), size, fill))
+            good.append(path)
+        except ImageError as exc:
+            failures.append((path, exc.reason))
+    images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), np.uint8)
+    return images, good, failures
+
+
+def _normalise(features: np.ndarray) -> np.ndarray:
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def rank_pool(
+    features: np.ndarray, probs: np.ndarray, config: SelectConfig, labelled: np.ndarray | None = None
+) -> tuple[list[int], np.ndarray, list[float]]:
+    """Row order to label (length ``min(budget, N)``), every row's uncertainty, and each pick's k-center distance."""
+    uncertainty = UNCERTAINTY.get(config.uncertainty)(probs)
+    order = np.argsort(-uncertainty, kind="stable")
+    n_candidates = min(len(order), max(config.budget, int(round(config.budget * config.candidate_factor))))
+    candidates = order[:n_candidates]
+    feats = _normalise(features[candidates])
+    centres = None if labelled is None or not len(labelled) else _normalise(labelled)
+    picks, distances = k_center_greedy(feats, config.budget, first=0, centres=centres)
+    return [int(candidates[p]) for p in picks], uncertainty, distances
+
+
+def select_for_labelling(
+    model: str | Path,
+    pool: list[str],
+    out: str | Path,
+    config: SelectConfig | None = None,
+    labelled: list[str] | None = None,
+) -> dict[str, Any]:
+    """Rank the images of ``pool`` (files, folders, globs, lists) for labelling and write ``out`` (CSV).
+
+    Returns a summary: pool size, picked, failures (path, reason) and the output path.
+    """
+    from fashiontag.artifact import read_sidecar, resolve_preprocess
+    from fashiontag.data.taxonomy import Taxonomy
+    from fashiontag.infer import collect_inputs
+    from fashiontag.models import load_network
+
+    config = config or SelectConfig()
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise ValueError(f"{out}: the ranked list is a .csv file")
+    sidecar = read_sidecar(model, verify=True)
+    taxonomy = Taxonomy.from_dict(sidecar["taxonomy"])
+    head = config.head or taxonomy.levels[-1]
+    if head not in taxonomy.heads:
+        from fashiontag.registry import UnknownNameError, unknown_name_message
+
+        raise UnknownNameError(unknown_name_message("head", head, taxonomy.heads))
+    pre = resolve_preprocess(sidecar)
+    net = load_network(model, sidecar)
+    images, paths, failures = decode_paths(collect_inputs(pool), pre.size, pre.fill)
+    if not paths:
+        raise ValueError(f"no readable images in {pool} ({len(failures)} failed)")
+    features, probs = network_embeddings(net, images, config.batch_size)
+    known = None
+    if labelled:
+        known_images, _, _ = decode_paths(collect_inputs(labelled), pre.size, pre.fill)
+        known = network_embeddings(net, known_images, config.batch_size)[0] if len(known_images) else None
+    picks, uncertainty, distances = rank_pool(features, probs[head], config, known)
+    labels = taxonomy.head_labels(head)
+    rows = [
+        {
+            "rank": r + 1,
+            "path": paths[i],
+            "uncertainty": f"{uncertainty[i]:.6f}",
+            "predicted": labels[int(probs[head][i].argmax())],
+            "confidence": f"{probs[head][i].max():.6f}",
+            "distance": f"{d:.6f}" if np.isfinite(d) else "",
+        }
+        for r, (i, d) in enumerate(zip(picks, distances, strict=True))
+    ]
+    with atomic_open(out, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return {"pool": len(paths), "picked": len(rows), "failures": failures, "out": str(out), "head": head}

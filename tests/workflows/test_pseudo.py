@@ -1,0 +1,56 @@
+"""`fashiontag train --unlabelled DIR`: teacher -> pseudo-labels above a threshold -> student, on tiny folders."""
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fashiontag.cli.main import app
+from fashiontag.data.synthetic import make_class_folders
+
+runner = CliRunner()
+FAST = [
+    "--probe",
+    "backbone=smallcnn",
+    "pretrained=false",
+    "image_size=32",
+    "input_size=32",
+    "probe_steps=60",
+    "progress_bar=false",
+]
+
+
+def _train(photos: Path, out: Path, unlabelled: Path, threshold: str):  # noqa: ANN202
+    args = ["train", "--data", str(photos), "--out", str(out), "--unlabelled", str(unlabelled)]
+    return runner.invoke(app, [*args, "--pseudo-threshold", threshold, *FAST])
+
+
+@pytest.mark.slow
+def test_unlabelled_photos_join_the_student(tmp_path: Path) -> None:
+    photos = make_class_folders(tmp_path / "photos", {"tee": 8, "hat": 8})
+    inbox = make_class_folders(tmp_path / "inbox_src", {"tee": 5, "hat": 5}, seed=1)
+    flat = tmp_path / "inbox"
+    flat.mkdir()
+    for i, path in enumerate(sorted(inbox.rglob("*.png"))):  # unlabelled: no class folders
+        path.rename(flat / f"u{i:02d}.png")
+    (flat / "broken.jpg").write_bytes(b"nope")
+    run = tmp_path / "run"
+    result = _train(photos, run, flat, "0.5")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    table = list(csv.DictReader((run / "pseudo_labels.csv").open()))
+    assert len(table) == 10 and all(r["label"] in {"tee", "hat"} for r in table)
+    used = [r for r in table if r["used"] == "true"]
+    assert all(float(r["confidence"]) >= 0.5 for r in used) and f"pseudo-labels: {len(used)} of 10" in result.output
+    split = pd.read_csv(run / "split.csv")
+    assert split["item_id"].str.startswith("unlabelled:").sum() == len(used)
+    assert (run / "teacher" / "model" / "fashiontag.json").exists()
+    assert json.loads((run / "model" / "fashiontag.json").read_text())["heads"]["class"] == ["hat", "tee"]
+
+
+def test_bad_threshold_is_refused(tmp_path: Path) -> None:
+    photos = make_class_folders(tmp_path / "photos", {"tee": 6, "hat": 6})
+    result = _train(photos, tmp_path / "r", photos, "1.5")
+    assert result.exit_code == 2 and not (tmp_path / "r").exists()

@@ -1,0 +1,99 @@
+"""`fashiontag select`: uncertainty scores, k-center greedy, and the ranked CSV from a tiny model."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fashiontag.cli.main import app
+from fashiontag.data.folders import infer_folder_taxonomy
+from fashiontag.data.synthetic import make_class_folders
+from fashiontag.models import create_network, default_preprocess, save_model
+from fashiontag.workflows.select import (
+    SelectConfig,
+    entropy_uncertainty,
+    k_center_greedy,
+    margin_uncertainty,
+    rank_pool,
+    select_for_labelling,
+)
+
+runner = CliRunner()
+
+
+def test_uncertainty_scores_order_sure_before_unsure() -> None:
+    probs = np.array([[0.98, 0.01, 0.01], [0.5, 0.49, 0.01], [1 / 3, 1 / 3, 1 / 3]])
+    margin, entropy = margin_uncertainty(probs), entropy_uncertainty(probs)
+    assert margin[0] < margin[1] and margin[1] == pytest.approx(0.99)
+    assert entropy[0] < entropy[1] < entropy[2] and entropy[2] == pytest.approx(1.0)
+
+
+def test_k_center_spreads_over_clusters_and_avoids_labelled() -> None:
+    rng = np.random.default_rng(0)
+    clusters = np.array([[0, 0], [10, 0], [0, 10]], dtype=float)
+    points = np.concatenate([c + rng.normal(0, 0.1, (20, 2)) for c in clusters])  # rows 0-19, 20-39, 40-59
+    picks, distances = k_center_greedy(points, 3)
+    assert sorted(p // 20 for p in picks) == [0, 1, 2] and np.isinf(distances[0]) and distances[1] > 5
+    picks, _ = k_center_greedy(points, 2, centres=points[:1])  # cluster 0 is labelled: pick the other two
+    assert sorted(p // 20 for p in picks) == [1, 2]
+    assert len(k_center_greedy(points, 100)[0]) == 60 and k_center_greedy(points, 0) == ([], [])
+
+
+def test_rank_pool_prefers_uncertain_then_diverse() -> None:
+    features = np.array([[1, 0], [1, 0.01], [0, 1], [1, 0.02]], dtype=float)
+    probs = np.array([[0.5, 0.5], [0.51, 0.49], [0.6, 0.4], [0.99, 0.01]])
+    picks, uncertainty, _ = rank_pool(features, probs, SelectConfig(budget=2, candidate_factor=1.5))
+    assert picks == [0, 2]  # 1 is as uncertain as 0 but a near copy; 3 is certain
+    picks, _, _ = rank_pool(features, probs, SelectConfig(budget=2, candidate_factor=1.0))
+    assert picks == [0, 1]  # candidate_factor 1: uncertainty only
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("sel")
+    photos = make_class_folders(root / "pool", {"tee": 6, "hat": 6, "bag": 6}, size=32)
+    torch.manual_seed(0)
+    net = create_network(infer_folder_taxonomy(photos), "smallcnn", "flat", default_preprocess("smallcnn", 32, 32))
+    save_model(net.eval(), root / "model")
+    return root / "model", photos
+
+
+def test_select_writes_ranked_csv(tiny_model, tmp_path: Path) -> None:
+    model, photos = tiny_model
+    (photos / "tee" / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "to_label.csv"
+    summary = select_for_labelling(model, [str(photos)], out, SelectConfig(budget=5))
+    rows = list(csv.DictReader(out.open()))
+    assert summary["pool"] == 18 and len(summary["failures"]) == 1 and summary["head"] == "class"
+    assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4, 5] and len({r["path"] for r in rows}) == 5
+    assert {r["predicted"] for r in rows} <= {"bag", "hat", "tee"} and rows[0]["distance"] == ""
+    with pytest.raises(ValueError, match=".csv"):
+        select_for_labelling(model, [str(photos)], tmp_path / "x.json")
+
+
+def test_select_cli(tiny_model, tmp_path: Path) -> None:
+    model, photos = tiny_model
+    out = tmp_path / "pick.csv"
+    result = runner.invoke(
+        app,
+        [
+            "select",
+            str(model),
+            str(photos / "hat"),
+            str(photos / "bag"),
+            "--budget",
+            "3",
+            "--labelled",
+            str(photos / "tee"),
+            "--out",
+            str(out),
+            "uncertainty=entropy",
+        ],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "picked 3 of 12 photos" in result.output and len(list(csv.DictReader(out.open()))) == 3
+    bad = runner.invoke(app, ["select", str(model), str(photos), "--budget", "0", "--out", str(out)])
+    assert bad.exit_code == 2 and "at least 1" in bad.output
