@@ -8,9 +8,15 @@ import typer
 
 from fashiontag.cli._options import THREADS, begin_command
 
-TRAIN_HELP = """Train a tagger (full fine-tune on Lightning, or --probe: frozen features + heads, fast on CPU).
+TRAIN_HELP = """Train a tagger: mode=full (every layer, Lightning), mode=trunk (frozen early stages cached once,
+last stages + heads trained: most of a fine-tune's gain on CPU), --probe (frozen features + heads, seconds), or
+--time-limit to let it pick the best recipe that fits the budget on this machine.
 
 Examples:
+
+  fashiontag train --data ../shared/data/fpi_small --out runs/budget --time-limit 10m image_size=80 batch_size=128
+
+  fashiontag train --data ../shared/data/fpi_small --out runs/trunk mode=trunk trunk_cut=-3 trunk_views=2 image_size=80 input_size=128 epochs=4 batch_size=128 lr=2e-3
 
   fashiontag train --data ../shared/data/fpi_small --taxonomy fpi --backbone tf_efficientnet_lite0 --probe --out runs/probe image_size=64 input_size=128
 
@@ -86,6 +92,10 @@ def register(app: typer.Typer) -> None:
                                          help="Split file (item_id,split) from `fashiontag data split`; never "
                                          "rewritten, its path and sha256 go into the sidecar."),
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode."),
+        time_limit: str | None = typer.Option(None, "--time-limit", show_default="none",
+                                              help="Wall-clock budget, e.g. 10m, 90s, 1h30m: measures this "
+                                              "machine, picks the best recipe (mode, size, epochs) that fits, "
+                                              "prints why, stops at the limit with the best checkpoint."),
         init_from: str | None = typer.Option(None, help="Adapt an existing model directory (its backbone)."),
         unlabelled: str | None = typer.Option(None, "--unlabelled", help="Unlabelled photos: a teacher trained on "
                                               "DATA pseudo-labels them, a student trains on both (OUT/model)."),
@@ -103,7 +113,7 @@ def register(app: typer.Typer) -> None:
         try:
             cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, backbone=backbone,
                           strategy=strategy, reader=reader, source=source, split=split, probe=probe or None,
-                          init_from=init_from)
+                          init_from=init_from, time_limit=time_limit)
             if unlabelled:
                 from fashiontag.workflows.pseudo import train_with_unlabelled
 

@@ -36,17 +36,20 @@ def empty_mapping_message(root: str, reader: str, taxonomy: Taxonomy, source: st
             f"({reasons}); {hint}; `fashiontag data inspect DATA` lists every unmapped reason")
 
 
-def class_count_problems(items: pd.DataFrame, taxonomy: Taxonomy, min_count: int) -> list[dict[str, Any]]:
-    """Leaf classes with images but fewer than ``min_count`` of them, smallest first, each with its fix."""
+def class_count_problems(items: pd.DataFrame, taxonomy: Taxonomy, min_count: int,
+                         folders: bool = True) -> list[dict[str, Any]]:
+    """Leaf classes with images but fewer than ``min_count`` of them, smallest first, each with its fix
+    (``folders``: the classes are folders the user made, else nodes of a given taxonomy)."""
     if min_count <= 0 or "leaf" not in items or items.empty:
         return []
     counts = items["leaf"].dropna().value_counts()
     out = []
     for leaf, count in sorted(((str(k), int(v)) for k, v in counts.items() if v < min_count), key=lambda x: x[1]):
         name = taxonomy.nodes[leaf].name if leaf in taxonomy.nodes else leaf
+        fix = (f"add photos to its folder ({name}/), remove the folder, or set min_class_count={count}" if folders
+               else "add labelled images of it, or merge it into its parent in the taxonomy")
         out.append({"leaf": leaf, "count": count, "message": (
-            f"class {leaf!r} has {count} image{'s' if count != 1 else ''} (min_class_count={min_count}): add photos "
-            f"to its folder ({name}/), remove the folder, or set min_class_count={count}")})  # fmt: skip
+            f"class {leaf!r} has {count} image{'s' if count != 1 else ''} (min_class_count={min_count}): {fix}")})
     return out
 
 
@@ -66,7 +69,7 @@ def check_trainable(items: pd.DataFrame, taxonomy: Taxonomy, min_count: int, str
         )
     if "split" in items and not (items["split"] == "train").any():
         raise DataError(f"{where}: no image landed in the train split; add images or check the split file/folders")
-    messages = [p["message"] for p in class_count_problems(items, taxonomy, min_count)]
+    messages = [p["message"] for p in class_count_problems(items, taxonomy, min_count, folders=strict)]
     if messages and strict:
         raise DataError(f"{where}: " + "; ".join(messages[:5]) + (f"; and {len(messages) - 5} more" if len(messages)
                                                                        > 5 else ""))

@@ -162,7 +162,7 @@ def trainable_report(read: Any, mapping: Any, taxonomy: Taxonomy, config: DataCo
         errors.append(empty_mapping_message(str(config.root), config.reader, taxonomy, config.mapping_source,
                                             mapping.unmapped, len(read.items)))
     strict = config.taxonomy == "auto" and config.reader == "folder"
-    small = [p["message"] for p in class_count_problems(mapping.mapped, taxonomy, config.min_class_count)]
+    small = [p["message"] for p in class_count_problems(mapping.mapped, taxonomy, config.min_class_count, strict)]
     (errors if strict else warnings).extend(small)
     return {"ok": not errors, "min_class_count": config.min_class_count, "errors": errors, "warnings": warnings}
 
