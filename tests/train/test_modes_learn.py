@@ -27,7 +27,7 @@ HEADS = {"group": "group", "type": "type", "colour": "colour"}
 MODES = {
     "probe": ["--probe", "probe_steps=150"],
     "trunk": ["mode=trunk", "trunk_cut=-3", "trunk_views=2", "epochs=4", "lr=3e-3", "backbone_lr_scale=0.5"],
-    "full": ["mode=full", "epochs=4", "lr=2e-3", "backbone_lr_scale=0.5"],
+    "full": ["mode=full", "epochs=8", "lr=3e-3", "backbone_lr_scale=0.1"],
 }
 
 
@@ -77,7 +77,7 @@ def test_int8_agrees_with_fp32_on_a_trained_model(data: dict[str, Path], tmp_pat
     from fashiontag.export import export_model
 
     model = _train(data, tmp_path / "probe", MODES["probe"])
-    export_model(model, int8=True, data=str(data["manifest"]), reader="manifest", calibration_size=64)
+    export_model(model, int8=True, data=str(data["manifest"].parent / "images"), calibration_size=64)
     _, fp32 = _fresh_accuracy(model, data["fresh"], backend="onnx")
     _, int8 = _fresh_accuracy(model, data["fresh"], backend="onnx-int8")
     for head in HEADS:

@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc), param_hint=hint) from None
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--data/--split-file") from None
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report, indent=2))  # stdout holds the report only; tables and paths go to stderr
         for name, part in _parts(report).items():
             if "int8" in part:
-                typer.echo(("\n" + name + ": " if name else "\n") + format_int8_report(part["int8"]))
-        typer.echo("\nwrote " + ", ".join(str(p) for p in _written(model, report)))
+                typer.echo(("\n" + name + ": " if name else "\n") + format_int8_report(part["int8"]), err=True)
+        typer.echo("\nwrote " + ", ".join(str(p) for p in _written(model, report)), err=True)
