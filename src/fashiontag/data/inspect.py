@@ -195,7 +195,13 @@ def format_report(report: dict[str, Any]) -> str:
     trainable = report.get("trainable") or {"errors": [], "warnings": []}
     lines.extend(f"error: {m}" for m in trainable["errors"])
     lines.extend(f"warning: {m}" for m in trainable["warnings"][:10])
+    if len(trainable["warnings"]) > 10:
+        lines.append(f"warning: ... and {len(trainable['warnings']) - 10} more classes below min_class_count (--json)")
     rare = report["rare"]
-    lines.append(f"rare (< {rare['min_count']}, policy {rare['policy']}): {len(rare['classes'])} classes")
-    lines.extend(f"  {a['leaf']}: {a['count']} -> {a['action']} {a.get('into', '')}".rstrip() for a in rare["classes"])
+    lines.append(f"rare (< {rare['min_count']}): {len(rare['classes'])} classes; what --rare {rare['policy']} would do "
+                 "(training keeps every class of the taxonomy):")
+    lines.extend(f"  {a['leaf']}: {a['count']} -> {a['action']} {a.get('into', '')}".rstrip()
+                 for a in rare["classes"][:10])
+    if len(rare["classes"]) > 10:
+        lines.append(f"  ... and {len(rare['classes']) - 10} more (--json lists every class)")
     return "\n".join(lines)
