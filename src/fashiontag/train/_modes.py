@@ -66,6 +66,8 @@ def _train_trunk(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
     from fashiontag.train._trunk import build_activations
     from fashiontag.train._trunk_module import ActivationDataModule, TrunkModule
 
+    if config.ddp or config.num_nodes > 1:  # the activation batches are not sharded per rank (yet)
+        raise ValueError("mode=trunk trains in one process: drop ddp/num_nodes, or use mode=full for DDP")
     started = time.perf_counter()
     store = build_activations(net, images, train_rows, val_rows, config.trunk_cut, config.trunk_views,
                               config.augment, config.seed, Path(config.out) / "trunk_cache",
