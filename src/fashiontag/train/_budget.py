@@ -57,6 +57,7 @@ class Recipe:
 
 #: best first (see BENCHMARKS.md "CPU study"); the planner takes the first that fits
 CANDIDATES: tuple[Recipe, ...] = (
+    Recipe("trunk", 128, min_epochs=4, max_epochs=15, trunk_cut=-3, trunk_views=4),
     Recipe("trunk", 128, min_epochs=3, max_epochs=6, trunk_cut=-3, trunk_views=2),
     Recipe("trunk", 112, min_epochs=2, max_epochs=6, trunk_cut=-3, trunk_views=1),
     Recipe("trunk", 96, min_epochs=2, max_epochs=6, trunk_cut=-2, trunk_views=1),
@@ -162,7 +163,9 @@ def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n
 
     budget = seconds_left - RESERVE_SECONDS
     lines = [f"time budget: {seconds_left:.0f} s left for training ({RESERVE_SECONDS:.0f} s kept for saving)"]
-    wanted = [c for c in candidates if config.mode in ("auto", c.mode)]
+    # never below the letterboxed images' own size: 80 px FPI packshots go up to 128, 224 px phone photos stay
+    sized = [dataclasses.replace(c, input_size=max(c.input_size, config.image_size)) for c in candidates]
+    wanted = [c for i, c in enumerate(sized) if config.mode in ("auto", c.mode) and c not in sized[:i]]
     if type(net.backbone).__name__ not in list_cuttable_families():
         wanted = [c for c in wanted if c.mode != "trunk"]
     for recipe in wanted:

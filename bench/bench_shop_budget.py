@@ -1,0 +1,67 @@
+"""Shop photos under a time budget: ``train --time-limit`` on the phone photos, scored on bench_shop's test split.
+
+Same data and split as ``bench/bench_shop.py`` (../shared/data/clothing_photos/train, taxonomy inferred from
+the class folders, stratified seed 0: 70% train / 10% val / 20% test = 616 photos). The budget planner picks the
+recipe; the wall time covers everything ``fit`` does after the decoded cache is read (the cache of
+bench_shop's OUT/all is reused when present).
+
+Run:
+    .venv/bin/python bench/bench_shop_budget.py --out runs/bench_shop --time-limit 5m
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    from fashiontag._threads import configure_threads
+    from fashiontag.data.folders import resolve_taxonomy
+    from fashiontag.data.splits import split_stratified
+    from fashiontag.models import load_network
+    from fashiontag.train import TrainConfig, fit, from_arrays, load_train_data
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data/clothing_photos/train")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_shop"))
+    parser.add_argument("--time-limit", default="5m")
+    parser.add_argument("--image-size", type=int, default=224)
+    args = parser.parse_args()
+    threads = configure_threads()
+    base = TrainConfig(data=args.data, out=str(args.out / "all"), image_size=args.image_size, progress_bar=False,
+                       batch_size=64, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5, warmup_epochs=0.2,
+                       label_smoothing=0.1, augment="photo")
+    data = load_train_data(base, resolve_taxonomy("auto", "auto", args.data))
+    split = split_stratified(data.labels, seed=0, val_fraction=0.1, test_fraction=0.2).set_index("item_id")["split"]
+    labels = data.labels.assign(split=data.labels["item_id"].map(split).to_numpy())
+    test_rows = np.flatnonzero(labels["split"].to_numpy() == "test")
+    classes = data.taxonomy.head_labels("class")
+    targets = np.array([classes.index(leaf) for leaf in labels["leaf"].iloc[test_rows]])
+    name = f"budget_{args.time_limit}"
+    config = replace(base, out=str(args.out / name), time_limit=args.time_limit)
+    start = time.perf_counter()
+    model = fit(config, from_arrays(data.images, labels, data.taxonomy))
+    seconds = time.perf_counter() - start
+    net = load_network(model).eval()
+    with torch.no_grad():
+        probs = [net(torch.from_numpy(data.images[test_rows[i : i + 64]]))["class"] for i in
+                 range(0, len(test_rows), 64)]
+    accuracy = float((torch.cat(probs).argmax(1).numpy() == targets).mean())
+    plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
+    result = {"time_limit": args.time_limit, "seconds": round(seconds, 1), "test": int(len(test_rows)),
+              "accuracy": round(accuracy, 4), "threads": threads, "load": os.getloadavg()[0], "plan": plan}
+    print(json.dumps(result, indent=2))
+    with open(args.out / "budget_results.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
