@@ -69,20 +69,26 @@ class _AbortAfter:
         self.steps, self.callback = steps, Impl()
 
 
-def test_resume_after_abort(synthetic, tiny_args, tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", ["full", "trunk"])
+def test_resume_after_abort(mode, synthetic, tiny_args, tmp_path, monkeypatch):
     manifest, taxonomy = synthetic
-    args = [*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "epochs=3", "batch_size=4"]
+    args = [*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "epochs=3", "batch_size=4",
+            f"mode={mode}", "trunk_cut=-1"]
     monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_AbortAfter(2).callback])
     result = runner.invoke(app, ["train", *args])
     assert isinstance(result.exception, _Abort)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert last.exists()
     step_at_abort = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    views = sorted((tmp_path / "run").glob("trunk_cache/*/view_*.npy"))
+    written = [v.stat().st_mtime_ns for v in views]
     monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [])
     _train(args)
     final = torch.load(last, map_location="cpu", weights_only=True)
     assert final["global_step"] > step_at_abort
     assert (tmp_path / "run" / "model" / "fashiontag.json").exists()
+    if mode == "trunk":  # the cached activations were reused, not extracted again
+        assert len(views) == 2 and [v.stat().st_mtime_ns for v in views] == written
 
 
 def test_focal_loss_matches_hand_computation():

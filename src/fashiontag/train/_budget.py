@@ -110,7 +110,8 @@ def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, bat
     with tempfile.TemporaryDirectory() as folder:
         runner = _Runner(_Trunk(frozen, work.mean, work.std), recipe.input_size, Path(folder))
         extract = _rate(lambda: runner(x), len(x))
-        acts = torch.from_numpy(runner(x)).float().contiguous(memory_format=torch.channels_last)
+        acts = torch.from_numpy(runner(x)).float()
+        acts = acts.contiguous(memory_format=torch.channels_last) if acts.ndim == 4 else acts
     return extract, _train_rate(lambda: work.head(tail.train()(acts)), [*tail.parameters(), *work.head.parameters()],
                                 len(x))
 

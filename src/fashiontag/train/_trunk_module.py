@@ -87,5 +87,6 @@ class TrunkModule(TaggerModule):
 
     def _logits(self, inputs: Tensor, train: bool) -> tuple[dict[str, Tensor], Any]:
         # channels_last: 1.6-2x faster depthwise/pointwise convs on CPU than NCHW (measured, lite0 blocks 5-6)
-        features = self.trainable_backbone(inputs.float().contiguous(memory_format=torch.channels_last))
+        x = inputs.float()
+        features = self.trainable_backbone(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x)
         return self.net.head(features), None
