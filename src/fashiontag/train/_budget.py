@@ -35,7 +35,9 @@ def parse_duration(text: str) -> float:
         return float(text)
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smh])", text)
     if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text):
-        raise ValueError(f"time_limit {text!r}: use a number of seconds or e.g. 90s, 10m, 1h30m")
+        from fashiontag.config import ConfigError
+
+        raise ConfigError(f"time_limit {text!r}: use a number of seconds or e.g. 90s, 10m, 1h30m")
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
@@ -160,15 +162,15 @@ def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n
     With ``mode`` set explicitly (not ``auto``) only that mode's candidates are considered; a model that
     cannot be cut (no trunk stages) skips trunk candidates. Nothing fits: the cheapest candidate, said loudly.
     """
-    from fashiontag.models._stages import list_cuttable_families
+    from fashiontag.models._stages import backbone_stages, list_cuttable_families
 
     budget = seconds_left - RESERVE_SECONDS
     lines = [f"time budget: {seconds_left:.0f} s left for training ({RESERVE_SECONDS:.0f} s kept for saving)"]
     # never below the letterboxed images' own size: 80 px FPI packshots go up to 128, 224 px phone photos stay
     sized = [dataclasses.replace(c, input_size=max(c.input_size, config.image_size)) for c in candidates]
     wanted = [c for i, c in enumerate(sized) if config.mode in ("auto", c.mode) and c not in sized[:i]]
-    if type(net.backbone).__name__ not in list_cuttable_families():
-        wanted = [c for c in wanted if c.mode != "trunk"]
+    stages = len(backbone_stages(net.backbone)) if type(net.backbone).__name__ in list_cuttable_families() else 0
+    wanted = [c for c in wanted if c.mode != "trunk" or 0 < abs(c.trunk_cut) < stages]  # cuts this backbone has
     for recipe in wanted:
         measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
         rates = measure(net, recipe, images, batch)

@@ -133,6 +133,10 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
         >>> fit(TrainConfig(data="../shared/data/fpi_small", probe=True, out="runs/probe"))  # doctest: +SKIP
     """
     started = time.perf_counter()
+    if config.time_limit:  # a malformed limit fails before any data is read
+        from fashiontag.train._budget import parse_duration
+
+        parse_duration(config.time_limit)
     torch.manual_seed(config.seed)
     taxonomy = data.taxonomy if data is not None else resolve_taxonomy(config.taxonomy, config.reader, config.data,
                                                                         config.source)
