@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 
@@ -35,11 +33,9 @@ class FeatureMemo:
 
     @staticmethod
     def _key(net: torch.nn.Module, images: np.ndarray) -> tuple:
-        digest = hashlib.sha1()
-        for name, tensor in net.backbone.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return id(images), images.shape, digest.hexdigest(), repr(net.preprocess.to_dict())
+        from fashiontag.train._trunk import weights_digest
+
+        return id(images), images.shape, weights_digest(net.backbone), repr(net.preprocess.to_dict())
 
     def features(self, net: torch.nn.Module, images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
         key = self._key(net, images)

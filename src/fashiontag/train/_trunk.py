@@ -115,7 +115,8 @@ class ActivationStore:
         return out
 
 
-def _weights_digest(module: nn.Module) -> str:
+def weights_digest(module: nn.Module) -> str:
+    """sha1 over a module's state dict: the key part that changes when the weights do (init_from, training)."""
     digest = hashlib.sha1()
     for name, tensor in module.state_dict().items():
         digest.update(name.encode())
@@ -127,7 +128,7 @@ def cache_key(net: nn.Module, cut: int, images: np.ndarray, train_rows: np.ndarr
               augment: str, seed: int) -> str:
     """What the activations depend on: backbone weights, cut, preprocessing, the images, rows, views' recipe."""
     digest = hashlib.sha1()
-    for part in (net.backbone_name, _weights_digest(net.backbone), cut, json.dumps(net.preprocess.to_dict()),
+    for part in (net.backbone_name, weights_digest(net.backbone), cut, json.dumps(net.preprocess.to_dict()),
                  images.shape, augment, seed, _FORMAT):
         digest.update(repr(part).encode())
     for rows in (train_rows, val_rows):
