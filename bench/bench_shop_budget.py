@@ -7,6 +7,9 @@ bench_shop's OUT/all is reused when present).
 
 Run:
     .venv/bin/python bench/bench_shop_budget.py --out runs/bench_shop --time-limit 5m
+
+Trailing ``key=value`` pairs override the training config (e.g. ``backbone=tf_efficientnet_lite2
+trunk_cut=-4``); ``--time-limit none`` trains the config as given.
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench_shop"))
     parser.add_argument("--time-limit", default="5m")
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--name", default=None, help="run folder under OUT (default: budget_<time limit>)")
+    parser.add_argument("overrides", nargs="*", help="key=value training settings")
     args = parser.parse_args()
+    from fashiontag.config import from_dict, parse_overrides, to_dict
+
     threads = configure_threads()
     base = TrainConfig(data=args.data, out=str(args.out / "all"), image_size=args.image_size, progress_bar=False,
                        batch_size=64, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5, warmup_epochs=0.2,
@@ -45,8 +52,10 @@ def main() -> None:
     test_rows = np.flatnonzero(labels["split"].to_numpy() == "test")
     classes = data.taxonomy.head_labels("class")
     targets = np.array([classes.index(leaf) for leaf in labels["leaf"].iloc[test_rows]])
-    name = f"budget_{args.time_limit}"
-    config = replace(base, out=str(args.out / name), time_limit=args.time_limit)
+    name = args.name or f"budget_{args.time_limit}"
+    limit = None if args.time_limit == "none" else args.time_limit
+    config = from_dict(TrainConfig, {**to_dict(replace(base, out=str(args.out / name), time_limit=limit)),
+                                     **parse_overrides(args.overrides)})
     start = time.perf_counter()
     model = fit(config, from_arrays(data.images, labels, data.taxonomy))
     seconds = time.perf_counter() - start
@@ -56,7 +65,8 @@ def main() -> None:
                  range(0, len(test_rows), 64)]
     accuracy = float((torch.cat(probs).argmax(1).numpy() == targets).mean())
     plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
-    result = {"time_limit": args.time_limit, "seconds": round(seconds, 1), "test": int(len(test_rows)),
+    result = {"name": name, "overrides": args.overrides,
+              "time_limit": args.time_limit, "seconds": round(seconds, 1), "test": int(len(test_rows)),
               "accuracy": round(accuracy, 4), "threads": threads, "load": os.getloadavg()[0], "plan": plan}
     print(json.dumps(result, indent=2))
     with open(args.out / "budget_results.jsonl", "a", encoding="utf-8") as handle:

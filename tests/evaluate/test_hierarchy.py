@@ -127,3 +127,18 @@ def test_fit_thresholds_targets_per_head_and_typos():
     assert fits["type"].target == 0.9 and fits["group"].target == H.DEFAULT_TARGET
     with pytest.raises(KeyError, match="type"):
         H.fit_thresholds(FLAT, probs, targets, target_accuracy={"typ": 0.9})
+
+
+def test_label_space_scoring_maps_each_node_to_its_most_specific_class():
+    # two target classes share node "A > x": it belongs to the one with the smaller accept set ("tee")
+    probs = {"group": np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]),  # rows: a tee, a top, bottoms
+             "type": np.array([[0.8, 0.1, 0.05, 0.05], [0.1, 0.5, 0.2, 0.2], [0.1, 0.1, 0.2, 0.6]])}
+    labels = ["tee", "top", "bottoms"]
+    rules = {"tee": ["A > x"], "top": ["A > x", "A > y"], "bottoms": ["B"]}
+    correct, owner = H.label_space_correct(FLAT, probs, labels, [rules[label] for label in labels])
+    assert owner == {"A > x": "tee", "A > y": "top", "B": "bottoms"}
+    # row 0: tee 0.8 vs top 0.1 -> right; row 1: top 0.5 vs bottoms 0.4 -> right; row 2: bottoms 0.8 -> right
+    assert correct.tolist() == [True, True, True]
+    two = {key: value[:2] for key, value in probs.items()}
+    wrong, _ = H.label_space_correct(FLAT, two, ["top", "tee"], [rules["top"], rules["tee"]])
+    assert wrong.tolist() == [False, False]  # tee 0.8 vs top 0.1; top 0.5 vs tee 0.1

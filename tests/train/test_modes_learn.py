@@ -27,7 +27,7 @@ HEADS = {"group": "group", "type": "type", "colour": "colour"}
 MODES = {
     "probe": ["--probe", "probe_steps=150"],
     "trunk": ["mode=trunk", "trunk_cut=-3", "trunk_views=2", "epochs=4", "lr=3e-3", "backbone_lr_scale=0.5"],
-    "full": ["mode=full", "epochs=8", "lr=3e-3", "backbone_lr_scale=0.1"],
+    "full": ["mode=full", "epochs=8", "lr=5e-3", "backbone_lr_scale=0.1", "early_stopping_patience=8"],
 }
 
 

@@ -118,10 +118,16 @@ def _domain_shift(tax: Taxonomy, probs: dict[str, np.ndarray], items: Any) -> tu
         }
         for label in sorted(labels.unique())
     ]
+    in_space, owner = hierarchy.label_space_correct(tax, probs, labels.tolist(), accepts)
     return {
         "count": int(len(correct)),
         "accuracy": float(correct.mean()) if len(correct) else float("nan"),
         "per_class": per_class,
+        # the same images labelled within the target's own classes (a shop that only has these classes)
+        "label_space_accuracy": float(in_space.mean()) if len(in_space) else float("nan"),
+        "label_space_per_class": {label: float(in_space[(labels == label).to_numpy()].mean())
+                                  for label in sorted(labels.unique())},
+        "label_space_mapping": owner,
     }, correct
 
 
@@ -383,6 +389,7 @@ def summary_table(metrics: dict[str, Any]) -> str:
     if metrics.get("domain_shift"):
         lines.append(
             f"\ndomain shift accuracy {metrics['domain_shift']['accuracy']:.4f} "
+            f"(within the target's own classes: {metrics['domain_shift']['label_space_accuracy']:.4f}) "
             f"({metrics['domain_shift']['count']} images)"
         )
     return "\n".join(lines)

@@ -257,6 +257,33 @@ def accept_correct(tax: Taxonomy, decoded: Decoded, accepts: list[list[str] | No
     return out
 
 
+def label_space_correct(tax: Taxonomy, probs: dict[str, np.ndarray], labels: list[str],
+                        accepts: list[list[str] | None]) -> tuple[np.ndarray, dict[str, str]]:
+    """Scoring in the target's own label space (e.g. a shop's 10 classes), as a shop would label with this model.
+
+    Each node an accept rule names goes to the most specific target class accepting it (the smallest accept
+    set; ties: the first label), so the mapping is many-to-one; a class scores the summed probability of its
+    nodes at their own level, and the top class must be the item's label. Returns the per-row correctness and
+    the node -> class mapping used.
+    """
+    rules: dict[str, list[str]] = {}
+    for label, accept in zip(labels, accepts, strict=True):
+        if accept:
+            rules.setdefault(str(label), list(accept))
+    classes = sorted(rules)
+    owner: dict[str, str] = {}
+    for label in sorted(classes, key=lambda c: (len(rules[c]), c)):
+        for node in rules[label]:
+            owner.setdefault(node, label)
+    rows = len(labels)
+    scores = np.zeros((rows, len(classes)))
+    for node, label in owner.items():
+        level = tax.levels[tax.nodes[node].depth]
+        scores[:, classes.index(label)] += probs[level][:, tax.head_labels(level).index(node)]
+    truth = np.array([classes.index(str(label)) if str(label) in rules else -1 for label in labels])
+    return (scores.argmax(1) == truth) & (truth >= 0), owner
+
+
 def hierarchy_metrics(
     tax: Taxonomy,
     probs: dict[str, np.ndarray],

@@ -74,7 +74,6 @@ def out_of_fold_probabilities(
 ) -> dict[str, np.ndarray]:
     """``{head: [N, n_labels]}``: row ``i`` predicted by the fold model that held item ``i`` out."""
     from fashiontag.evaluate.crossval import assign_folds, fold_table
-    from fashiontag.infer import load
     from fashiontag.train import FeatureMemo, fit, from_arrays
 
     table = assign_folds(data.labels, folds, seed).set_index("item_id")
@@ -90,10 +89,28 @@ def out_of_fold_probabilities(
         )
         config = replace(train_config, out=str(out / f"fold_{fold}"), split=None)
         model_dir = fit(config, from_arrays(data.images, labels, data.taxonomy, memo))
-        fold_probs = load(model_dir, backend="torch").probabilities(data.images[held])
+        fold_probs = _held_out_probabilities(model_dir, config, data.images, held, memo)
         for head, values in fold_probs.items():
             probs.setdefault(head, np.zeros((len(labels), values.shape[1]), dtype=np.float64))[held] = values
     return probs
+
+
+def _held_out_probabilities(model_dir: Path, config: TrainConfig, images: np.ndarray, held: np.ndarray,
+                            memo: Any) -> dict[str, np.ndarray]:
+    """A fold model's probabilities for its held-out rows; a probe model reuses the memo's frozen features
+    (the backbone did not change), so each image goes through the backbone once in the whole audit."""
+    if config.train_mode != "probe":
+        from fashiontag.infer import load
+
+        return load(model_dir, backend="torch").probabilities(images[held])
+    import torch
+
+    from fashiontag.models import load_network
+
+    net = load_network(model_dir).eval()
+    with torch.no_grad():
+        probs = net.probabilities(net.head(memo.features(net, images, held)))
+    return {head: value.numpy() for head, value in probs.items()}
 
 
 def head_label_table(data: TrainData) -> dict[str, np.ndarray]:
