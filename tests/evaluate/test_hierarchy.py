@@ -142,3 +142,12 @@ def test_label_space_scoring_maps_each_node_to_its_most_specific_class():
     two = {key: value[:2] for key, value in probs.items()}
     wrong, _ = H.label_space_correct(FLAT, two, ["top", "tee"], [rules["top"], rules["tee"]])
     assert wrong.tolist() == [False, False]  # tee 0.8 vs top 0.1; top 0.5 vs tee 0.1
+
+
+def test_label_space_scoring_counts_a_node_under_an_accepted_parent_once():
+    # "bottoms" accepts B and its children: without the rule it would score 2 x P(B) and always win
+    probs = {"group": np.array([[0.55, 0.45]]), "type": np.array([[0.55, 0.0, 0.45, 0.0]])}
+    rules = {"tee": ["A > x"], "bottoms": ["B", "B > x", "B > y"]}
+    both, _ = H.label_space_correct(FLAT, {k: np.repeat(v, 2, 0) for k, v in probs.items()}, ["tee", "bottoms"],
+                                    [rules["tee"], rules["bottoms"]])
+    assert both.tolist() == [True, False]  # tee 0.55 > bottoms 0.45

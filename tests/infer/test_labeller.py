@@ -157,3 +157,21 @@ def test_onnx_path_never_imports_torch(onnx_model_dir: Path, images: list[Path])
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_torch_backend_runs_large_arrays_in_chunks(model_dir: Path):
+    """The torch runner splits a big array into forward passes of ``max_batch`` (memory stays flat), with the
+    same probabilities as one pass."""
+    from fashiontag.infer._torch import TorchRunner
+
+    runner = load(model_dir, backend="torch").runner
+    assert isinstance(runner, TorchRunner)
+    size = runner.network.preprocess.size
+    images = np.random.default_rng(0).integers(0, 255, (7, size, size, 3), dtype=np.uint8)
+    whole = runner.run(images)
+    runner.max_batch = 3
+    chunked = runner.run(images)
+    assert set(chunked) == set(whole)
+    for head, value in whole.items():
+        assert chunked[head].shape == value.shape
+        np.testing.assert_allclose(chunked[head], value, atol=1e-5)

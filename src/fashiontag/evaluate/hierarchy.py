@@ -263,7 +263,7 @@ def label_space_correct(tax: Taxonomy, probs: dict[str, np.ndarray], labels: lis
 
     Each node an accept rule names goes to the most specific target class accepting it (the smallest accept
     set; ties: the first label), so the mapping is many-to-one; a class scores the summed probability of its
-    nodes at their own level, and the top class must be the item's label. Returns the per-row correctness and
+    nodes at their own level (a node under another of the class's nodes is not counted twice), and the top class must be the item's label. Returns the per-row correctness and
     the node -> class mapping used.
     """
     rules: dict[str, list[str]] = {}
@@ -278,6 +278,8 @@ def label_space_correct(tax: Taxonomy, probs: dict[str, np.ndarray], labels: lis
     rows = len(labels)
     scores = np.zeros((rows, len(classes)))
     for node, label in owner.items():
+        if any(owner.get(parent) == label for parent in tax.ancestors(node)[:-1]):
+            continue  # its parent's probability already holds it
         level = tax.levels[tax.nodes[node].depth]
         scores[:, classes.index(label)] += probs[level][:, tax.head_labels(level).index(node)]
     truth = np.array([classes.index(str(label)) if str(label) in rules else -1 for label in labels])
