@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,12 +52,14 @@ def main() -> None:
     from fashiontag._threads import configure_threads
 
     configure_threads(args.threads)
+    from fashiontag.config import build_config, updated
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.train import TrainConfig, from_arrays, load_train_data
     from fashiontag.workflows.audit import out_of_fold_probabilities, rank_label_issues
 
     started = time.perf_counter()
-    config = TrainConfig(
+    config = build_config(
+        TrainConfig,
         data=args.data,
         reader="fpi",
         taxonomy="fpi",
@@ -78,7 +79,7 @@ def main() -> None:
     noisy, flipped = _flip(data.labels.iloc[train].reset_index(drop=True), args.fraction, args.seed)
     noisy_data = from_arrays(data.images[train], noisy.drop(columns="split"), taxonomy)
     loaded = time.perf_counter()
-    probs = out_of_fold_probabilities(noisy_data, replace(config, max_items=None), args.folds, args.seed, args.out)
+    probs = out_of_fold_probabilities(noisy_data, updated(config, max_items=None), args.folds, args.seed, args.out)
     ranking = rank_label_issues(noisy_data, probs)
     done = time.perf_counter()
     article = ranking[ranking["head"] == "articleType"]

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 
 def main() -> None:
     from fashiontag._threads import configure_threads
+    from fashiontag.config import build_config, updated
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.data.splits import split_stratified
     from fashiontag.models import load_network
@@ -36,9 +36,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     args = parser.parse_args()
     threads = configure_threads()
-    base = TrainConfig(data=args.data, out=str(args.out / "all"), image_size=args.image_size, progress_bar=False,
-                       batch_size=64, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5, warmup_epochs=0.2,
-                       label_smoothing=0.1, augment="photo")
+    base = build_config(TrainConfig, data=args.data, out=str(args.out / "all"), image_size=args.image_size,
+                        progress_bar=False, batch_size=64, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5,
+                        warmup_epochs=0.2, label_smoothing=0.1, augment="photo")
     data = load_train_data(base, resolve_taxonomy("auto", "auto", args.data))
     split = split_stratified(data.labels, seed=0, val_fraction=0.1, test_fraction=0.2).set_index("item_id")["split"]
     labels = data.labels.assign(split=data.labels["item_id"].map(split).to_numpy())
@@ -46,7 +46,7 @@ def main() -> None:
     classes = data.taxonomy.head_labels("class")
     targets = np.array([classes.index(leaf) for leaf in labels["leaf"].iloc[test_rows]])
     name = f"budget_{args.time_limit}"
-    config = replace(base, out=str(args.out / name), time_limit=args.time_limit)
+    config = updated(base, out=str(args.out / name), time_limit=args.time_limit)
     start = time.perf_counter()
     model = fit(config, from_arrays(data.images, labels, data.taxonomy))
     seconds = time.perf_counter() - start
