@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +50,7 @@ def _retrain_accuracy(data, leaves_by_variant, config, out: Path) -> dict[str, d
 
     The variants share one ``FeatureMemo`` over ``data.images``: the frozen features are computed once.
     """
+    from fashiontag.config import updated
     from fashiontag.evaluate.hierarchy import targets_from_leaves
     from fashiontag.infer import load
     from fashiontag.train import FeatureMemo, fit, from_arrays
@@ -62,7 +62,7 @@ def _retrain_accuracy(data, leaves_by_variant, config, out: Path) -> dict[str, d
     for name, leaves in leaves_by_variant.items():
         print(f"retrain: {name}", flush=True)
         labels = data.labels.assign(leaf=leaves)
-        model_dir = fit(replace(config, out=str(out / f"retrain_{name}"), max_items=None),
+        model_dir = fit(updated(config, out=str(out / f"retrain_{name}"), max_items=None),
                         from_arrays(data.images, labels, data.taxonomy, memo))
         probs = load(model_dir, backend="torch").probabilities(data.images[test])
         scores[name] = {level: float((probs[level].argmax(1) == truth[level])[truth[level] >= 0].mean())
@@ -87,12 +87,14 @@ def main() -> None:
     from fashiontag._threads import configure_threads
 
     configure_threads(args.threads)
+    from fashiontag.config import build_config, updated
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.train import TrainConfig, from_arrays, load_train_data
     from fashiontag.workflows.audit import out_of_fold_probabilities, rank_label_issues
 
     started = time.perf_counter()
-    config = TrainConfig(
+    config = build_config(
+        TrainConfig,
         data=args.data,
         reader="fpi",
         taxonomy="fpi",
@@ -112,7 +114,7 @@ def main() -> None:
     noisy, flipped = _flip(data.labels.iloc[train].reset_index(drop=True), args.fraction, args.seed)
     noisy_data = from_arrays(data.images[train], noisy.drop(columns="split"), taxonomy)
     loaded = time.perf_counter()
-    probs = out_of_fold_probabilities(noisy_data, replace(config, max_items=None), args.folds, args.seed, args.out)
+    probs = out_of_fold_probabilities(noisy_data, updated(config, max_items=None), args.folds, args.seed, args.out)
     ranking = rank_label_issues(noisy_data, probs)
     done = time.perf_counter()
     article = ranking[ranking["head"] == "articleType"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +50,7 @@ def _random_rows(train_rows: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def main() -> None:  # noqa: PLR0915 - one linear script
+    from fashiontag.config import build_config, updated
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.data.splits import split_stratified
     from fashiontag.data.tta import tta_views
@@ -68,8 +68,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     args = parser.parse_args()
     results: dict[str, dict] = {}
 
-    base = TrainConfig(data=args.data, out=str(args.out / "all"), probe=True, image_size=args.image_size,
-                       input_size=args.image_size, probe_steps=args.probe_steps, progress_bar=True)
+    base = build_config(TrainConfig, data=args.data, out=str(args.out / "all"), probe=True, image_size=args.image_size,
+                        input_size=args.image_size, probe_steps=args.probe_steps, progress_bar=True)
     start = time.perf_counter()
     data = load_train_data(base, resolve_taxonomy("auto", "auto", args.data))
     decode_s = time.perf_counter() - start
@@ -85,7 +85,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
 
     def run(name: str, keep: np.ndarray) -> Path:
         t0 = time.perf_counter()
-        config = replace(base, out=str(args.out / name))
+        config = updated(base, out=str(args.out / name))
         model = fit(config, from_arrays(images, _subset(labels, train_rows, keep), tax, memo))
         seconds = time.perf_counter() - t0
         feats = memo.features(load_network(model), images, test_rows)

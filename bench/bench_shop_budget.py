@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch
 
 def main() -> None:
     from fashiontag._threads import configure_threads
+    from fashiontag.config import build_config, parse_overrides, updated
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.data.splits import split_stratified
     from fashiontag.models import load_network
@@ -40,12 +40,11 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="run folder under OUT (default: budget_<time limit>)")
     parser.add_argument("overrides", nargs="*", help="key=value training settings")
     args = parser.parse_args()
-    from fashiontag.config import from_dict, parse_overrides, to_dict
 
     threads = configure_threads()
-    base = TrainConfig(data=args.data, out=str(args.out / "all"), image_size=args.image_size, progress_bar=False,
-                       batch_size=64, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5, warmup_epochs=0.2,
-                       label_smoothing=0.1, augment="photo")
+    base = build_config(TrainConfig, data=args.data, out=str(args.out / "all"), image_size=args.image_size,
+                        progress_bar=False, batch_size=64, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5,
+                        warmup_epochs=0.2, label_smoothing=0.1, augment="photo")
     data = load_train_data(base, resolve_taxonomy("auto", "auto", args.data))
     split = split_stratified(data.labels, seed=0, val_fraction=0.1, test_fraction=0.2).set_index("item_id")["split"]
     labels = data.labels.assign(split=data.labels["item_id"].map(split).to_numpy())
@@ -54,8 +53,9 @@ def main() -> None:
     targets = np.array([classes.index(leaf) for leaf in labels["leaf"].iloc[test_rows]])
     name = args.name or f"budget_{args.time_limit}"
     limit = None if args.time_limit == "none" else args.time_limit
-    config = from_dict(TrainConfig, {**to_dict(replace(base, out=str(args.out / name), time_limit=limit)),
-                                     **parse_overrides(args.overrides)})
+    config = updated(base, out=str(args.out / name), time_limit=limit)
+    for override in args.overrides:  # one at a time, spelled as on the command line
+        config = updated(config, **parse_overrides([override]))
     start = time.perf_counter()
     model = fit(config, from_arrays(data.images, labels, data.taxonomy))
     seconds = time.perf_counter() - start

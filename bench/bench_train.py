@@ -8,7 +8,6 @@ at 224 px, Adam 1e-4, batch 16, no augmentation, PIL decode + resize every step.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -61,20 +60,21 @@ def main() -> None:
     from fashiontag._threads import configure_threads
 
     print(f"threads: {configure_threads(args.threads or None)} (torch, OpenMP; recorded with the numbers)")
+    from fashiontag.config import build_config, updated
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.train import TrainConfig, fit, load_train_data
 
-    base = TrainConfig(data=args.data, out=args.out, image_size=64, input_size=128, max_items=args.max_items,
-                       progress_bar=False)
+    base = build_config(TrainConfig, data=args.data, out=args.out, image_size=64, input_size=128,
+                        max_items=args.max_items, progress_bar=False)
     data = load_train_data(base, load_taxonomy("fpi"))
     results = {}
-    for name, cfg in {"probe": dataclasses.replace(base, probe=True, out=f"{args.out}/probe"),
-                      "finetune": dataclasses.replace(base, epochs=1, head_epochs=0, out=f"{args.out}/ft")}.items():
+    for name, cfg in {"probe": updated(base, probe=True, out=f"{args.out}/probe"),
+                      "finetune": updated(base, epochs=1, head_epochs=0, out=f"{args.out}/ft")}.items():
         start = time.time()
         model = fit(cfg, data)
         wall = time.time() - start
         metrics = json.loads((Path(model) / "fashiontag.json").read_text())["metrics"]
-        results[name] = {"images_per_s": len(data.rows("train")) * max(cfg.epochs, 1) / wall, **metrics}
+        results[name] = {"images_per_s": len(data.rows("train")) * max(cfg.trainer.epochs, 1) / wall, **metrics}
     results["seed recipe"] = _seed_recipe(data, args.seed_steps)
     heads = ["acc_masterCategory", "acc_subCategory", "acc_articleType", "acc_gender"]
     print("| run | train img/s | " + " | ".join(heads) + " |")

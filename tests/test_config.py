@@ -36,3 +36,38 @@ def test_wrong_type_and_literal_rejected():
         build_config(Run, overrides=["epochs=many"])
     with pytest.raises(ConfigError, match="not one of"):
         build_config(Run, overrides=["optim.name=lion"])
+
+
+@dataclass(frozen=True)
+class Sched:
+    lr: float = 0.5  # also in Optim: a flat `lr` is ambiguous here
+    warmup: int = 0
+
+
+@dataclass(frozen=True)
+class Nested:
+    optim: Optim = field(default_factory=Optim)
+    sched: Sched = field(default_factory=Sched)
+    epochs: int = 3
+
+
+def test_section_keys_nested_dotted_or_flat(tmp_path):
+    from fashiontag.config import updated
+
+    path = tmp_path / "c.yaml"
+    path.write_text("optim: {name: sgd}\nwarmup: 2\n")
+    config = build_config(Nested, path, ["sched.lr=0.1", "optim.lr=0.2", "epochs=4"])
+    assert config == Nested(optim=Optim(lr=0.2, name="sgd"), sched=Sched(lr=0.1, warmup=2), epochs=4)
+    assert updated(config, warmup=5, **{"optim.lr": 0.3}) == Nested(Optim(0.3, "sgd"), Sched(0.1, 5), 4)
+    assert build_config(Nested, overrides=["warmup=1", "sched.warmup=7"]).sched.warmup == 7  # the later one wins
+
+
+def test_ambiguous_and_unknown_section_keys_name_the_valid_ones():
+    with pytest.raises(ConfigError, match="'optim.lr', 'sched.lr'"):
+        build_config(Nested, overrides=["lr=0.1"])
+    with pytest.raises(ConfigError, match="Did you mean 'warmup'"):
+        build_config(Nested, overrides=["warmpu=1"])
+    with pytest.raises(ConfigError, match="Did you mean 'sched.warmup'"):
+        build_config(Nested, overrides=["sched.warmpu=1"])
+    with pytest.raises(ConfigError, match="given twice"):
+        build_config(Nested, overrides=["warmup=1"], sched={"warmup": 2}, warmup=3)

@@ -56,6 +56,23 @@ class Preprocess:
                 "mean": list(self.mean), "std": list(self.std)}
 
 
+def training_settings(sidecar: dict[str, Any]) -> dict[str, Any]:
+    """The training settings a sidecar records, as one flat mapping of TrainConfig key -> value (``root``: the
+    dataset), for readers that want a few of them (model card, export's calibration data).
+
+    ``train`` records TrainConfig in its sections (``data``/``model``/``optim``/``trainer``, plus ``plan`` with a
+    time limit); model directories written before the sections record it flat, with the dataset under ``data``.
+    Both read the same here. (Rebuilding a whole TrainConfig from either: ``config.from_dict(TrainConfig, ...)``.)
+    """
+    flat: dict[str, Any] = {}
+    for key, value in (sidecar.get("training") or {}).items():
+        if key in ("data", "model", "optim", "trainer") and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat["root" if key == "data" else key] = value
+    return flat
+
+
 def resolve_preprocess(sidecar: dict[str, Any]) -> Preprocess:
     """The one place eval preprocessing is derived from a model's sidecar (train, export, serve)."""
     spec = sidecar["preprocess"]

@@ -59,8 +59,9 @@ class Registry(Generic[T]):
         return name in self._entries
 
 
-def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
-    """Build 'unknown X; did you mean ...' text shared by registries and config loading."""
+def unknown_name_message(kind: str, name: str, valid: list[str], shown: list[str] | None = None) -> str:
+    """Build 'unknown X; did you mean ...' text shared by registries and config loading (``shown``: the names
+    listed as valid, when fewer than every accepted spelling in ``valid``)."""
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"Unknown {kind} {name!r}.{hint} Valid: {', '.join(valid)}"
+    return f"Unknown {kind} {name!r}.{hint} Valid: {', '.join(valid if shown is None else shown)}"

@@ -11,6 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
+from fashiontag.config import build_config
 from fashiontag.data.splits import load_split
 from fashiontag.data.synthetic import make_synthetic_dataset
 from fashiontag.evaluate import cross_validate, crossval_table
@@ -47,7 +48,7 @@ def dataset(tmp_path_factory):
 
 def _config(dataset):
     manifest, taxonomy = dataset
-    return TrainConfig(data=str(manifest), taxonomy=str(taxonomy), reader="manifest", source="manifest",
+    return build_config(TrainConfig, data=str(manifest), taxonomy=str(taxonomy), reader="manifest", source="manifest",
                        backbone="smallcnn", probe=True, **TRAIN_KEYS)  # fmt: skip
 
 
@@ -110,7 +111,7 @@ def test_summary_is_mean_and_sample_std_of_folds(cv_run):
     assert cell["std"] == pytest.approx(np.std(values, ddof=1))
     assert saved["summary"]["hierarchy"]["full_path_accuracy"]["n"] == FOLDS
     assert saved["split"]["sha256"] == load_split(out / "split.csv").meta["sha256"]
-    assert saved["train_config"]["backbone"] == "smallcnn" and saved["folds"] == FOLDS
+    assert saved["train_config"]["model"]["backbone"] == "smallcnn" and saved["folds"] == FOLDS
     table = (out / "crossval.md").read_text()
     assert table.strip() == crossval_table(result)
     for name in ("group accuracy", "type macro F1", "colour accuracy", "full-path accuracy"):

@@ -1,6 +1,5 @@
 """Adapt (``init_from``): a tiny source model continues on a second generated dataset and on another taxonomy."""
 
-import dataclasses
 import json
 
 import pytest
@@ -10,7 +9,7 @@ from typer.testing import CliRunner
 from fashiontag._io import sha256_file
 from fashiontag.artifact import ModelFileError
 from fashiontag.cli.main import app
-from fashiontag.config import ConfigError
+from fashiontag.config import ConfigError, build_config, updated
 from fashiontag.data.synthetic import make_synthetic_dataset
 from fashiontag.data.taxonomy import load_taxonomy, parse_taxonomy
 from fashiontag.models import create_network, load_network
@@ -54,7 +53,7 @@ def source_model(tmp_path_factory):
     """A smallcnn fine-tuned (backbone included: head_epochs=0) for one epoch on dataset A."""
     root = tmp_path_factory.mktemp("adapt_src")
     manifest, taxonomy = make_synthetic_dataset(root / "data", per_leaf=6, size=32, seed=0)
-    cfg = TrainConfig(data=str(manifest), taxonomy=str(taxonomy), reader="manifest", source="manifest",
+    cfg = build_config(TrainConfig, data=str(manifest), taxonomy=str(taxonomy), reader="manifest", source="manifest",
                       out=str(root / "run"), backbone="smallcnn", pretrained=False, image_size=32, input_size=32,
                       epochs=1, head_epochs=0, batch_size=8, lr=1e-2, progress_bar=False, seed=0)
     return fit(cfg), taxonomy
@@ -86,7 +85,7 @@ def test_adapt_same_taxonomy_starts_from_source(source_model, target_data, tmp_p
     assert _equal(_state(adapted.backbone), _state(base.backbone))  # probe: frozen backbone, bit for bit
     assert _equal(_state(adapted.head), _state(base.head))  # same taxonomy + strategy: heads reused, 0 steps
     sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
-    assert sidecar["training"]["init_from"] == str(source)
+    assert sidecar["training"]["model"]["init_from"] == str(source)
     record = sidecar["init_from"]
     assert record["path"] == str(source.resolve())
     assert record["sha256"] == sha256_file(source / "fashiontag.json")
@@ -147,10 +146,10 @@ def test_heads_with_same_shapes_but_other_order_are_not_reused(source_model):
 def test_adapt_letterboxes_at_the_new_size(source_model, tmp_path):
     """The new data is decoded at the run's image_size, so the sidecar must say so (the source used 32)."""
     source, taxonomy = source_model
-    cfg = TrainConfig(taxonomy=str(taxonomy), backbone="smallcnn", init_from=str(source), image_size=48)
+    cfg = build_config(TrainConfig, taxonomy=str(taxonomy), backbone="smallcnn", init_from=str(source), image_size=48)
     net = build_net(cfg, load_taxonomy(taxonomy))
     assert (net.preprocess.size, net.preprocess.input_size) == (48, 32)
-    net = build_net(dataclasses.replace(cfg, input_size=40), load_taxonomy(taxonomy))
+    net = build_net(updated(cfg, input_size=40), load_taxonomy(taxonomy))
     assert (net.preprocess.size, net.preprocess.input_size) == (48, 40)
 
 
@@ -166,8 +165,8 @@ def test_adapt_into_cascade_gives_every_part_the_backbone(source_model):
 def _config(source, target_data, out, **kw):
     manifest, taxonomy = target_data
     values = {"backbone": "smallcnn", "image_size": 32, "probe": True, "probe_steps": 1, "progress_bar": False, **kw}
-    return TrainConfig(data=str(manifest), taxonomy=str(taxonomy), reader="manifest", source="manifest", out=str(out),
-                       init_from=str(source), **values)
+    return build_config(TrainConfig, data=str(manifest), taxonomy=str(taxonomy), reader="manifest",
+                        source="manifest", out=str(out), init_from=str(source), **values)
 
 
 def test_init_from_missing_dir(target_data, tmp_path):

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fashiontag.config import ConfigError
+from fashiontag.config import ConfigError, build_config
 from fashiontag.data.synthetic import TAXONOMY_YAML
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.models import create_network, default_preprocess
@@ -48,24 +48,25 @@ def _images(n: int = 64, size: int = 32) -> np.ndarray:
 
 def test_ample_budget_takes_the_best_candidate_with_most_epochs(taxonomy: Taxonomy) -> None:
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
-    config = TrainConfig(image_size=32, time_limit="1h")
+    config = build_config(TrainConfig, image_size=32, time_limit="1h")
     plan = plan_recipe(config, net, _images(), n_train=200, n_val=20, seconds_left=3600)
     best = CANDIDATES[0]
-    assert plan.recipe == best and plan.config.mode == "trunk" and plan.config.epochs == best.max_epochs
-    assert plan.config.trunk_views == best.trunk_views and plan.config.input_size == best.input_size
+    assert plan.recipe == best and plan.config.trainer.mode == "trunk" and plan.config.trainer.epochs == best.max_epochs
+    assert plan.config.trainer.trunk_views == best.trunk_views and plan.config.model.input_size == best.input_size
     assert plan.estimate_seconds <= 3600 and any("chose" in line for line in plan.lines)
 
 
 def test_tiny_budget_falls_back_to_the_cheapest_and_says_so(taxonomy: Taxonomy) -> None:
     net = create_network(taxonomy, "smallcnn", "flat", default_preprocess("smallcnn", 32))
-    config = TrainConfig(image_size=32, time_limit="1s")
+    config = build_config(TrainConfig, image_size=32, time_limit="1s")
     plan = plan_recipe(config, net, _images(), n_train=10**7, n_val=10**6, seconds_left=1)
     # smallcnn has 2 stages: no cut -3/-2 exists, so only probe candidates were considered
     assert plan.recipe == dataclasses.replace(CANDIDATES[-1], input_size=max(CANDIDATES[-1].input_size, 32))
-    assert plan.config.mode == "probe" and "DOES NOT FIT" in plan.lines[-1]
+    assert plan.config.trainer.mode == "probe" and "DOES NOT FIT" in plan.lines[-1]
 
 
 def test_explicit_mode_limits_the_candidates(taxonomy: Taxonomy) -> None:
     net = create_network(taxonomy, "smallcnn", "flat", default_preprocess("smallcnn", 32))
-    plan = plan_recipe(TrainConfig(image_size=32, mode="probe"), net, _images(), 100, 10, seconds_left=600)
-    assert plan.config.mode == "probe" and plan.recipe.mode == "probe"
+    config = build_config(TrainConfig, image_size=32, mode="probe")
+    plan = plan_recipe(config, net, _images(), 100, 10, seconds_left=600)
+    assert plan.config.trainer.mode == "probe" and plan.recipe.mode == "probe"

@@ -64,7 +64,7 @@ def _fresh_accuracy(model: Path, fresh: Path, backend: str = "torch") -> tuple[d
 def test_mode_learns_fresh_images(mode: str, data: dict[str, Path], tmp_path: Path) -> None:
     model = _train(data, tmp_path / mode, MODES[mode])
     sidecar = json.loads((model / "fashiontag.json").read_text())
-    assert sidecar["training"]["mode"] in ("auto", mode) or sidecar["training"]["probe"]
+    assert sidecar["training"]["trainer"]["mode"] in ("auto", mode) or sidecar["training"]["trainer"]["probe"]
     accuracy, _ = _fresh_accuracy(model, data["fresh"])
     assert min(accuracy.values()) >= 0.9, accuracy
     if mode == "trunk":  # activations cached once per view, reused by a second run with the same settings

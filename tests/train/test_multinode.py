@@ -17,6 +17,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
+from fashiontag.config import build_config
 from fashiontag.models import load_network
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._distributed import LazyRows, MemmapRowsDataset, distributed_kwargs, wait_for_leader
@@ -46,8 +47,8 @@ def test_lazy_rows_read_only_what_is_indexed(tmp_path):
 
 def test_distributed_kwargs_and_leader_wait(tmp_path, monkeypatch):
     assert distributed_kwargs(TrainConfig()) == {}
-    assert distributed_kwargs(TrainConfig(ddp=True)) == {"strategy": "ddp"}
-    assert distributed_kwargs(TrainConfig(num_nodes=2)) == {"strategy": "ddp", "num_nodes": 2}
+    assert distributed_kwargs(build_config(TrainConfig, ddp=True)) == {"strategy": "ddp"}
+    assert distributed_kwargs(build_config(TrainConfig, num_nodes=2)) == {"strategy": "ddp", "num_nodes": 2}
     marker = tmp_path / "meta.json"
     monkeypatch.setenv("RANK", "0")
     assert wait_for_leader(marker) is False  # rank 0 builds

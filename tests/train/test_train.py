@@ -24,7 +24,7 @@ def test_train_each_strategy(strategy, synthetic, tiny_args, tmp_path):
     manifest, taxonomy = synthetic
     _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--strategy", strategy, "--backbone", "smallcnn"])
     sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
-    assert sidecar["strategy"] == strategy and sidecar["training"]["strategy"] == strategy
+    assert sidecar["strategy"] == strategy and sidecar["training"]["model"]["strategy"] == strategy
     assert sidecar["split"]["sha256"] and "torch" in sidecar["versions"]
     net = load_network(tmp_path / "run" / "model")
     with torch.no_grad():

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
-from fashiontag.config import ConfigError
+from fashiontag.config import ConfigError, build_config
 from fashiontag.data.synthetic import TAXONOMY_YAML, make_class_folders, make_synthetic_dataset
 from fashiontag.train import TrainConfig
 from fashiontag.train._sources import parse_sources, reweight
@@ -27,12 +27,13 @@ def test_reweight_draws_shares_by_weight_times_size() -> None:
 
 
 def test_parse_sources_checks_keys_names_and_weights() -> None:
-    specs = parse_sources(TrainConfig(data="shop", sources=({"data": "fpi", "reader": "fpi", "weight": 0.5},)))
+    extra = ({"data": "fpi", "reader": "fpi", "weight": 0.5},)
+    specs = parse_sources(build_config(TrainConfig, data="shop", sources=extra))
     assert [(s.name, s.weight) for s in specs] == [("main", 1.0), ("fpi_1", 0.5)]
     with pytest.raises(ConfigError, match="sources\\[0\\].wieght"):
-        parse_sources(TrainConfig(data="shop", sources=({"data": "fpi", "wieght": 0.5},)))
+        parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "wieght": 0.5},)))
     with pytest.raises(ConfigError, match="weight must be > 0"):
-        parse_sources(TrainConfig(data="shop", sources=({"data": "fpi", "weight": 0},)))
+        parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "weight": 0},)))
 
 
 @pytest.mark.slow

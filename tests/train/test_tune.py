@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from fashiontag.artifact import read_sidecar
 from fashiontag.cli.main import app
+from fashiontag.config import build_config
 from fashiontag.train import TrainConfig, _probe
 from fashiontag.train._tune import score, tune
 
@@ -17,8 +18,8 @@ def _config(synthetic, out, **kw):
     manifest, taxonomy = synthetic
     values = {"backbone": "smallcnn", "pretrained": False, "image_size": 32, "input_size": 32, "probe": True,
               "probe_steps": 5, "progress_bar": False, "seed": 3, **kw}
-    return TrainConfig(data=str(manifest), taxonomy=str(taxonomy), reader="manifest", source="manifest", out=str(out),
-                       **values)
+    return build_config(TrainConfig, data=str(manifest), taxonomy=str(taxonomy), reader="manifest",
+                        source="manifest", out=str(out), **values)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,9 @@ def test_tune_writes_trials_and_best(searched):
     # the best trial's model exists and its sidecar holds the value the study recorded
     model_dir = results["best"]["model_dir"]
     assert score(read_sidecar(model_dir)["metrics"]) == results["best"]["val_macro_f1"]
-    assert read_sidecar(model_dir)["training"]["lr"] == results["best"]["params"]["lr"]
-    assert (best.lr, best.weight_decay) == (results["best"]["params"]["lr"], results["best"]["params"]["weight_decay"])
+    assert read_sidecar(model_dir)["training"]["optim"]["lr"] == results["best"]["params"]["lr"]
+    params = results["best"]["params"]
+    assert (best.optim.lr, best.optim.weight_decay) == (params["lr"], params["weight_decay"])
     assert best.out == str(out) and list(table["trial"])[0] == results["best"]["trial"]
     assert table["val_macro_f1"].is_monotonic_decreasing and len(table) == 3
     assert (out / "tune.db").exists() and len(list(out.glob("cache_*"))) == 1  # data decoded once, not per trial
@@ -70,14 +72,14 @@ def test_best_is_the_highest_validation_score(synthetic, tmp_path, monkeypatch):
 
     def scored(model_dir, verify=True):
         sidecar = real(model_dir, verify)
-        return {**sidecar, "metrics": {"val_macro_f1": -abs(sidecar["training"]["lr"] - 3e-3)}}
+        return {**sidecar, "metrics": {"val_macro_f1": -abs(sidecar["training"]["optim"]["lr"] - 3e-3)}}
 
     monkeypatch.setattr(fashiontag.artifact, "read_sidecar", scored)
     best, table = tune(_config(synthetic, tmp_path / "run", probe_steps=1), trials=3)
     trials = json.loads((tmp_path / "run" / "tune.json").read_text())["trials"]
     closest = min(trials, key=lambda t: abs(t["lr"] - 3e-3))
     assert len({t["val_macro_f1"] for t in trials}) == 3
-    assert best.lr == closest["lr"] and table["trial"][0] == closest["trial"]
+    assert best.optim.lr == closest["lr"] and table["trial"][0] == closest["trial"]
     assert json.loads((tmp_path / "run" / "tune.json").read_text())["best"]["trial"] == closest["trial"]
 
 

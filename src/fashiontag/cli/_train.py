@@ -47,34 +47,53 @@ the same command again continues the study until --trials trials have completed.
 def _config(config_file: Path | None, overrides: list[str], **values: object):  # noqa: ANN202
     """TrainConfig from defaults, YAML, options and key=value; with ``init_from`` and no backbone given
     anywhere, the backbone is the source model's."""
-    import dataclasses
-
     import yaml
 
     from fashiontag.artifact import read_sidecar
-    from fashiontag.config import build_config
+    from fashiontag.config import build_config, parse_overrides, resolve_keys, updated
     from fashiontag.train import TrainConfig
 
     cfg = build_config(TrainConfig, config_file, overrides, **values)
-    in_yaml = config_file is not None and "backbone" in (yaml.safe_load(config_file.read_text("utf-8")) or {})
-    given = values.get("backbone") or in_yaml or any(o.split("=", 1)[0].strip() == "backbone" for o in overrides)
-    if not cfg.init_from or given:
+    layers = [yaml.safe_load(config_file.read_text("utf-8")) or {}] if config_file is not None else []
+    layers += [parse_overrides([o]) for o in overrides]  # backbone, model.backbone or model: {backbone: ...}
+    given = values.get("backbone") or any("backbone" in resolve_keys(TrainConfig, x).get("model", {}) for x in layers)
+    if not cfg.model.init_from or given:
         return cfg
-    return dataclasses.replace(cfg, backbone=read_sidecar(cfg.init_from, verify=False)["backbone"]["name"])
+    return updated(cfg, backbone=read_sidecar(cfg.model.init_from, verify=False)["backbone"]["name"])
 
 
-# TrainConfig's defaults shown by --help (the options default to None, so a YAML value is not overridden).
-# Written out because importing TrainConfig here would import torch for every command's --help;
-# tests/test_cli_help.py checks them against TrainConfig.
-HELP_DEFAULTS = {"taxonomy": "auto", "backbone": "tf_efficientnet_lite0", "strategy": "flat", "reader": "auto"}
+def settings_help() -> str:
+    """Every TrainConfig key with its default, one paragraph per section (read from the dataclasses: importing
+    ``fashiontag.train.TrainConfig`` loads no torch)."""
+    import dataclasses
+
+    from fashiontag.train import TrainConfig
+
+    lines = ["Settings (key=value, flat or dotted: lr=2e-3 is optim.lr=2e-3; --config YAML nests them: "
+             "optim: {lr: 2e-3}; --data PATH is data.root), with their defaults:"]
+    default = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(default, f.name)
+        if dataclasses.is_dataclass(value):
+            keys = "  ".join(f"{g.name}={getattr(value, g.name)!r}" for g in dataclasses.fields(value))
+            lines.append(f"{f.name}:  {keys}")
+    top = [f.name for f in dataclasses.fields(TrainConfig) if not dataclasses.is_dataclass(getattr(default, f.name))]
+    lines.append("top level:  " + "  ".join(f"{name}={getattr(default, name)!r}" for name in top))
+    return "\n\n".join(lines)
 
 
 def _default(name: str) -> str:
-    return HELP_DEFAULTS[name]
+    """TrainConfig's default of ``name`` for an option's ``show_default`` (the options default to None, so a
+    YAML value is not overridden)."""
+    from fashiontag.config import resolve_keys
+    from fashiontag.train import TrainConfig
+
+    section = next(iter(resolve_keys(TrainConfig, {name: None})))
+    return str(getattr(getattr(TrainConfig(), section), name))
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train", help=TRAIN_HELP)
+    @app.command("train", help=f"{TRAIN_HELP}\n{settings_help()}")
     def train(
         data: str = typer.Option(..., help="Dataset root (or manifest file)."),
         out: str = typer.Option(..., help="Run directory; the model goes to OUT/model."),
@@ -159,5 +178,5 @@ def register(app: typer.Typer) -> None:
         except ConfigError as exc:
             raise typer.BadParameter(str(exc)) from None
         typer.echo(table.to_string(index=False))
-        params = " ".join(f"{k}={getattr(best, k)}" for k in ("lr", "weight_decay", "augment") if k in table)
+        params = " ".join(f"{k}={getattr(best.optim, k)}" for k in ("lr", "weight_decay", "augment") if k in table)
         typer.echo(f"best: {params}  model: {table['model_dir'].iloc[0]}\nresults: {Path(out) / 'tune.json'}")

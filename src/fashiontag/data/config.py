@@ -13,8 +13,9 @@ from typing import Literal
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Everything that decides which items, labels and pixels a run sees.
+class DatasetConfig:
+    """Which dataset and how its labels map: the fields every config that reads a dataset shares (one
+    definition, one default each: :class:`DataConfig` here, ``TrainConfig.data`` in training).
 
     ``source`` names the mapping rules in the taxonomy's ``sources:``; empty means "same as reader"
     except that the ``folder`` reader maps with ``clothing_photos`` rules. ``reader``/``taxonomy`` ``auto``:
@@ -23,9 +24,25 @@ class DataConfig:
     """
 
     reader: str = "auto"
-    root: str = ""
+    root: str = ""  # dataset root (or manifest file)
     taxonomy: str = "auto"
     source: str = ""
+    min_class_count: int = 5  # classes inferred from folders with fewer images stop training (0: no check)
+
+    @property
+    def mapping_source(self) -> str:
+        """The taxonomy ``sources:`` key used to map this reader's labels."""
+        if self.source:
+            return self.source
+        return {"folder": "clothing_photos"}.get(self.reader, self.reader)
+
+
+@dataclass(frozen=True)
+class DataConfig(DatasetConfig):
+    """Everything that decides which items, labels and pixels a run sees: the dataset
+    (:class:`DatasetConfig`), then how it is split, filtered and cached.
+    """
+
     size: int = 80
     fill: int = 255
     split_method: Literal["stratified", "year", "kfold"] = "stratified"
@@ -38,11 +55,3 @@ class DataConfig:
     workers: int = 2
     near_dup_radius: int = 1
     tiny_side: int = 32
-    min_class_count: int = 5  # classes inferred from folders with fewer images stop training (0: no check)
-
-    @property
-    def mapping_source(self) -> str:
-        """The taxonomy ``sources:`` key used to map this reader's labels."""
-        if self.source:
-            return self.source
-        return {"folder": "clothing_photos"}.get(self.reader, self.reader)

@@ -6,8 +6,9 @@ each ``dup_group`` in one fold. Fold ``i`` tests on fold ``i``, stops early / ca
 run resumes where it stopped (a fine-tune mid-fold resumes from its own ``last.ckpt``).
 
 Example:
+    >>> from fashiontag.config import build_config  # doctest: +SKIP
     >>> from fashiontag.train import TrainConfig  # doctest: +SKIP
-    >>> config = TrainConfig(data="../shared/data/fpi_small", probe=True)  # doctest: +SKIP
+    >>> config = build_config(TrainConfig, data="../shared/data/fpi_small", probe=True)  # doctest: +SKIP
     >>> result = cross_validate(config, folds=5, out="runs/cv")  # doctest: +SKIP
     >>> print(crossval_table(result))  # doctest: +SKIP
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fashiontag._io import write_json
+from fashiontag.config import updated
 from fashiontag.evaluate._run import EvaluateConfig, json_safe
 from fashiontag.evaluate.kfold import summarise_folds
 
@@ -67,16 +69,28 @@ def fold_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _without(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """A recorded TrainConfig without ``keys``, in its sections too."""
+    return {k: _without(v, keys) if isinstance(v, dict) else v for k, v in config.items() if k not in keys}
+
+
 def _runtime_free(config: dict[str, Any]) -> dict[str, Any]:
+    from fashiontag.config import ConfigError, from_dict, to_dict
+    from fashiontag.train import TrainConfig
+
+    try:  # a fold.json written before TrainConfig had sections records it flat
+        config = to_dict(from_dict(TrainConfig, config))
+    except ConfigError:
+        pass
     config = json.loads(json.dumps(config, default=str))  # as fold.json holds it: tuples are lists there
-    return {k: v for k, v in config.items() if k not in _RUNTIME_KEYS}
+    return _without(config, _RUNTIME_KEYS)
 
 
 def _check_inputs(train_config: TrainConfig, folds: int) -> None:
     if folds < 3:
         raise ValueError(f"folds={folds}: need at least 3 (one test fold, one val fold, the rest train)")
-    if train_config.split:
-        raise ValueError(f"split={train_config.split!r}: cross_validate makes its own splits; leave split unset")
+    if train_config.data.split:
+        raise ValueError(f"split={train_config.data.split!r}: cross_validate makes its own splits; leave split unset")
 
 
 def assign_folds(labels: pd.DataFrame, folds: int, seed: int = 0) -> pd.DataFrame:
@@ -139,8 +153,8 @@ def _load_data(train_config: TrainConfig, out: Path) -> TrainData:
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.train import FeatureMemo, load_train_data
 
-    cfg = replace(train_config, out=str(out), split=None)
-    data = load_train_data(cfg, resolve_taxonomy(cfg.taxonomy, cfg.reader, cfg.data, cfg.source))
+    cfg = updated(train_config, out=str(out), split=None)
+    data = load_train_data(cfg, resolve_taxonomy(cfg.data.taxonomy, cfg.data.reader, cfg.data.root, cfg.data.source))
     return replace(data, feature_memo=FeatureMemo())  # probe folds extract backbone features once, not K times
 
 
@@ -168,12 +182,12 @@ def _run_fold(
     from fashiontag.train import fit, from_arrays
 
     fold_dir = out / f"fold_{fold['fold']}"
-    config = replace(train_config, out=str(fold_dir), split=fold["path"])
+    config = updated(train_config, out=str(fold_dir), split=fold["path"])
     split_of = load_split(fold["path"]).table.set_index("item_id")["split"]
     labels = data.labels.assign(split=data.labels["item_id"].map(split_of).to_numpy())
     fold_dir.mkdir(parents=True, exist_ok=True)  # fit() only creates its out dir when it loads the data itself
     model_dir = fit(config, from_arrays(data.images, labels, data.taxonomy, data.feature_memo))
-    cache = out / f"cache_{train_config.image_size}"
+    cache = out / f"cache_{train_config.data.image_size}"
     metrics = evaluate_model(model_dir, cache, "test", fold_dir / "eval", evaluate_config, split_file=fold["path"])
     record = {
         "fold": fold["fold"], "val_fold": fold["val_fold"], "counts": fold["counts"], "model": str(model_dir),
@@ -210,7 +224,8 @@ def cross_validate(
         The ``crossval.json`` content: ``summary`` (``summarise_folds`` of the per-fold metrics), ``folds``, ...
 
     Example:
-        >>> cross_validate(TrainConfig(data="../shared/data/fpi_small", probe=True), 5, "runs/cv")  # doctest: +SKIP
+        >>> config = build_config(TrainConfig, data="../shared/data/fpi_small", probe=True)  # doctest: +SKIP
+        >>> cross_validate(config, 5, "runs/cv")  # doctest: +SKIP
     """
     from fashiontag.config import to_dict
 
@@ -222,7 +237,7 @@ def cross_validate(
     records = []
     for fold in split["folds"]:
         fold_dir = out / f"fold_{fold['fold']}"
-        record = _finished(fold_dir, fold["sha256"], to_dict(replace(train_config, out=str(fold_dir))))
+        record = _finished(fold_dir, fold["sha256"], to_dict(updated(train_config, out=str(fold_dir))))
         if record is not None:
             echo(f"fold {fold['fold']}/{folds}: already done ({fold_dir / FOLD_FILE}), skipping")
         else:
@@ -249,7 +264,7 @@ def _write_summary(
         "seed": seed,
         "summary": summarise_folds([r["metrics"] for r in records]),
         "split": split,
-        "train_config": {k: v for k, v in to_dict(train_config).items() if k not in ("out", "split")},
+        "train_config": _without(to_dict(train_config), ("out", "split")),
         "evaluate_config": asdict(evaluate_config),
         "out": str(out),
     }

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashiontag.artifact import Preprocess, resolve_preprocess
+from fashiontag.artifact import Preprocess, resolve_preprocess, training_settings
 from fashiontag.data.images import ImageError, letterbox
 from fashiontag.data.sources import load_item
 from fashiontag.data.taxonomy import Taxonomy
@@ -129,7 +129,7 @@ def load_split_data(
     from fashiontag.data.splits import load_split
     from fashiontag.evaluate._data import head_targets
 
-    training = sidecar.get("training") or {}
+    training = training_settings(sidecar)  # nested or (older model directories) flat
     reader = reader or training.get("reader") or "auto"
     if reader == "auto":  # as training resolved it: FPI when styles.csv is there, else class folders
         from fashiontag.data.folders import detect_reader

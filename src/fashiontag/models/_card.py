@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fashiontag._io import atomic_open
+from fashiontag.artifact import training_settings
 
 CARD_NAME = "README.md"
 
@@ -49,12 +50,12 @@ def _number(value: Any) -> str:
 
 
 def _data_section(sidecar: dict[str, Any]) -> list[str]:
-    training = sidecar.get("training") or {}
+    training = training_settings(sidecar)  # nested or (older model directories) flat
     split = sidecar.get("split") or {}
     lines = ["## Data", ""]
     if training:
         lines.append(
-            f"- dataset: `{training.get('data') or '-'}` (reader `{training.get('reader') or '-'}`, "
+            f"- dataset: `{training.get('root') or '-'}` (reader `{training.get('reader') or '-'}`, "
             f"mapping source `{training.get('source') or '-'}`)"
         )
         mode = "probe (frozen backbone, trained heads)" if training.get("probe") else training.get("mode", "full")

@@ -1,19 +1,29 @@
 """Training: TrainConfig, fit (Lightning fine-tune or probe), adapt, tune; loss and augmentation registries.
 
+The public names load on first use (PEP 562), so reading ``TrainConfig`` (``--help``, the CLI's parsing) does not
+import torch.
+
 Example:
+    >>> from fashiontag.config import build_config
     >>> from fashiontag.train import TrainConfig, fit
-    >>> fit(TrainConfig(data="../shared/data/fpi_small", probe=True, out="runs/probe"))  # doctest: +SKIP
-"""
+    >>> fit(build_config(TrainConfig, data="../shared/data/fpi_small", probe=True, out="runs/probe"))  # doctest: +SKIP
+"""  # noqa: E501
 
-from fashiontag.train._adapt import adapt_network
-from fashiontag.train._augment import create_augment, list_augments
-from fashiontag.train._config import TrainConfig
-from fashiontag.train._data import TrainData, from_arrays, load_train_data
-from fashiontag.train._fit import build_net, fit, train_network
-from fashiontag.train._losses import create_loss, focal_loss, list_losses
-from fashiontag.train._probe import FeatureMemo
+from __future__ import annotations
 
-__all__ = [
-    "TrainConfig", "TrainData", "adapt_network", "build_net", "create_augment", "create_loss", "fit",
-    "FeatureMemo", "focal_loss", "from_arrays", "list_augments", "list_losses", "load_train_data", "train_network",
-]
+from fashiontag._lazy import lazy_exports
+
+_EXPORTS = {
+    "adapt_network": "_adapt", "create_augment": "_augment", "list_augments": "_augment",
+    "TrainConfig": "_config", "TrainDataConfig": "_config", "ModelConfig": "_config", "OptimConfig": "_config",
+    "TrainerConfig": "_config",
+    "TrainData": "_data", "from_arrays": "_data", "load_train_data": "_data",
+    "build_net": "_fit", "fit": "_fit", "train_network": "_fit",
+    "create_loss": "_losses", "focal_loss": "_losses", "list_losses": "_losses",
+    "FeatureMemo": "_probe",
+}  # fmt: skip
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -66,19 +66,20 @@ def adapt_network(base: torch.nn.Module, taxonomy: Taxonomy, strategy: str, prep
 
 
 def load_source(config: TrainConfig) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The ``init_from`` model, checked (sidecar, sha256 of every file) and matched against ``config.backbone``,
+    """The ``init_from`` model, checked (sidecar, sha256 of every file) and matched against ``config.model.backbone``,
     and the record of what was loaded (path, the sidecar's sha256, the weight files' hashes).
 
     Raises:
         ModelFileError: the directory is missing, incomplete or tampered with.
-        ConfigError: ``config.backbone`` names another backbone than the source model's.
+        ConfigError: ``config.model.backbone`` names another backbone than the source model's.
     """
-    model_dir = Path(config.init_from or "")
+    model_dir = Path(config.model.init_from or "")
     sidecar = read_sidecar(model_dir, verify=True)
     name = sidecar["backbone"]["name"]
-    if config.backbone != name:
+    if config.model.backbone != name:
         raise ConfigError(
-            f"init_from={config.init_from} has backbone {name!r} but backbone={config.backbone!r} was requested; "
+            f"init_from={config.model.init_from} has backbone {name!r} but backbone={config.model.backbone!r} was "
+            "requested; "
             f"adapting keeps the source backbone, so set backbone={name} (on the command line: leave --backbone out)"
         )
     # hashed now, not at save time: the source may be retrained in place while this run trains
@@ -95,8 +96,8 @@ def adapt_from_config(config: TrainConfig, taxonomy: Taxonomy, **options: Any) -
     ``net.adapt_info`` also holds the source record that ``fit`` writes to the sidecar's ``init_from``.
     """
     base, record = load_source(config)
-    size = dataclasses.replace(base.preprocess, size=config.image_size,
-                               input_size=config.input_size or base.preprocess.input_size)
-    net = adapt_network(base, taxonomy, config.strategy, size, **options)
+    size = dataclasses.replace(base.preprocess, size=config.data.image_size,
+                               input_size=config.model.input_size or base.preprocess.input_size)
+    net = adapt_network(base, taxonomy, config.model.strategy, size, **options)
     net.adapt_info = {**record, **net.adapt_info}
     return net

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fashiontag.config import updated
 from fashiontag.train._config import TrainConfig
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -169,8 +170,8 @@ def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n
     budget = seconds_left - RESERVE_SECONDS
     lines = [f"time budget: {seconds_left:.0f} s left for training ({RESERVE_SECONDS:.0f} s kept for saving)"]
     # never below the letterboxed images' own size: 80 px FPI packshots go up to 128, 224 px phone photos stay
-    sized = [dataclasses.replace(c, input_size=max(c.input_size, config.image_size)) for c in candidates]
-    wanted = [c for i, c in enumerate(sized) if config.mode in ("auto", c.mode) and c not in sized[:i]]
+    sized = [dataclasses.replace(c, input_size=max(c.input_size, config.data.image_size)) for c in candidates]
+    wanted = [c for i, c in enumerate(sized) if config.trainer.mode in ("auto", c.mode) and c not in sized[:i]]
     stages = len(backbone_stages(net.backbone)) if type(net.backbone).__name__ in list_cuttable_families() else 0
     wanted = [c for c in wanted if c.mode != "trunk" or 0 < abs(c.trunk_cut) < stages]  # cuts this backbone has
     for recipe in wanted:
@@ -186,8 +187,7 @@ def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n
             total = estimate(recipe, rates, n_train, n_val, epochs)
             verdict = "fits" if total <= budget else "DOES NOT FIT (the cheapest; training stops at the limit)"
             lines.append(f"chose {recipe.describe()}, {epochs} epoch(s): estimated {total:.0f} s, {verdict}")
-            chosen = dataclasses.replace(config, mode=recipe.mode, probe=False, epochs=epochs,
-                                         input_size=recipe.input_size, trunk_cut=recipe.trunk_cut,
-                                         trunk_views=recipe.trunk_views)
+            chosen = updated(config, mode=recipe.mode, probe=False, epochs=epochs, input_size=recipe.input_size,
+                             trunk_cut=recipe.trunk_cut, trunk_views=recipe.trunk_views)
             return Plan(chosen, recipe, total, seconds_left, lines)
     return Plan(config, None, 0.0, seconds_left, [*lines, "no candidate for this mode; running the config as is"])

@@ -1,37 +1,57 @@
-"""TrainConfig: every training knob in one frozen dataclass (defaults -> YAML -> key=value)."""
+"""TrainConfig: every training knob, in four sections (defaults -> YAML -> key=value).
+
+``data`` (what to read), ``model`` (what network), ``optim`` (how the weights move) and ``trainer`` (how long,
+on what hardware, in which mode), plus ``out``, ``name`` and ``seed``. Keys are written nested in YAML
+(``optim: {lr: 2e-3}``), dotted (``optim.lr=2e-3``) or flat (``lr=2e-3``): every key name is unique across the
+sections, so a flat key always resolves (:mod:`fashiontag.config`). ``data=PATH`` is ``data.root=PATH``.
+Change a built config with :func:`fashiontag.config.updated` (``updated(cfg, lr=1e-3)``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from fashiontag.data.config import DatasetConfig
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Training run settings.
+class TrainDataConfig(DatasetConfig):
+    """What training reads: the dataset (``root``, ``reader``, ``taxonomy``, ``source``, ``min_class_count``:
+    the data stage's :class:`~fashiontag.data.config.DatasetConfig`, same names and defaults), then how it is
+    split, decoded and sampled.
 
-    Example:
-        >>> from fashiontag.config import build_config
-        >>> build_config(TrainConfig, overrides=["lr=0.01", "epochs=2"]).lr
-        0.01
+    ``image_size`` is the letterbox size of training's own decoded cache ``OUT/cache_<image_size>``; it is not
+    ``DataConfig.size`` (80: the full height of an FPI photo, for ``data prepare``'s standalone cache): training
+    defaults to 64 so a default run stays quick, and the network resizes to its ``model.input_size`` anyway.
     """
 
-    data: str = ""  # dataset root (or manifest file)
-    taxonomy: str = "auto"  # built-in name or YAML path; auto: fpi for FPI, else inferred from class folders
-    reader: str = "auto"  # fashiontag.data.readers name; auto: fpi if styles.csv exists, else folder
-    source: str = ""  # taxonomy.sources key used by map_items (default: from the reader)
+    SHORTHAND: ClassVar[str] = "root"  # data=PATH is data.root=PATH
+
     split: str | None = None  # CSV with item_id,split (train/val/test); default: hash of dup_group
-    out: str = "runs/default"
-    name: str | None = None  # model name (sidecar, report title, service page badge); default: OUT's folder name
+    image_size: int = 64  # letterbox size of the decoded images
+    max_items: int | None = None  # cap on items (quick runs, benchmarks)
+    sources: tuple[dict[str, Any], ...] = ()  # more datasets in one model: {data, reader, source, weight, name}
+    source_weight: float = 1.0  # per-image sampling weight of `root` when `sources` are given (train/_sources.py)
+    lazy_cache: bool = False  # read the decoded cache row by row from its memmap (each DDP rank: only its rows)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: backbone, head strategy, starting weights and input size."""
+
     backbone: str = "tf_efficientnet_lite0"
     strategy: str = "flat"
     strategy_attribute: str | None = None  # combined: joint attribute (default: the first)
     pretrained: bool | str = True
     init_from: str | None = None  # adapt: an existing fashiontag model directory
-    image_size: int = 64  # letterbox size of the decoded images
     input_size: int | None = None  # network input (default: backbone's own)
-    epochs: int = 5
-    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """How the weights move: optimiser, learning-rate schedule, loss, sampling and augmentation."""
+
     optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = 1e-3
     backbone_lr_scale: float = 0.1  # backbone lr = lr * scale once unfrozen
@@ -43,29 +63,31 @@ class TrainConfig:
     focal_gamma: float = 2.0
     balanced_sampling: bool = False
     augment: str = "light"
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """How long and where: epochs, batches, mode, precision, devices, time budget."""
+
+    epochs: int = 5
+    batch_size: int = 32
     head_epochs: int = 1  # epochs with a frozen backbone before the full fine-tune
     early_stopping_patience: int = 3
+    mode: Literal["auto", "full", "trunk", "probe"] = "auto"  # auto: full, or the time_limit planner's pick
+    probe: bool = False  # shorthand for mode=probe
+    trunk_cut: int = -3  # trunk mode: first trained backbone stage (negative: from the end); earlier ones cached
+    trunk_views: int = 2  # trunk mode: cached views per image (the image, its mirror, then augment-preset views)
+    probe_steps: int = 2000  # mini-batches of 512 on the frozen features
+    time_limit: str | None = None  # e.g. "10m": pick the recipe that fits, stop there with the best checkpoint
     precision: str = "auto"  # auto: bf16-mixed on GPU, 32 on CPU
     accelerator: str = "auto"
     devices: int = 1
+    num_nodes: int = 1  # machines in a torchrun/SLURM launch (each runs `devices` processes); docs/scale.md
     ddp: bool = False
     num_workers: int = 0
-    seed: int = 0
-    probe: bool = False  # shorthand for mode=probe
-    mode: Literal["auto", "full", "trunk", "probe"] = "auto"  # auto: full, or the time_limit planner's pick
-    trunk_cut: int = -3  # trunk mode: first trained backbone stage (negative: from the end); earlier ones cached
-    trunk_views: int = 2  # trunk mode: cached views per image (the image, its mirror, then augment-preset views)
-    time_limit: str | None = None  # e.g. "10m": pick the recipe that fits, stop there with the best checkpoint
-    probe_steps: int = 2000  # mini-batches of 512 on the frozen features
     limit_train_batches: float | int = 1.0
     limit_val_batches: float | int = 1.0
-    max_items: int | None = None  # cap on items (quick runs, benchmarks)
     progress_bar: bool = True
-    min_class_count: int = 5  # classes inferred from folders with fewer images stop the run (0: no check)
-    sources: tuple[dict[str, Any], ...] = ()  # more datasets in one model: {data, reader, source, weight, name}
-    source_weight: float = 1.0  # per-image sampling weight of `data` when `sources` are given (train/_sources.py)
-    num_nodes: int = 1  # machines in a torchrun/SLURM launch (each runs `devices` processes); docs/scale.md
-    lazy_cache: bool = False  # read the decoded cache row by row from its memmap (each DDP rank: only its rows)
 
     @property
     def train_mode(self) -> str:
@@ -73,3 +95,25 @@ class TrainConfig:
         if self.probe:
             return "probe"
         return "full" if self.mode == "auto" else self.mode
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training run settings.
+
+    Example:
+        >>> from fashiontag.config import build_config, updated
+        >>> cfg = build_config(TrainConfig, overrides=["lr=0.01", "trainer.epochs=2", "data=photos"])
+        >>> cfg.optim.lr, cfg.trainer.epochs, cfg.data.root
+        (0.01, 2, 'photos')
+        >>> updated(cfg, epochs=3).trainer.epochs
+        3
+    """
+
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    out: str = "runs/default"
+    name: str | None = None  # model name (sidecar, report title, service page badge); default: OUT's folder name
+    seed: int = 0

@@ -52,19 +52,19 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
     from fashiontag.data.cache import open_cache, prepare_cache
     from fashiontag.data.config import DataConfig
 
-    folder = Path(config.out) / f"cache_{config.image_size}"
+    folder = Path(config.out) / f"cache_{config.data.image_size}"
     if not (folder / "meta.json").exists() and not wait_for_leader(folder / "meta.json"):  # rank 0 builds it
-        data_config = DataConfig(reader=config.reader, root=config.data, taxonomy=config.taxonomy,
-                                 source=config.source, size=config.image_size)
-        prepare_cache(data_config, folder, progress=config.progress_bar)
+        data_config = DataConfig(reader=config.data.reader, root=config.data.root, taxonomy=config.data.taxonomy,
+                                 source=config.data.source, size=config.data.image_size)
+        prepare_cache(data_config, folder, progress=config.trainer.progress_bar)
     cache = open_cache(folder)
     index = cache.index[cache.index["leaf"].notna()].reset_index(drop=True)
-    if config.max_items and len(index) > config.max_items:
-        index = index.sample(config.max_items, random_state=config.seed).reset_index(drop=True)
-    if config.split:
+    if config.data.max_items and len(index) > config.data.max_items:
+        index = index.sample(config.data.max_items, random_state=config.seed).reset_index(drop=True)
+    if config.data.split:
         from fashiontag.data.splits import load_split
 
-        table = load_split(config.split).table  # checks the split's sha256, as every later command does
+        table = load_split(config.data.split).table  # checks the split's sha256, as every later command does
         index = index.drop(columns="split", errors="ignore").merge(table[["item_id", "split"]], on="item_id")
     elif "split" in index:  # train/ val/ test/ folders decide; the hash fills in what they leave open
         from fashiontag.data.folders import folder_splits
@@ -75,12 +75,12 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
     if taxonomy.fingerprint() != cache.meta.get("taxonomy_fingerprint"):
         raise ValueError(f"{folder}: cache was built for another taxonomy; delete it or use another --out")
     rows = index["row"].to_numpy()
-    return (LazyRows(cache.images, rows) if config.lazy_cache else cache.batch(rows)), index
+    return (LazyRows(cache.images, rows) if config.data.lazy_cache else cache.batch(rows)), index
 
 
 def load_train_data(config: TrainConfig, taxonomy: Taxonomy) -> TrainData:
     """Read, map, split and decode through the data stage's cache (kept under ``config.out``)."""
-    if config.sources:  # several datasets, each through its own mapping, stacked with a `source` column
+    if config.data.sources:  # several datasets, each through its own mapping, stacked with a `source` column
         from fashiontag.train._sources import load_sources
 
         return load_sources(config, taxonomy, load_train_data)
@@ -89,8 +89,8 @@ def load_train_data(config: TrainConfig, taxonomy: Taxonomy) -> TrainData:
     from fashiontag.data.checks import check_trainable
     from fashiontag.data.folders import infers_taxonomy
 
-    strict = infers_taxonomy(config.reader, config.taxonomy, config.data)
-    small = check_trainable(index, taxonomy, config.min_class_count, strict, where=config.data)
+    strict = infers_taxonomy(config.data.reader, config.data.taxonomy, config.data.root)
+    small = check_trainable(index, taxonomy, config.data.min_class_count, strict, where=config.data.root)
     if small:
         logging.getLogger(__name__).warning("%d classes below min_class_count, e.g. %s", len(small), small[0])
     keep = ["item_id", "path", "dup_group", "leaf", *taxonomy.attributes, "split"]

@@ -28,10 +28,10 @@ from fashiontag.train._config import TrainConfig
 def distributed_kwargs(config: TrainConfig) -> dict[str, Any]:
     """Trainer arguments for DDP on one machine (``ddp=true devices=G``) or several (``num_nodes=N``)."""
     kwargs: dict[str, Any] = {}
-    if config.ddp or config.num_nodes > 1:
+    if config.trainer.ddp or config.trainer.num_nodes > 1:
         kwargs["strategy"] = "ddp"
-    if config.num_nodes > 1:
-        kwargs["num_nodes"] = config.num_nodes
+    if config.trainer.num_nodes > 1:
+        kwargs["num_nodes"] = config.trainer.num_nodes
     return kwargs
 
 

@@ -34,11 +34,12 @@ def _versions() -> dict[str, str]:
 
 def build_net(config: TrainConfig, taxonomy: Taxonomy) -> torch.nn.Module:
     """A fresh network, or (``init_from``) one whose backbone (and matching heads) come from a saved model."""
-    options = {"attribute": config.strategy_attribute} if config.strategy == "combined" else {}
-    if config.init_from:
+    options = {"attribute": config.model.strategy_attribute} if config.model.strategy == "combined" else {}
+    if config.model.init_from:
         return adapt_from_config(config, taxonomy, **options)
-    pre = default_preprocess(config.backbone, config.image_size, config.input_size)
-    return create_network(taxonomy, config.backbone, config.strategy, pre, config.pretrained, **options)
+    pre = default_preprocess(config.model.backbone, config.data.image_size, config.model.input_size)
+    model = config.model
+    return create_network(taxonomy, model.backbone, model.strategy, pre, model.pretrained, **options)
 
 
 def _targets(net: torch.nn.Module, leaves: list, attributes: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +55,7 @@ def _train_one(net: torch.nn.Module, images: np.ndarray, leaves: list, attrs: di
 
     strategy_t, heads_t = _targets(net, leaves, attrs)
     train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
-    train = MODES.get(config.train_mode)()
+    train = MODES.get(config.trainer.train_mode)()
     return train(net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, feature_memo, max_seconds)
 
 
@@ -88,17 +89,17 @@ def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: T
           started: float) -> tuple[TrainConfig, torch.nn.Module, Any, float | None]:
     """With ``time_limit``: the recipe that fits what is left of it (printed), the network rebuilt for its
     input size, and the seconds training may run."""
-    if not config.time_limit:
+    if not config.trainer.time_limit:
         return config, net, None, None
     from fashiontag.train._budget import RESERVE_SECONDS, parse_duration, plan_recipe
 
-    limit = parse_duration(config.time_limit)
+    limit = parse_duration(config.trainer.time_limit)
     split = data.labels["split"].to_numpy()
     plan = plan_recipe(config, net, data.images, int((split == "train").sum()), int((split == "val").sum()),
                        limit - (time.perf_counter() - started))
     for line in plan.lines:
         print(f"   plan: {line}", flush=True)
-    if plan.config.input_size != config.input_size:
+    if plan.config.model.input_size != config.model.input_size:
         net = build_net(plan.config, taxonomy)
     return plan.config, net, plan, limit - (time.perf_counter() - started) - RESERVE_SECONDS
 
@@ -110,9 +111,9 @@ def record_split(config: TrainConfig, labels: Any, out: Path) -> dict[str, str]:
     already sits at ``OUT/split.csv``."""
     from fashiontag.data.splits import load_split, write_split
 
-    if config.split:
-        given = load_split(config.split)
-        return {"path": str(Path(config.split).resolve()), "sha256": given.meta["sha256"]}
+    if config.data.split:
+        given = load_split(config.data.split)
+        return {"path": str(Path(config.data.split).resolve()), "sha256": given.meta["sha256"]}
     table = labels[["item_id", "split"]].astype({"item_id": str}).sort_values("item_id", kind="stable")
     table = table.assign(fold=pd.array([pd.NA] * len(table), dtype="Int64")).reset_index(drop=True)
     path = out / "split.csv"
@@ -122,7 +123,8 @@ def record_split(config: TrainConfig, labels: Any, out: Path) -> dict[str, str]:
         except (ValueError, KeyError):
             mine = False
         path = path if mine else out / "model" / "split.csv"
-    meta = {"method": "train", "reader": config.reader, "root": str(config.data), "taxonomy": config.taxonomy}
+    meta = {"method": "train", "reader": config.data.reader, "root": str(config.data.root),
+            "taxonomy": config.data.taxonomy}
     return {"path": str(path.resolve()), "sha256": write_split(table, path, meta)["sha256"]}
 
 
@@ -130,16 +132,18 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     """Train per ``config`` and write ``<out>/model`` (weights + sidecar); returns the model directory.
 
     Example:
-        >>> fit(TrainConfig(data="../shared/data/fpi_small", probe=True, out="runs/probe"))  # doctest: +SKIP
+        >>> config = build_config(TrainConfig, data="../shared/data/fpi_small", probe=True, out="runs/probe")
+        >>> fit(config)  # doctest: +SKIP
     """
     started = time.perf_counter()
-    if config.time_limit:  # a malformed limit fails before any data is read
+    if config.trainer.time_limit:  # a malformed limit fails before any data is read
         from fashiontag.train._budget import parse_duration
 
-        parse_duration(config.time_limit)
+        parse_duration(config.trainer.time_limit)
     torch.manual_seed(config.seed)
-    taxonomy = data.taxonomy if data is not None else resolve_taxonomy(config.taxonomy, config.reader, config.data,
-                                                                        config.source)
+    dataset = config.data
+    taxonomy = data.taxonomy if data is not None else resolve_taxonomy(dataset.taxonomy, dataset.reader, dataset.root,
+                                                                        dataset.source)
     out = Path(config.out)
     net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
     data = data if data is not None else load_train_data(config, taxonomy)
@@ -154,7 +158,7 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)  # probe runs on in-memory data create nothing before this
     save_taxonomy(taxonomy, out / "taxonomy.yaml")  # the run's label set, inferred from folders or not
     model_dir = out / "model"
-    extra = {"init_from": net.adapt_info} if config.init_from else {}
+    extra = {"init_from": net.adapt_info} if config.model.init_from else {}
     training = {**to_dict(config), **({"plan": plan.to_dict()} if plan else {})}
     save_model(net.cpu().eval(), model_dir, training=training, metrics=metrics, versions=_versions(),
                split=record_split(config, data.labels, out), name=config.name or out.resolve().name, **extra)

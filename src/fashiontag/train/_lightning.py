@@ -12,9 +12,10 @@ from fashiontag.train._distributed import distributed_kwargs
 
 
 def _trainer_kwargs(config: TrainConfig) -> dict[str, Any]:
-    gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
-    precision = config.precision if config.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
-    kwargs: dict[str, Any] = {"accelerator": config.accelerator, "devices": config.devices, "precision": precision}
+    gpu = torch.cuda.is_available() and config.trainer.accelerator in ("auto", "gpu", "cuda")
+    precision = config.trainer.precision if config.trainer.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
+    kwargs: dict[str, Any] = {"accelerator": config.trainer.accelerator, "devices": config.trainer.devices,
+                              "precision": precision}
     kwargs.update(distributed_kwargs(config))  # ddp on one machine, or num_nodes machines under torchrun
     return kwargs
 
@@ -26,8 +27,8 @@ def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_macro_f1",
                                  mode="max", save_top_k=1, save_last=True, enable_version_counter=False)
-    stop = EarlyStopping(monitor="val_macro_f1", mode="max", patience=config.early_stopping_patience)
-    finetune = HeadFirstFinetuning(config.head_epochs, config.lr * config.backbone_lr_scale)
+    stop = EarlyStopping(monitor="val_macro_f1", mode="max", patience=config.trainer.early_stopping_patience)
+    finetune = HeadFirstFinetuning(config.trainer.head_epochs, config.optim.lr * config.optim.backbone_lr_scale)
     return [checkpoint, stop, finetune, *extra]
 
 
@@ -44,9 +45,10 @@ def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Pa
     L.seed_everything(config.seed, workers=True, verbose=False)
     loggers = [CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="tb", version=0)]
     callbacks = _callbacks(config, run_dir, list(extra_callbacks or _EXTRA_CALLBACKS))
-    trainer = L.Trainer(max_epochs=config.epochs, logger=loggers, callbacks=callbacks, default_root_dir=run_dir,
-                        limit_train_batches=config.limit_train_batches, limit_val_batches=config.limit_val_batches,
-                        enable_progress_bar=config.progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
+    trainer = L.Trainer(max_epochs=config.trainer.epochs, logger=loggers, callbacks=callbacks, default_root_dir=run_dir,
+                        limit_train_batches=config.trainer.limit_train_batches,
+                        limit_val_batches=config.trainer.limit_val_batches,
+                        enable_progress_bar=config.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
                         enable_model_summary=False, **_trainer_kwargs(config),
                         max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None)
     last = run_dir / "checkpoints" / "last.ckpt"

@@ -49,7 +49,7 @@ def _train_full(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.n
 
     if torch.cuda.is_available():
         net = net.to(memory_format=torch.channels_last)
-    steps = max(1, len(train_rows) // config.batch_size)
+    steps = max(1, len(train_rows) // config.trainer.batch_size)
     module = TaggerModule(net, config, strategy_counts(strategy_targets[train_rows], net), steps)
     datamodule = ArrayDataModule(images, strategy_targets, head_targets, train_rows, val_rows, config)
     return run_lightning(module, datamodule, config, run_dir, max_seconds=max_seconds)
@@ -66,14 +66,14 @@ def _train_trunk(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
     from fashiontag.train._trunk import build_activations
     from fashiontag.train._trunk_module import ActivationDataModule, TrunkModule
 
-    if config.ddp or config.num_nodes > 1:  # the activation batches are not sharded per rank (yet)
+    if config.trainer.ddp or config.trainer.num_nodes > 1:  # the activation batches are not sharded per rank (yet)
         raise ValueError("mode=trunk trains in one process: drop ddp/num_nodes, or use mode=full for DDP")
     started = time.perf_counter()
-    store = build_activations(net, images, train_rows, val_rows, config.trunk_cut, config.trunk_views,
-                              config.augment, config.seed, Path(config.out) / "trunk_cache",
-                              progress=config.progress_bar)
-    frozen, tail = split_backbone(net.backbone, config.trunk_cut)
-    steps = max(1, len(train_rows) // config.batch_size)
+    store = build_activations(net, images, train_rows, val_rows, config.trainer.trunk_cut, config.trainer.trunk_views,
+                              config.optim.augment, config.seed, Path(config.out) / "trunk_cache",
+                              progress=config.trainer.progress_bar)
+    frozen, tail = split_backbone(net.backbone, config.trainer.trunk_cut)
+    steps = max(1, len(train_rows) // config.trainer.batch_size)
     module = TrunkModule(net, tail, frozen, config, strategy_counts(strategy_targets[train_rows], net), steps)
     datamodule = ActivationDataModule(store, strategy_targets, head_targets, train_rows, val_rows, config)
     left = None if max_seconds is None else max_seconds - (time.perf_counter() - started)

@@ -45,13 +45,14 @@ class ArrayDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         data = self._dataset(self.train_rows)
-        sampler = balanced_sampler(self.strategy_targets[self.train_rows, 0]) if self.config.balanced_sampling else None
-        return DataLoader(data, batch_size=self.config.batch_size, shuffle=sampler is None, sampler=sampler,
-                          num_workers=self.config.num_workers, drop_last=len(data) > self.config.batch_size)
+        balanced, trainer = self.config.optim.balanced_sampling, self.config.trainer
+        sampler = balanced_sampler(self.strategy_targets[self.train_rows, 0]) if balanced else None
+        return DataLoader(data, batch_size=trainer.batch_size, shuffle=sampler is None, sampler=sampler,
+                          num_workers=trainer.num_workers, drop_last=len(data) > trainer.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset(self.val_rows), batch_size=self.config.batch_size * 2,
-                          num_workers=self.config.num_workers)
+        return DataLoader(self._dataset(self.val_rows), batch_size=self.config.trainer.batch_size * 2,
+                          num_workers=self.config.trainer.num_workers)
 
 
 class TaggerModule(L.LightningModule):
@@ -60,8 +61,9 @@ class TaggerModule(L.LightningModule):
     def __init__(self, net: torch.nn.Module, config: TrainConfig, counts: list[Tensor], steps_per_epoch: int) -> None:
         super().__init__()
         self.net, self.config, self.steps_per_epoch = net, config, max(steps_per_epoch, 1)
-        self.losses = [create_loss(config.loss, c, config.label_smoothing, config.focal_gamma) for c in counts]
-        self.augment = create_augment(config.augment)
+        optim = config.optim
+        self.losses = [create_loss(optim.loss, c, optim.label_smoothing, optim.focal_gamma) for c in counts]
+        self.augment = create_augment(config.optim.augment)
         self._val: list[tuple[dict[str, Tensor], Tensor]] = []
         self.val_metrics: dict[str, float] = {}
 
@@ -120,26 +122,27 @@ class TaggerModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         cfg = self.config
         head = [p for p in self.net.head.parameters() if p.requires_grad]
-        groups = [{"params": head, "lr": cfg.lr}]
+        groups = [{"params": head, "lr": cfg.optim.lr}]
         backbone = [p for p in self.trainable_backbone.parameters() if p.requires_grad]
         if backbone:
-            groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale})
-        if cfg.optimizer == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+            groups.append({"params": backbone, "lr": cfg.optim.lr * cfg.optim.backbone_lr_scale})
+        if cfg.optim.optimizer == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=0.9, weight_decay=cfg.optim.weight_decay,
+                                        nesterov=True)
         else:
-            optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+            optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         return optimizer
 
     def lr_factor(self, step: int) -> float:
         """Warmup then cosine/step; plateau keeps its own running factor. Applied per batch to every param
         group's base lr, so groups the fine-tuning callback adds later follow the same schedule."""
         cfg = self.config
-        total, warmup = cfg.epochs * self.steps_per_epoch, cfg.warmup_epochs * self.steps_per_epoch
+        total, warmup = cfg.trainer.epochs * self.steps_per_epoch, cfg.optim.warmup_epochs * self.steps_per_epoch
         if step < warmup:
             return (step + 1) / warmup
-        if cfg.schedule == "plateau":
+        if cfg.optim.schedule == "plateau":
             return self._plateau_factor
-        if cfg.schedule == "step":
+        if cfg.optim.schedule == "step":
             return 0.1 ** (step // max(1, int(total * 0.4)))
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 

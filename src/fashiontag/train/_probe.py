@@ -77,14 +77,15 @@ def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Ten
     from fashiontag.train._module import strategy_counts
 
     counts = strategy_counts(targets.numpy(), net)
-    losses = [create_loss(config.loss, c, config.label_smoothing, config.focal_gamma) for c in counts]
+    losses = [create_loss(config.optim.loss, c, config.optim.label_smoothing, config.optim.focal_gamma) for c in counts]
     head = net.head.train()
-    optimizer = torch.optim.AdamW(head.parameters(), lr=max(config.lr, 1e-2), weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.probe_steps)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=max(config.optim.lr, 1e-2),
+                                  weight_decay=config.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.trainer.probe_steps)
     generator = torch.Generator().manual_seed(config.seed)
     batch = min(512, len(features))
     order = torch.randperm(len(features), generator=generator)
-    for step in range(config.probe_steps):
+    for step in range(config.trainer.probe_steps):
         start = (step * batch) % max(len(features) - batch + 1, 1)
         if start < batch and step:
             order = torch.randperm(len(features), generator=generator)

@@ -41,11 +41,11 @@ class SourceSpec:
 
 
 def parse_sources(config: Any) -> list[SourceSpec]:
-    """``config.sources`` (mappings) as checked specs, ``data=`` first as ``main``; names are unique."""
+    """``config.data.sources`` (mappings) as checked specs, ``data=`` first as ``main``; names are unique."""
     from fashiontag.config import ConfigError, from_dict
 
-    specs = [SourceSpec(config.data, config.reader, config.source, getattr(config, "source_weight", 1.0), MAIN)]
-    for i, raw in enumerate(config.sources):
+    specs = [SourceSpec(config.data.root, config.data.reader, config.data.source, config.data.source_weight, MAIN)]
+    for i, raw in enumerate(config.data.sources):
         spec = from_dict(SourceSpec, raw, prefix=f"sources[{i}].")
         specs.append(replace(spec, name=spec.name or f"{Path(spec.data).name or 'source'}_{i + 1}"))
     names = [s.name for s in specs]
@@ -77,16 +77,17 @@ def reweight(labels: pd.DataFrame, weights: dict[str, float], seed: int = 0) -> 
 
 def load_sources(config: Any, taxonomy: Taxonomy, load_one: Any) -> Any:
     """One TrainData from ``data`` plus every ``sources`` entry (``load_one(config, taxonomy)`` reads one)."""
+    from fashiontag.config import updated
     from fashiontag.train._data import TrainData
 
     out = Path(config.out)
     taxonomy_file = save_taxonomy(taxonomy, out / "sources" / "taxonomy.yaml")  # every source maps into this one
     images, tables, weights = [], [], {}
     for spec in parse_sources(config):
-        one = replace(config, data=spec.data, reader=spec.reader, source=spec.source, sources=(),
-                      taxonomy=config.taxonomy if spec.name == MAIN else str(taxonomy_file),
+        one = updated(config, root=spec.data, reader=spec.reader, source=spec.source, sources=(),
+                      taxonomy=config.data.taxonomy if spec.name == MAIN else str(taxonomy_file),
                       out=str(out if spec.name == MAIN else out / "sources" / spec.name),
-                      split=config.split if spec.name == MAIN else None)
+                      split=config.data.split if spec.name == MAIN else None)
         data = load_one(one, taxonomy)
         images.append(data.images)
         tables.append(data.labels.assign(source=spec.name, item_id=data.labels["item_id"].map(

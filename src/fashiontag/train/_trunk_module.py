@@ -56,15 +56,15 @@ class ActivationDataModule(L.LightningDataModule):
                                            strategy_targets[val_rows], head_targets[val_rows], 1, config.seed)
 
     def train_dataloader(self) -> DataLoader:
-        data, size = self.train_data, self.config.batch_size
-        if self.config.balanced_sampling:
+        data, size = self.train_data, self.config.trainer.batch_size
+        if self.config.optim.balanced_sampling:
             sampler: Any = balanced_sampler(data.strategy_targets[:, 0])
         else:
             sampler = RandomSampler(range(len(data)), generator=torch.Generator().manual_seed(self.config.seed))
         return DataLoader(data, sampler=BatchSampler(sampler, size, drop_last=len(data) > size), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        sampler = BatchSampler(SequentialSampler(range(len(self.val_data))), self.config.batch_size * 2, False)
+        sampler = BatchSampler(SequentialSampler(range(len(self.val_data))), self.config.trainer.batch_size * 2, False)
         return DataLoader(self.val_data, sampler=sampler, batch_size=None)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from fashiontag._io import write_json
-from fashiontag.config import ConfigError, to_dict
+from fashiontag.config import ConfigError, from_dict, to_dict, updated
 from fashiontag.train._config import TrainConfig
 
 METRIC = "val_macro_f1"
@@ -26,7 +26,7 @@ def suggest(trial: Any, config: TrainConfig) -> dict[str, Any]:
     """The search space; augmentation only outside probe mode (probe features are never augmented)."""
     params = {"lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
               "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)}
-    if not config.probe:
+    if not config.trainer.probe:
         params["augment"] = trial.suggest_categorical("augment", ["none", "light", "strong"])
     return params
 
@@ -64,16 +64,31 @@ def write_results(study: Any, path: Path) -> dict[str, Any]:
     return results
 
 
+def _settings(config: TrainConfig) -> dict[str, Any]:
+    """The settings a continued study must share, JSON-ready (progress bar and workers do not change results)."""
+    settings = to_dict(config)
+    settings["trainer"] = {k: v for k, v in settings["trainer"].items() if k not in ("progress_bar", "num_workers")}
+    return json.loads(json.dumps(settings))
+
+
+def _stored_settings(stored: Any) -> Any:
+    """A study's recorded settings in today's nested form (studies begun before the config was nested
+    recorded it flat)."""
+    try:
+        return _settings(from_dict(TrainConfig, stored))
+    except (ConfigError, TypeError, AttributeError):
+        return stored
+
+
 def _open_study(config: TrainConfig, out: Path) -> Any:
     """Create or continue ``OUT/tune.db``; a continued study must have been run with the same settings."""
     import optuna
     from optuna.trial import TrialState
 
-    quiet = {"progress_bar", "num_workers"}  # settings that do not change results
-    settings = json.loads(json.dumps({k: v for k, v in to_dict(config).items() if k not in quiet}))
+    settings = _settings(config)
     study = optuna.create_study(storage=f"sqlite:///{out.resolve() / 'tune.db'}", study_name=STUDY_NAME,
                                 direction="maximize", load_if_exists=True)
-    if study.trials and study.user_attrs.get("config") != settings:
+    if study.trials and _stored_settings(study.user_attrs.get("config")) != settings:
         raise ConfigError(f"{out}: holds a study run with other settings; use another --out or delete {out}")
     study.set_user_attr("config", settings)
     for trial in study.trials:  # a killed run leaves its trial RUNNING forever; one process per OUT
@@ -92,7 +107,8 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
     Returns the config with the best params (``out`` unchanged) and the completed trials, best first.
 
     Example:
-        >>> config = TrainConfig(data="../shared/data/fpi_small", out="runs/tune", epochs=1)
+        >>> from fashiontag.config import build_config
+        >>> config = build_config(TrainConfig, data="../shared/data/fpi_small", out="runs/tune", epochs=1)
         >>> best, table = tune(config, trials=3)  # doctest: +SKIP
     """
     from optuna.trial import TrialState
@@ -106,7 +122,8 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     study = _open_study(config, out)
-    data = load_train_data(config, resolve_taxonomy(config.taxonomy, config.reader, config.data, config.source))
+    dataset = config.data
+    data = load_train_data(config, resolve_taxonomy(dataset.taxonomy, dataset.reader, dataset.root, dataset.source))
     # lr / weight decay do not change frozen-backbone features: probe trials extract them once
     data = dataclasses.replace(data, feature_memo=FeatureMemo())
 
@@ -114,7 +131,7 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
         params = suggest(trial, config)
         run_dir = out / f"trial_{trial.number}"
         trial.set_user_attr("model_dir", str(run_dir / "model"))
-        model = fit(dataclasses.replace(config, out=str(run_dir), **params), data)
+        model = fit(updated(config, out=str(run_dir), **params), data)
         return score(read_sidecar(model, verify=False)["metrics"])
 
     done = sum(t.state == TrialState.COMPLETE for t in study.trials)
@@ -123,4 +140,4 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
     write_results(study, out / "tune.json")
     table = pd.DataFrame([r for r in _trial_rows(study) if r["state"] == "COMPLETE"])
     table = table.drop(columns=["state"]).sort_values(METRIC, ascending=False, kind="stable")
-    return dataclasses.replace(config, **study.best_params), table.reset_index(drop=True)
+    return updated(config, **study.best_params), table.reset_index(drop=True)

@@ -10,15 +10,17 @@ self-confidence) and flags the likely errors (``filter.find_label_issues``, prun
 Byte-identical and perceptual near-duplicate groups whose leaves disagree are listed beside them.
 
 Example:
+    >>> from fashiontag.config import build_config  # doctest: +SKIP
     >>> from fashiontag.train import TrainConfig  # doctest: +SKIP
-    >>> result = audit(TrainConfig(data="../shared/data/fpi_small", probe=True), "runs/audit")  # doctest: +SKIP
+    >>> config = build_config(TrainConfig, data="../shared/data/fpi_small", probe=True)  # doctest: +SKIP
+    >>> result = audit(config, "runs/audit")  # doctest: +SKIP
     >>> result.issues.groupby("head").size()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fashiontag._io import atomic_open, write_json
+from fashiontag.config import updated
 
 if TYPE_CHECKING:
     from fashiontag.data.taxonomy import Taxonomy
@@ -87,7 +90,7 @@ def out_of_fold_probabilities(
             f"fold {fold + 1}/{folds}: training on {int((labels['split'] == 'train').sum())} items, "
             f"predicting {len(held)} held-out items"
         )
-        config = replace(train_config, out=str(out / f"fold_{fold}"), split=None)
+        config = updated(train_config, out=str(out / f"fold_{fold}"), split=None)
         model_dir = fit(config, from_arrays(data.images, labels, data.taxonomy, memo))
         fold_probs = _held_out_probabilities(model_dir, config, data.images, held, memo)
         for head, values in fold_probs.items():
@@ -99,7 +102,7 @@ def _held_out_probabilities(model_dir: Path, config: TrainConfig, images: np.nda
                             memo: Any) -> dict[str, np.ndarray]:
     """A fold model's probabilities for its held-out rows; a probe model reuses the memo's frozen features
     (the backbone did not change), so each image goes through the backbone once in the whole audit."""
-    if config.train_mode != "probe":
+    if config.trainer.train_mode != "probe":
         from fashiontag.infer import load
 
         return load(model_dir, backend="torch").probabilities(images[held])
@@ -244,7 +247,7 @@ def audit(
     echo: Callable[[str], None] = print,
     labelstudio: bool = False,
 ) -> AuditResult:
-    """Run the audit on ``train_config.data`` and write ``out/audit.csv``, ``duplicates.csv``, ``audit.json``,
+    """Run the audit on ``train_config.data.root`` and write ``out/audit.csv``, ``duplicates.csv``, ``audit.json``,
     ``audit.html`` (thumbnails with file names) and, with ``labelstudio``, ``suspects_tasks.json``.
 
     Args:
@@ -265,15 +268,15 @@ def audit(
     out = Path(out)
     _, taxonomy = resolve_data(
         DataConfig(
-            reader=train_config.reader,
-            root=train_config.data,
-            taxonomy=train_config.taxonomy,
-            source=train_config.source,
+            reader=train_config.data.reader,
+            root=train_config.data.root,
+            taxonomy=train_config.data.taxonomy,
+            source=train_config.data.source,
         )
     )
-    train_config = replace(train_config, taxonomy=_taxonomy_ref(train_config, taxonomy, out))
-    echo(f"reading and decoding {train_config.data} (cache under {out})")
-    data = load_train_data(replace(train_config, out=str(out), split=None), taxonomy)
+    train_config = updated(train_config, taxonomy=_taxonomy_ref(train_config, taxonomy, out))
+    echo(f"reading and decoding {train_config.data.root} (cache under {out})")
+    data = load_train_data(updated(train_config, out=str(out), split=None), taxonomy)
     probs = out_of_fold_probabilities(data, train_config, config.folds, config.seed, out, echo)
     echo("ranking label issues with cleanlab; looking for conflicting duplicates")
     ranking = rank_label_issues(data, probs)
@@ -300,8 +303,8 @@ def audit(
 
 def _taxonomy_ref(train_config: TrainConfig, taxonomy: Taxonomy, out: Path) -> str:
     """A taxonomy reference the fold runs resolve to the same tree (``auto`` inferred from folders is saved)."""
-    if train_config.taxonomy not in ("", "auto"):
-        return train_config.taxonomy
+    if train_config.data.taxonomy not in ("", "auto"):
+        return train_config.data.taxonomy
     from fashiontag.data.taxonomy import save_taxonomy
 
     out.mkdir(parents=True, exist_ok=True)
@@ -311,5 +314,5 @@ def _taxonomy_ref(train_config: TrainConfig, taxonomy: Taxonomy, out: Path) -> s
 def _tasks_root(config: AuditConfig, train_config: TrainConfig) -> Path:
     if config.tasks_root:
         return Path(config.tasks_root)
-    data = Path(train_config.data)
+    data = Path(train_config.data.root)
     return data.parent if data.is_file() else data

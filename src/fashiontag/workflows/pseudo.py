@@ -9,13 +9,13 @@ Writes ``OUT/teacher/model`` (the teacher), ``OUT/pseudo_labels.csv`` (every unl
 confidence and whether it was used) and the student at ``OUT/model``.
 
 Example:
-    >>> train_with_unlabelled(TrainConfig(data="photos", out="runs/shop", probe=True), "inbox/")  # doctest: +SKIP
+    >>> config = build_config(TrainConfig, data="photos", out="runs/shop", probe=True)  # doctest: +SKIP
+    >>> train_with_unlabelled(config, "inbox/")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from fashiontag._io import atomic_open
+from fashiontag.config import updated
 from fashiontag.data.checks import DataError
 from fashiontag.workflows.select import decode_paths, network_embeddings
 
@@ -57,9 +58,9 @@ def train_with_unlabelled(config: Any, unlabelled: str | Path, threshold: float 
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"pseudo threshold must be in (0, 1], got {threshold}")
     out = Path(config.out)
-    taxonomy = resolve_taxonomy(config.taxonomy, config.reader, config.data, config.source)
+    taxonomy = resolve_taxonomy(config.data.taxonomy, config.data.reader, config.data.root, config.data.source)
     data = load_train_data(config, taxonomy)
-    teacher_dir = fit(replace(config, out=str(out / "teacher")), data)
+    teacher_dir = fit(updated(config, out=str(out / "teacher")), data)
     teacher = load_network(teacher_dir)
     paths = collect_inputs([str(unlabelled)])
     images, paths, _ = decode_paths(paths, teacher.preprocess.size, teacher.preprocess.fill)
