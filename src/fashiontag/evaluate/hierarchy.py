@@ -263,8 +263,8 @@ def label_space_correct(tax: Taxonomy, probs: dict[str, np.ndarray], labels: lis
 
     Each node an accept rule names goes to the most specific target class accepting it (the smallest accept
     set; ties: the first label), so the mapping is many-to-one; a class scores the summed probability of its
-    nodes at their own level (a node under another of the class's nodes is not counted twice), and the top class must be the item's label. Returns the per-row correctness and
-    the node -> class mapping used.
+    nodes at their own level (a node under another of the class's nodes is not counted twice), and the top
+    class must be the item's label. Returns the per-row correctness and the node -> class mapping used.
     """
     rules: dict[str, list[str]] = {}
     for label, accept in zip(labels, accepts, strict=True):
