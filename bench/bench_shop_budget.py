@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--time-limit", default="5m")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--name", default=None, help="run folder under OUT (default: budget_<time limit>)")
+    parser.add_argument("--labelled", type=int, default=None,
+                        help="train on this many random train photos (bench_shop's draw: seed 1 for 300)")
+    parser.add_argument("--labelled-seed", type=int, default=1)
     parser.add_argument("overrides", nargs="*", help="key=value training settings")
     args = parser.parse_args()
 
@@ -49,9 +52,15 @@ def main() -> None:
     split = split_stratified(data.labels, seed=0, val_fraction=0.1, test_fraction=0.2).set_index("item_id")["split"]
     labels = data.labels.assign(split=data.labels["item_id"].map(split).to_numpy())
     test_rows = np.flatnonzero(labels["split"].to_numpy() == "test")
+    if args.labelled:  # the other train photos sit idle, as in bench_shop.py's label curve
+        train_rows = np.flatnonzero(labels["split"].to_numpy() == "train")
+        keep = np.random.default_rng(args.labelled_seed).choice(train_rows, size=args.labelled, replace=False)
+        split_values = labels["split"].to_numpy().copy()
+        split_values[np.setdiff1d(train_rows, keep)] = "unused"
+        labels = labels.assign(split=split_values)
     classes = data.taxonomy.head_labels("class")
     targets = np.array([classes.index(leaf) for leaf in labels["leaf"].iloc[test_rows]])
-    name = args.name or f"budget_{args.time_limit}"
+    name = args.name or f"budget_{args.time_limit}" + (f"_{args.labelled}" if args.labelled else "")
     limit = None if args.time_limit == "none" else args.time_limit
     config = updated(base, out=str(args.out / name), time_limit=limit)
     for override in args.overrides:  # one at a time, spelled as on the command line
@@ -65,7 +74,7 @@ def main() -> None:
                  range(0, len(test_rows), 64)]
     accuracy = float((torch.cat(probs).argmax(1).numpy() == targets).mean())
     plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
-    result = {"name": name, "overrides": args.overrides,
+    result = {"name": name, "overrides": args.overrides, "labelled": args.labelled,
               "time_limit": args.time_limit, "seconds": round(seconds, 1), "test": int(len(test_rows)),
               "accuracy": round(accuracy, 4), "threads": threads, "load": os.getloadavg()[0], "plan": plan}
     print(json.dumps(result, indent=2))
