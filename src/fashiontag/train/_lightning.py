@@ -20,6 +20,28 @@ def _trainer_kwargs(config: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
+def _epoch_lines() -> Any:
+    """Without a progress bar (logs, CI, ``progress_bar=false``) a person still sees one line per epoch."""
+    import time
+
+    from lightning.pytorch.callbacks import Callback
+
+    class EpochLines(Callback):
+        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
+            if trainer.sanity_checking or not trainer.is_global_zero or not hasattr(self, "started"):
+                return
+            metrics = trainer.callback_metrics
+            keys = ["train_loss_step", "val_macro_f1", *sorted(k for k in metrics if k.startswith("val_acc_"))]
+            shown = " ".join(f"{key.removeprefix('val_')} {float(metrics[key]):.4f}" for key in keys if key in metrics)
+            print(f"   epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
+                  f"({time.perf_counter() - self.started:.0f} s)", flush=True)
+
+    return EpochLines()
+
+
 def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any]:
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
@@ -29,7 +51,8 @@ def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any
                                  mode="max", save_top_k=1, save_last=True, enable_version_counter=False)
     stop = EarlyStopping(monitor="val_macro_f1", mode="max", patience=config.trainer.early_stopping_patience)
     finetune = HeadFirstFinetuning(config.trainer.head_epochs, config.optim.lr * config.optim.backbone_lr_scale)
-    return [checkpoint, stop, finetune, *extra]
+    lines = [] if config.trainer.progress_bar else [_epoch_lines()]
+    return [checkpoint, stop, finetune, *lines, *extra]
 
 
 def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Path,
