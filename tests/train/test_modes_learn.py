@@ -72,6 +72,11 @@ def test_mode_learns_fresh_images(mode: str, data: dict[str, Path], tmp_path: Pa
     if mode == "trunk":  # activations cached once per view, reused by a second run with the same settings
         meta = json.loads(next((tmp_path / mode / "trunk_cache").glob("*/meta.json")).read_text())
         assert meta["views"] == 2 and meta["dtype"] == "float16"
+    if mode == "full":  # last.ckpt follows every epoch (resume point), not only the epochs that improved
+        import torch
+
+        last = torch.load(tmp_path / mode / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        assert last["epoch"] == 7, last["epoch"]  # epochs=8, patience 8: all ran
 
 
 @pytest.mark.slow

@@ -80,6 +80,7 @@ def test_audit_finds_flipped_labels(tmp_path: Path) -> None:
     assert summary["heads"]["type"]["labelled"] == len(rows)
     page = (out / "audit.html").read_text()
     assert Path(rows[flipped[0]]["path"]).name in page and "data:image/png;base64," in page
+    assert f"{len(rows)} items, out-of-fold" in page  # the count, not a method's repr
     tasks = json.loads((out / "suspects_tasks.json").read_text())
     assert {Path(t["data"]["path"]).name for t in tasks} >= {Path(rows[i]["path"]).name for i in flipped}
     assert tasks[0]["predictions"][0]["result"][0]["type"] == "taxonomy"

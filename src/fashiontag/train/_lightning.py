@@ -48,11 +48,14 @@ def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any
     from fashiontag.train._module import HeadFirstFinetuning
 
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_macro_f1",
-                                 mode="max", save_top_k=1, save_last=True, enable_version_counter=False)
+                                 mode="max", save_top_k=1, enable_version_counter=False)
+    # every epoch, improved or not (Lightning's save_last only follows a new best): resume picks up from here
+    latest = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False)
     stop = EarlyStopping(monitor="val_macro_f1", mode="max", patience=config.trainer.early_stopping_patience)
     finetune = HeadFirstFinetuning(config.trainer.head_epochs, config.optim.lr * config.optim.backbone_lr_scale)
     lines = [] if config.trainer.progress_bar else [_epoch_lines()]
-    return [checkpoint, stop, finetune, *lines, *extra]
+    return [checkpoint, latest, stop, finetune, *lines, *extra]
 
 
 def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Path,

@@ -23,7 +23,7 @@ _PAGE = """<!doctype html>
  .muted { color:#777; } table { border-collapse: collapse; } td, th { padding: 2px 10px; text-align:left; }
 </style></head><body>
 <h1>Catalogue audit</h1>
-<p class="muted">{{ s.items }} items, out-of-fold probabilities from {{ s.folds }} folds; cleanlab self-confidence
+<p class="muted">{{ s["items"] }} items, out-of-fold probabilities from {{ s.folds }} folds; cleanlab self-confidence
 ranking (lowest first) and prune-by-noise-rate flags. Click a file name to open the photo.</p>
 <table><tr><th>head</th><th>labelled</th><th>flagged</th></tr>
 {% for head, h in s.heads.items() %}<tr><td><a href="#{{ head }}">{{ head }}</a></td><td>{{ h.labelled }}</td>
