@@ -85,3 +85,10 @@ def test_audit_finds_flipped_labels(tmp_path: Path) -> None:
     assert {Path(t["data"]["path"]).name for t in tasks} >= {Path(rows[i]["path"]).name for i in flipped}
     assert tasks[0]["predictions"][0]["result"][0]["type"] == "taxonomy"
     assert tasks[0]["data"]["image"].startswith("/data/local-files/?d=images/")  # under the dataset folder
+
+
+def test_suspects_name_the_whole_path_where_branches_share_a_name():
+    from fashiontag.workflows.audit import _display_names
+
+    labels = ["Accessories > Bags > Handbags", "Free Items > Free Gifts > Handbags", "Accessories > Bags > Wallets"]
+    assert _display_names(labels) == [labels[0], labels[1], "Wallets"]

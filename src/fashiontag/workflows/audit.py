@@ -116,6 +116,14 @@ def _held_out_probabilities(model_dir: Path, config: TrainConfig, images: np.nda
     return {head: value.numpy() for head, value in probs.items()}
 
 
+def _display_names(labels: list[str]) -> list[str]:
+    """A node's own name (``Handbags``), or its whole path where two branches share the name (FPI has
+    ``Accessories > Bags > Handbags`` and ``Free Items > Free Gifts > Handbags``): a suspect must not read
+    "given Handbags, suggested Handbags"."""
+    short = [str(label).split(" > ")[-1] for label in labels]
+    return [name if short.count(name) == 1 else str(label) for name, label in zip(short, labels, strict=True)]
+
+
 def head_label_table(data: TrainData) -> dict[str, np.ndarray]:
     """Given label index per head (``-1`` where the item has none): levels from the leaf, attributes as given."""
     from fashiontag.evaluate import head_targets
@@ -168,7 +176,7 @@ def rank_label_issues(data: TrainData, probs: dict[str, np.ndarray]) -> pd.DataF
     given = head_label_table(data)
     frames = []
     for head in data.taxonomy.heads:
-        names = [str(label).split(" > ")[-1] for label in data.taxonomy.head_labels(head)]
+        names = _display_names(data.taxonomy.head_labels(head))
         frame = rank_head(given[head], probs[head], names)
         frame.insert(0, "head", head)
         frame.insert(1, "rank", np.arange(1, len(frame) + 1))
