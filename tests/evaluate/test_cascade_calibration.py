@@ -29,10 +29,11 @@ def overconfident_cascade(tiny_run, tmp_path_factory):
 
 
 def _val(tiny_run, items):
-    from fashiontag.evaluate import head_targets, load_eval_set
+    from fashiontag.data.targets import item_targets
+    from fashiontag.evaluate import load_eval_set
 
     val = load_eval_set(items, tiny_run["tax"], 32, split="val")
-    return val, head_targets(tiny_run["tax"], val.items)
+    return val, item_targets(tiny_run["tax"], val.items)
 
 
 def _nll(probs, targets):

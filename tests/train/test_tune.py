@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from fashiontag.artifact import read_sidecar
 from fashiontag.cli.main import app
 from fashiontag.train import TrainConfig, _probe
-from fashiontag.train._tune import score, tune
+from fashiontag.workflows.tune import score, tune
 
 runner = CliRunner()
 

@@ -28,7 +28,7 @@ Settings come from ExportConfig defaults, then --config FILE.yaml, then the opti
 
 
 def _default(name: str) -> str:
-    from fashiontag.export._config import ExportConfig
+    from fashiontag.export import ExportConfig
 
     value = ExportConfig.__dataclass_fields__[name].default
     return "none" if value is None else str(value)

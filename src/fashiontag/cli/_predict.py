@@ -11,7 +11,7 @@ import typer
 from fashiontag.cli._options import THREADS, begin_command
 
 if TYPE_CHECKING:
-    from fashiontag.infer._batch import BatchSummary
+    from fashiontag.infer import BatchSummary
 
 EXAMPLES = """
 Examples:
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         begin_command(threads)
         from fashiontag.config import ConfigError, build_config
-        from fashiontag.infer._config import PredictConfig
+        from fashiontag.infer import PredictConfig
 
         overrides, inputs = _split_overrides(inputs)
         try:
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
             from fashiontag.infer import Labeller
 
             labeller = Labeller(TTARunner(labeller.runner, tta), labeller.sidecar, labeller.backend, labeller.workers)
-        from fashiontag.infer._lock import OutputLockedError
+        from fashiontag.infer import OutputLockedError
 
         try:
             summary = predict_files(labeller, inputs, out, top_k=top_k, batch_size=batch_size, progress=progress)

@@ -22,7 +22,7 @@ def run_ray(engine: str, model: Path, inputs: list[str], out: Path, address: str
         raise typer.BadParameter("Ray is not installed; run: pip install 'fashiontag[ray]'",
                                  param_hint="--engine") from None
     from fashiontag.artifact import ModelFileError
-    from fashiontag.infer._ray import RayOptions, predict_ray
+    from fashiontag.infer import RayOptions, predict_ray
 
     options = RayOptions(address=address, backend="onnx" if backend == "auto" else backend,
                          batch_size=batch_size, top_k=top_k)

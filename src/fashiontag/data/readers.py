@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from fashiontag.data._dupes import assign_dup_groups
-from fashiontag.data._formats import image_suffixes
+from fashiontag.data.formats import image_suffixes
 from fashiontag.registry import Registry
 
 #: Columns every reader returns, before its own raw label columns.

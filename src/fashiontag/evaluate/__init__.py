@@ -5,7 +5,7 @@ Example:
     >>> metrics = evaluate_model("runs/m1", items, "test", "runs/m1/eval")  # doctest: +SKIP
 """
 
-from fashiontag.evaluate._data import EvalSet, head_targets, load_eval_set
+from fashiontag.evaluate._data import EvalSet, load_eval_set
 from fashiontag.evaluate._run import EvaluateConfig, evaluate_model, summary_table
 from fashiontag.evaluate.calibration import (
     apply_temperature,
@@ -16,7 +16,7 @@ from fashiontag.evaluate.calibration import (
 )
 from fashiontag.evaluate.compare import compare_runs
 from fashiontag.evaluate.crossval import cross_validate, crossval_table
-from fashiontag.evaluate.hierarchy import decode_top_down, fit_thresholds, hierarchy_metrics, targets_from_leaves
+from fashiontag.evaluate.hierarchy import decode_top_down, fit_thresholds, hierarchy_metrics
 from fashiontag.evaluate.kfold import summarise_folds
 from fashiontag.evaluate.metrics import head_metrics
 from fashiontag.evaluate.report import render_report, write_report
@@ -38,7 +38,6 @@ __all__ = [
     "fit_temperatures",
     "fit_thresholds",
     "head_metrics",
-    "head_targets",
     "hierarchy_metrics",
     "list_corruptions",
     "load_eval_set",
@@ -47,6 +46,5 @@ __all__ = [
     "save_calibration",
     "summarise_folds",
     "summary_table",
-    "targets_from_leaves",
     "write_report",
 ]

@@ -14,10 +14,11 @@ import numpy as np
 
 from fashiontag._io import write_json
 from fashiontag.artifact import read_sidecar, resolve_preprocess
+from fashiontag.data.targets import item_targets
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.data.tta import with_tta
 from fashiontag.evaluate import _plots, hierarchy
-from fashiontag.evaluate._data import EvalSet, head_targets, load_eval_set
+from fashiontag.evaluate._data import EvalSet, load_eval_set
 from fashiontag.evaluate._gradcam import add_gradcam
 from fashiontag.evaluate._headline import review_lines
 from fashiontag.evaluate._predict import network_predictor
@@ -79,7 +80,7 @@ def safetensors_parameters(path: Path) -> int:
 
 
 def _fit_calibration(network: Any, tax: Taxonomy, val: EvalSet, config: EvaluateConfig) -> dict[str, Any]:
-    targets = head_targets(tax, val.items)
+    targets = item_targets(tax, val.items)
     temperature = fit_network_temperature(network, val.images, targets, batch_size=config.batch_size)
     probs = network_predictor(network, config.batch_size)(val.images)
     fits = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy, config.delta)
@@ -289,7 +290,7 @@ def _score(
     calibration: dict[str, Any] | None,
     sidecar: dict[str, Any],
 ) -> dict[str, Any]:
-    targets = head_targets(tax, evalset.items)
+    targets = item_targets(tax, evalset.items)
     metrics: dict[str, Any] = {
         "heads": {},
         "hierarchy": None,
@@ -348,7 +349,7 @@ def _figures(
         figures["robustness"] = _plots.robustness_plot(metrics["robustness"], head, figures_dir, "robustness.png")
     gallery: list[dict[str, Any]] = []
     level = next((lv for lv in reversed(tax.levels) if lv in metrics["heads"]), None)
-    targets = head_targets(tax, evalset.items)
+    targets = item_targets(tax, evalset.items)
     if level is not None:
         labels = tax.head_labels(level)
         t = targets[level]

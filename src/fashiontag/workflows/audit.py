@@ -98,11 +98,10 @@ def out_of_fold_probabilities(
 
 def head_label_table(data: TrainData) -> dict[str, np.ndarray]:
     """Given label index per head (``-1`` where the item has none): levels from the leaf, attributes as given."""
-    from fashiontag.evaluate import head_targets
-    from fashiontag.evaluate.hierarchy import targets_from_leaves
+    from fashiontag.data.targets import item_targets, level_targets
 
-    targets = targets_from_leaves(data.taxonomy, data.labels["leaf"].tolist())
-    attributes = head_targets(data.taxonomy, data.labels)
+    targets = level_targets(data.taxonomy, data.labels["leaf"].tolist())
+    attributes = item_targets(data.taxonomy, data.labels)
     return {head: targets[head] if head in targets else attributes[head] for head in data.taxonomy.heads}
 
 
