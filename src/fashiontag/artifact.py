@@ -34,6 +34,14 @@ from fashiontag._sidecar_schema import schema_problems
 SIDECAR_NAME = "fashiontag.json"
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
+ONNX_NAME = "model.onnx"
+ONNX_INT8_NAME = "model.int8.onnx"
+ONNX_NAMES = (ONNX_NAME, ONNX_INT8_NAME)
+
+
+def training_cache_dir(run_dir: str | Path, image_size: int) -> Path:
+    """Where ``train`` keeps a run's decoded images (``<run>/cache_<size>``); evaluation and crossval reuse it."""
+    return Path(run_dir) / f"cache_{int(image_size)}"
 
 
 class ModelFileError(ValueError):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fashiontag._io import write_json
+from fashiontag.artifact import training_cache_dir
 from fashiontag.evaluate._run import EvaluateConfig, json_safe
 from fashiontag.evaluate.kfold import summarise_folds
 
@@ -173,7 +174,7 @@ def _run_fold(
     labels = data.labels.assign(split=data.labels["item_id"].map(split_of).to_numpy())
     fold_dir.mkdir(parents=True, exist_ok=True)  # fit() only creates its out dir when it loads the data itself
     model_dir = fit(config, from_arrays(data.images, labels, data.taxonomy, data.feature_memo))
-    cache = out / f"cache_{train_config.image_size}"
+    cache = training_cache_dir(out, train_config.image_size)
     metrics = evaluate_model(model_dir, cache, "test", fold_dir / "eval", evaluate_config, split_file=fold["path"])
     record = {
         "fold": fold["fold"], "val_fold": fold["val_fold"], "counts": fold["counts"], "model": str(model_dir),

@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 
 from fashiontag.artifact import Preprocess, resolve_preprocess
+from fashiontag.data.formats import image_suffixes
 from fashiontag.data.images import ImageError, letterbox
 from fashiontag.data.sources import load_item
 from fashiontag.data.targets import name_targets
 from fashiontag.data.taxonomy import Taxonomy
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,8 @@ def load_validation(
             rows = list(csv.DictReader(handle))
         paths = [r["path"] if Path(r["path"]).is_absolute() else str(data.parent / r["path"]) for r in rows]
     else:
-        rows = []
-        paths = [str(p) for p in sorted(data.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+        rows, suffixes = [], image_suffixes()
+        paths = [str(p) for p in sorted(data.rglob("*")) if p.suffix.lower() in suffixes]
     images, kept = [], []
     for i, path in enumerate(paths):
         if len(images) >= limit:
