@@ -114,7 +114,7 @@ def weights_stamp(sidecar: dict[str, Any], cascade: dict[str, Any] | None = None
 def _stamp_files(model_dir: Path, sidecar: dict[str, Any]) -> None:
     """Make the weights vouch for ``sidecar``; a cascade's root digest goes into every part's weights."""
     try:
-        if sidecar.get("strategy") == "cascade":
+        if sidecar.get("parts"):  # a model of parts (cascade): its digest goes into every part
             digest = _stamp.model_digest(sidecar)
             for sub in (sidecar.get("parts") or {}).values():
                 weights = model_dir / sub / WEIGHTS_NAME
@@ -177,7 +177,7 @@ def check_weights_stamp(model_dir: str | Path, sidecar: dict[str, Any]) -> None:
 
 def _check_stamps(model_dir: Path, sidecar: dict[str, Any]) -> None:
     parts = sidecar.get("parts") or {}
-    if sidecar.get("strategy") != "cascade":
+    if not sidecar.get("parts"):
         check_weights_stamp(model_dir, sidecar)
         return
     digest = _stamp.model_digest(sidecar)

@@ -7,6 +7,8 @@ parent directory whose sidecar lists each part's full model directory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from fashiontag import cascade
 from fashiontag.artifact import Preprocess
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.models._net import TaggerNet
+from fashiontag.models._strategies import register_strategy
 
 
 class CascadeNet(nn.Module):
@@ -53,6 +56,11 @@ class CascadeNet(nn.Module):
     def part_dirs(self) -> dict[str, str]:
         return {"router": "router", **{g: f"specialist_{i}" for i, g in enumerate(self.groups)}}
 
+    @property
+    def primary(self) -> TaggerNet:
+        """The router: its backbone sees every image (transfer, embeddings)."""
+        return self.router
+
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """Per-head probabilities by :func:`fashiontag.cascade.combine` (inference only: no gradient flows)."""
         specialists = dict(zip(self.groups, self.specialists, strict=True))
@@ -85,3 +93,29 @@ class CascadeNet(nn.Module):
             "preprocess": self.preprocess.to_dict(),
             "parts": self.part_dirs(),
         }
+
+
+@register_strategy("cascade")
+class CascadeStrategy:
+    """``cascade`` in the strategy registry: it builds whole networks (:class:`CascadeNet`), not a head.
+
+    ``create_network(..., strategy="cascade")`` calls :meth:`build_network` and ``load_network`` calls
+    :meth:`load_network`; the inner strategy of every part is the option ``inner`` (default ``flat``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise ValueError("cascade is a network of several parts, not a head: build it with "
+                         "fashiontag.models.create_network(taxonomy, backbone, 'cascade')")
+
+    @staticmethod
+    def build_network(taxonomy: Taxonomy, backbone: str, preprocess: Preprocess, pretrained: bool | str = False,
+                      **kw: Any) -> CascadeNet:
+        return CascadeNet.build(taxonomy, backbone, preprocess, pretrained, **kw)
+
+    @staticmethod
+    def load_network(model_dir: Path, sidecar: dict[str, Any], load_part: Callable[[Path], nn.Module]) -> CascadeNet:
+        """A saved cascade from its parts' directories (each loaded and verified by ``load_part``)."""
+        parts = {name: load_part(model_dir / sub) for name, sub in sidecar["parts"].items()}
+        router = parts.pop("router")
+        options = dict(sidecar.get("strategy_options", {}))
+        return CascadeNet(Taxonomy.from_dict(sidecar["taxonomy"]), router, parts, options.get("inner", "flat"))

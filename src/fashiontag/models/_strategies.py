@@ -31,9 +31,17 @@ def create_strategy(name: str, taxonomy: Taxonomy, num_features: int, **options:
     return _STRATEGIES.create(name, taxonomy=taxonomy, num_features=num_features, **options)
 
 
+def strategy_factory(name: str) -> Callable[..., nn.Module]:
+    """The registered factory of ``name`` (an unknown name raises with the closest valid one).
+
+    A factory with ``build_network``/``load_network`` (``cascade``) builds whole networks of several parts
+    instead of a head over one backbone: :func:`fashiontag.models.create_network` and ``load_network`` ask it.
+    """
+    return _STRATEGIES.get(name)
+
+
 def list_strategies() -> list[str]:
-    """Strategy names, ``cascade`` included (it is built by :class:`fashiontag.models.CascadeNet`)."""
-    return sorted([*_STRATEGIES.names(), "cascade"])
+    return sorted(_STRATEGIES.names())
 
 
 class _TreeHead(nn.Module):

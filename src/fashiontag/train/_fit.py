@@ -72,7 +72,7 @@ def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, ru
     """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
     Lightning run then, keeping its best checkpoint."""
     split = data.labels["split"].to_numpy()
-    if net.strategy != "cascade":
+    if not net.parts():  # one network; a cascade trains each of its parts
         rows = np.arange(len(data.labels))
         return _train_one(net, data.images, data.labels["leaf"].tolist(), data.attributes(rows), split, config,
                           run_dir, data.feature_memo, max_seconds)
