@@ -11,6 +11,14 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(manifest, taxonomy) of a tiny generated dataset: 6 images of 32 px per leaf (train and workflow tests)."""
+    from fashiontag.data.synthetic import make_synthetic_dataset
+
+    return make_synthetic_dataset(tmp_path_factory.mktemp("syn"), per_leaf=6, size=32)
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` (FPI small, clothing photos); skips when this machine has no copy."""
     if not (SHARED_DATA / "fpi_small" / "styles.csv").exists():

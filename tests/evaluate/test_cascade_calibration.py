@@ -104,7 +104,7 @@ def test_evaluate_saves_cascade_calibration_and_load_applies_it(tiny_run, tiny_i
 
 def test_stale_onnx_note(tiny_run, tmp_path):
     from fashiontag.artifact import add_files
-    from fashiontag.evaluate._run import _stale_onnx_note
+    from fashiontag.evaluate.run import _stale_onnx_note
     from fashiontag.models._testing import make_tiny_model
 
     sidecar = make_tiny_model(tmp_path / "m", tiny_run["tax"])

@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         from dataclasses import replace
 
         from fashiontag.config import build_config
-        from fashiontag.evaluate.crossval import cross_validate, crossval_table, default_evaluate_config
         from fashiontag.train import TrainConfig
+        from fashiontag.workflows.crossval import cross_validate, crossval_table, default_evaluate_config
 
         cfg = build_config(TrainConfig, config, overrides or [], data=data, out=out, taxonomy=taxonomy,
                            backbone=backbone, strategy=strategy, reader=reader, source=source,

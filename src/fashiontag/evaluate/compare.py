@@ -58,7 +58,7 @@ def measure_latency(model_dir: Path, repeats: int = 20, warmup: int = 3) -> floa
 
 def run_row(run_dir: str | Path, eval_dir: str | Path | None = None, latency: bool = True) -> dict[str, Any]:
     """One comparison row: model facts, per-head accuracy and macro-F1, points and latency."""
-    from fashiontag.evaluate._run import model_info
+    from fashiontag.evaluate.run import model_info
 
     run_dir = Path(run_dir)
     model_dir = run_dir if (run_dir / SIDECAR_NAME).exists() else run_dir / "model"

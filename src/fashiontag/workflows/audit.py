@@ -2,7 +2,7 @@
 
 Orchestration above the stages (data -> train -> infer -> labelstudio): the items are decoded once (the
 training cache), split into group-aware folds exactly as cross-validation splits them
-(:func:`fashiontag.evaluate.crossval.assign_folds`), a model is trained per fold (probe mode by default:
+(:func:`fashiontag.workflows.crossval.assign_folds`), a model is trained per fold (probe mode by default:
 backbone features are extracted once for all folds) and predicts its held-out fold, so every item gets
 out-of-fold probabilities from a model that never saw its label. Cleanlab then ranks, per head, the items
 whose given label the out-of-fold model finds least plausible (``rank.get_label_quality_scores``,
@@ -73,9 +73,9 @@ def out_of_fold_probabilities(
     data: TrainData, train_config: TrainConfig, folds: int, seed: int, out: Path, echo: Callable[[str], None] = print
 ) -> dict[str, np.ndarray]:
     """``{head: [N, n_labels]}``: row ``i`` predicted by the fold model that held item ``i`` out."""
-    from fashiontag.evaluate.crossval import assign_folds, fold_table
     from fashiontag.infer import load
     from fashiontag.train import FeatureMemo, fit, from_arrays
+    from fashiontag.workflows.crossval import assign_folds, fold_table
 
     table = assign_folds(data.labels, folds, seed).set_index("item_id")
     memo = data.feature_memo or FeatureMemo()

@@ -25,8 +25,8 @@ import pandas as pd
 
 from fashiontag._io import write_json
 from fashiontag.artifact import training_cache_dir
-from fashiontag.evaluate._run import EvaluateConfig, json_safe
 from fashiontag.evaluate.kfold import summarise_folds
+from fashiontag.evaluate.run import EvaluateConfig, json_safe
 
 if TYPE_CHECKING:
     from fashiontag.train import TrainConfig, TrainData
@@ -165,7 +165,7 @@ def _run_fold(
     """Train fold ``fold["fold"]`` on the shared images, evaluate it on its test fold, save ``fold.json``."""
     from fashiontag.config import to_dict
     from fashiontag.data.splits import load_split
-    from fashiontag.evaluate._run import evaluate_model
+    from fashiontag.evaluate.run import evaluate_model
     from fashiontag.train import fit, from_arrays
 
     fold_dir = out / f"fold_{fold['fold']}"
