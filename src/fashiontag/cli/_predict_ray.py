@@ -13,9 +13,9 @@ def run_ray(engine: str, model: Path, inputs: list[str], out: Path, address: str
             batch_size: int, top_k: int, progress: bool) -> None:
     """Label on a Ray cluster into the shard folder ``out``; bad input is one ``error:`` line, not a traceback."""
     if engine not in ENGINES:
-        raise typer.BadParameter(f"{engine!r} is not one of {', '.join(ENGINES)}", param_hint="--engine")
+        raise typer.BadParameter(f"{engine!r} is not one of {', '.join(ENGINES)}", param_hint="engine")
     if engine != "ray":
-        raise typer.BadParameter("--address needs --engine ray", param_hint="--address")
+        raise typer.BadParameter("address needs engine=ray (--engine ray)", param_hint="address")
     try:
         import ray  # noqa: F401
     except ImportError:
