@@ -10,8 +10,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fashiontag._lazy import lazy_exports
 
 _EXPORTS = {
     "read_dataset": "readers", "list_readers": "readers", "register_reader": "readers", "ReadResult": "readers",
@@ -32,15 +31,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fashiontag.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"fashiontag.data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

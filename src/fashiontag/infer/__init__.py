@@ -9,9 +9,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from fashiontag._lazy import lazy_exports
 from fashiontag.infer._backends import BACKENDS, list_backends
 from fashiontag.infer._batch import BatchSummary, collect_inputs, predict_files
 from fashiontag.infer._config import PredictConfig
@@ -25,11 +23,4 @@ _LAZY = {"RayOptions": "_ray", "predict_ray": "_ray"}
 __all__ = ["BACKENDS", "BatchSummary", "Labeller", "OutputLockedError", "PredictConfig", "RayOptions",
            "collect_inputs", "decode_batch", "list_backends", "load", "predict_files", "predict_ray"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fashiontag.infer' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"fashiontag.infer.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
