@@ -51,13 +51,13 @@ def _retrain_accuracy(data, leaves_by_variant, config, out: Path) -> dict[str, d
     The variants share one ``FeatureMemo`` over ``data.images``: the frozen features are computed once.
     """
     from fashiontag.config import updated
-    from fashiontag.evaluate.hierarchy import targets_from_leaves
+    from fashiontag.data.targets import level_targets
     from fashiontag.infer import load
     from fashiontag.train import FeatureMemo, fit, from_arrays
 
     memo = FeatureMemo()
     test = np.flatnonzero(data.labels["split"].to_numpy() == "test")
-    truth = targets_from_leaves(data.taxonomy, data.labels["leaf"].iloc[test].tolist())
+    truth = level_targets(data.taxonomy, data.labels["leaf"].iloc[test].tolist())
     scores: dict[str, dict[str, float]] = {}
     for name, leaves in leaves_by_variant.items():
         print(f"retrain: {name}", flush=True)

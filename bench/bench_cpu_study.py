@@ -34,8 +34,8 @@ def test_accuracy(model_dir: Path, cache_dir: Path, split_file: str, flip: bool)
     """Accuracy per head on the split's test rows, read from the run's decoded cache."""
     from fashiontag.data.cache import open_cache
     from fashiontag.data.splits import load_split
+    from fashiontag.data.targets import head_targets, target_matrix
     from fashiontag.models import load_network
-    from fashiontag.train._metrics import head_targets
 
     net = load_network(model_dir).eval()
     cache = open_cache(cache_dir)
@@ -43,7 +43,7 @@ def test_accuracy(model_dir: Path, cache_dir: Path, split_file: str, flip: bool)
     index = index[(index["split"] == "test") & index["leaf"].notna()]
     images = cache.batch(index["row"].to_numpy())
     attributes = {a: index[a].where(index[a].notna(), None).tolist() for a in net.taxonomy.attributes}
-    targets = head_targets(net.taxonomy, index["leaf"].tolist(), attributes)
+    targets = target_matrix(head_targets(net.taxonomy, index["leaf"].tolist(), attributes), net.heads)
     chunks: dict[str, list] = {h: [] for h in net.heads}
     with torch.no_grad():
         for start in range(0, len(images), 256):

@@ -56,8 +56,9 @@ def _probabilities(model: str, data: str, split_file: str | None, cache: Path):
         with open(cache, "rb") as handle:
             return pickle.load(handle)
     from fashiontag.artifact import read_sidecar, resolve_preprocess
+    from fashiontag.data.targets import item_targets
     from fashiontag.data.taxonomy import Taxonomy
-    from fashiontag.evaluate._data import head_targets, load_eval_set
+    from fashiontag.evaluate._data import load_eval_set
     from fashiontag.evaluate._predict import network_predictor
     from fashiontag.evaluate.calibration import fit_network_temperature
     from fashiontag.models import load_network
@@ -68,7 +69,7 @@ def _probabilities(model: str, data: str, split_file: str | None, cache: Path):
     network = load_network(model, sidecar)
     load = dict(tax=tax, size=pre.size, fill=pre.fill, split_file=split_file)
     val, test = load_eval_set(data, split="val", **load), load_eval_set(data, split="test", **load)
-    val_targets, test_targets = head_targets(tax, val.items), head_targets(tax, test.items)
+    val_targets, test_targets = item_targets(tax, val.items), item_targets(tax, test.items)
     fit_network_temperature(network, val.images, val_targets)
     predict = network_predictor(network, 64)
     result = (tax, predict(val.images), val_targets, predict(test.images), test_targets)

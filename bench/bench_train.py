@@ -20,8 +20,9 @@ import torch.nn.functional as F
 def _seed_recipe(data, steps: int) -> dict[str, float]:
     from PIL import Image
 
+    from fashiontag.data.targets import head_targets, target_matrix
     from fashiontag.models import create_network, default_preprocess
-    from fashiontag.train._metrics import head_metrics, head_targets
+    from fashiontag.train._metrics import head_metrics
 
     tax = data.taxonomy
     net = create_network(tax, "tf_efficientnet_lite0", "multihead", default_preprocess("tf_efficientnet_lite0", 224),
@@ -45,7 +46,8 @@ def _seed_recipe(data, steps: int) -> dict[str, float]:
     net.eval()
     with torch.no_grad():
         probs = net(torch.from_numpy(np.ascontiguousarray(data.images[val])))
-    ht = torch.from_numpy(head_targets(tax, data.labels["leaf"].iloc[val].tolist(), data.attributes(val)))
+    ht = torch.from_numpy(target_matrix(head_targets(tax, data.labels["leaf"].iloc[val].tolist(), data.attributes(val)),
+                                       tax.heads))
     return {"images_per_s": rate, **head_metrics(probs, ht, net.heads)}
 
 

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from fashiontag.artifact import ModelFileError, add_files
-from fashiontag.data import _formats
+from fashiontag.data import formats as _formats
 from fashiontag.data.checks import DataError
 from fashiontag.data.readers import read_dataset
 from fashiontag.data.synthetic import make_synthetic_dataset

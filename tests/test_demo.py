@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from fashiontag.demo import run_demo
 from fashiontag.infer import load
+from fashiontag.workflows.demo import run_demo
 
 
 def _fpi_slice(source, root, items: int = 600):

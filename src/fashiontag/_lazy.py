@@ -1,26 +1,34 @@
-"""PEP 562 lazy exports for a package ``__init__``: a public name imports its module on first use, so importing
-the package (e.g. for ``TrainConfig`` or ``letterbox``) does not pull in torch or pandas-heavy modules."""
+"""Package attributes that load their submodule on first use (PEP 562), so importing a package stays cheap.
+
+``fashiontag.data`` re-exports pandas-heavy readers, ``fashiontag.infer`` the optional Ray driver and
+``fashiontag.workflows`` the training/evaluation orchestration; the service and the ONNX path import those
+packages for one light name and must not pay for the rest.
+
+Example:
+    >>> __getattr__, __dir__ = lazy_exports("fashiontag.data", {"load_item": "sources"})  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` whose public names live in ``exports`` (name -> submodule)."""
-    namespace = importlib.import_module(package).__dict__
+def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__getattr__, __dir__)`` for ``package``: ``exports`` maps a public name to the submodule defining it."""
+    namespace = sys.modules[package].__dict__
 
-    def getattr_(name: str) -> Any:
+    def __getattr__(name: str) -> Any:
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{module}"), name)
-        namespace[name] = value
+        namespace[name] = value  # later lookups skip this function
         return value
 
-    def dir_() -> list[str]:
+    def __dir__() -> list[str]:
         return sorted({*namespace, *exports})
 
-    return getattr_, dir_
+    return __getattr__, __dir__

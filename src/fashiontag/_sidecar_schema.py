@@ -57,6 +57,8 @@ class SidecarSchema(_Open):
 
     @model_validator(mode="after")
     def _files_and_parts(self) -> SidecarSchema:
+        from fashiontag.artifact import WEIGHTS_NAME  # artifact imports this module: the name is read at call time
+
         for name, digest in self.files.items():
             if not _PLAIN.match(name):
                 raise ValueError(f"files: {name!r} is not a plain file name inside the model directory")
@@ -68,8 +70,8 @@ class SidecarSchema(_Open):
         if self.strategy == "cascade":
             if "router" not in (self.parts or {}):
                 raise ValueError("a cascade needs parts with a 'router'")
-        elif "model.safetensors" not in self.files:
-            raise ValueError("files must list model.safetensors with its sha256 (verification cannot be turned off)")
+        elif WEIGHTS_NAME not in self.files:
+            raise ValueError(f"files must list {WEIGHTS_NAME} with its sha256 (verification cannot be turned off)")
         return self
 
 

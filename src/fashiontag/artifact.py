@@ -34,6 +34,14 @@ from fashiontag._sidecar_schema import schema_problems
 SIDECAR_NAME = "fashiontag.json"
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
+ONNX_NAME = "model.onnx"
+ONNX_INT8_NAME = "model.int8.onnx"
+ONNX_NAMES = (ONNX_NAME, ONNX_INT8_NAME)
+
+
+def training_cache_dir(run_dir: str | Path, image_size: int) -> Path:
+    """Where ``train`` keeps a run's decoded images (``<run>/cache_<size>``); evaluation and crossval reuse it."""
+    return Path(run_dir) / f"cache_{int(image_size)}"
 
 
 class ModelFileError(ValueError):
@@ -123,7 +131,7 @@ def weights_stamp(sidecar: dict[str, Any], cascade: dict[str, Any] | None = None
 def _stamp_files(model_dir: Path, sidecar: dict[str, Any]) -> None:
     """Make the weights vouch for ``sidecar``; a cascade's root digest goes into every part's weights."""
     try:
-        if sidecar.get("strategy") == "cascade":
+        if sidecar.get("parts"):  # a model of parts (cascade): its digest goes into every part
             digest = _stamp.model_digest(sidecar)
             for sub in (sidecar.get("parts") or {}).values():
                 weights = model_dir / sub / WEIGHTS_NAME
@@ -186,7 +194,7 @@ def check_weights_stamp(model_dir: str | Path, sidecar: dict[str, Any]) -> None:
 
 def _check_stamps(model_dir: Path, sidecar: dict[str, Any]) -> None:
     parts = sidecar.get("parts") or {}
-    if sidecar.get("strategy") != "cascade":
+    if not sidecar.get("parts"):
         check_weights_stamp(model_dir, sidecar)
         return
     digest = _stamp.model_digest(sidecar)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fashiontag.data._probe import near_duplicate_groups
+from fashiontag.data._image_facts import near_duplicate_groups
 from fashiontag.data._testing import OK, make_bad_image_corpus
 from fashiontag.data.cache import open_cache, prepare_cache
 from fashiontag.data.config import DataConfig

@@ -8,7 +8,6 @@ import pytest
 from fashiontag.data.cache import prepare_cache
 from fashiontag.data.checks import DataError, check_trainable
 from fashiontag.data.config import DataConfig
-from fashiontag.data.dataset import load_mapped
 from fashiontag.data.folders import (
     detect_reader,
     folder_splits,
@@ -17,6 +16,7 @@ from fashiontag.data.folders import (
     scan_layout,
 )
 from fashiontag.data.inspect import format_report, inspect_dataset
+from fashiontag.data.mapped import load_mapped
 from fashiontag.data.readers import read_dataset
 from fashiontag.data.synthetic import make_class_folders
 from fashiontag.data.taxonomy import TaxonomyError, load_taxonomy, save_taxonomy

@@ -29,10 +29,11 @@ def overconfident_cascade(tiny_run, tmp_path_factory):
 
 
 def _val(tiny_run, items):
-    from fashiontag.evaluate import head_targets, load_eval_set
+    from fashiontag.data.targets import item_targets
+    from fashiontag.evaluate import load_eval_set
 
     val = load_eval_set(items, tiny_run["tax"], 32, split="val")
-    return val, head_targets(tiny_run["tax"], val.items)
+    return val, item_targets(tiny_run["tax"], val.items)
 
 
 def _nll(probs, targets):
@@ -103,7 +104,7 @@ def test_evaluate_saves_cascade_calibration_and_load_applies_it(tiny_run, tiny_i
 
 def test_stale_onnx_note(tiny_run, tmp_path):
     from fashiontag.artifact import add_files
-    from fashiontag.evaluate._run import _stale_onnx_note
+    from fashiontag.evaluate.run import _stale_onnx_note
     from fashiontag.models._testing import make_tiny_model
 
     sidecar = make_tiny_model(tmp_path / "m", tiny_run["tax"])

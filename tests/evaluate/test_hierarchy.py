@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from fashiontag.data.targets import level_targets
 from fashiontag.data.taxonomy import parse_taxonomy
 from fashiontag.evaluate import hierarchy as H
 
@@ -59,7 +60,7 @@ ROWS = [
 
 
 def test_decoding_accuracy_points_severity():
-    targets = H.targets_from_leaves(TAX, LEAVES)
+    targets = level_targets(TAX, LEAVES)
     assert targets["type"][2] == -1  # ragged: Glasses has no type level
     decoded = H.decode_top_down(TAX, probs_for(ROWS))
     assert H.predicted_nodes(TAX, decoded)[1] == ["Shoes", "Shoes > Female", "Shoes > Female > Boots"]
@@ -74,7 +75,7 @@ def test_decoding_accuracy_points_severity():
 
 
 def test_selective_curve_and_accept():
-    targets = H.targets_from_leaves(TAX, LEAVES)
+    targets = level_targets(TAX, LEAVES)
     decoded = H.decode_top_down(TAX, probs_for(ROWS))
     curve = H.selective_curve(TAX, decoded, targets, thresholds=[0.0, 0.55, 0.95])
     assert curve["coverage_full"][0] == 1.0 and curve["accuracy_full"][0] == pytest.approx(1 / 3)
@@ -92,7 +93,7 @@ FLAT = parse_taxonomy("name: f\nlevels: [group, type]\ntree:\n  A: [x, y]\n  B: 
 def calibrated_rows(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Two-level probabilities built from leaf probabilities, where P(leaf correct) = its confidence."""
     leaves = rng.choice(FLAT.leaves, n)
-    targets = H.targets_from_leaves(FLAT, list(leaves))
+    targets = level_targets(FLAT, list(leaves))
     leaf_probs = np.zeros((n, 4))
     conf = rng.uniform(0.3, 1.0, n)
     right = rng.uniform(size=n) < conf

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fashiontag.evaluate._run import _gallery
 from fashiontag.evaluate.report import thumbnail_data_uri, write_report
+from fashiontag.evaluate.run import _gallery
 
 
 def test_gallery_tiles_show_and_link_the_file(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ HEADS = ("group", "type", "colour")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | int]:
     """32 synthetic items (manifest reader) and a split file: 24 train, 8 val."""
     from fashiontag.data.config import DataConfig
-    from fashiontag.data.dataset import load_mapped
+    from fashiontag.data.mapped import load_mapped
     from fashiontag.data.splits import make_split, write_split
 
     root = tmp_path_factory.mktemp("split_data")

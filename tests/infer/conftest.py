@@ -1,4 +1,5 @@
-"""Fixtures for inference tests: a tiny synthetic dataset and tiny saved models (made once per session)."""
+"""Fixtures for inference tests: the tiny dataset's images and its ONNX-exported model (the dataset and torch model
+are shared fixtures in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,33 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fashiontag.data.synthetic import make_synthetic_dataset
-from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
-
-
-@pytest.fixture(scope="session")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), per_leaf=3, size=32)
-
-
-@pytest.fixture(scope="session")
-def taxonomy(dataset: tuple[Path, Path]) -> Taxonomy:
-    return load_taxonomy(str(dataset[1]))
-
 
 @pytest.fixture(scope="session")
 def images(dataset: tuple[Path, Path]) -> list[Path]:
     return sorted((dataset[0].parent / "images").glob("*.png"))
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> Path:
-    """Torch-only tiny model. Read-only: tests that modify a model copy it first."""
-    from fashiontag.models._testing import make_tiny_model
-
-    path = tmp_path_factory.mktemp("models") / "tiny"
-    make_tiny_model(path, taxonomy)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -86,3 +86,26 @@ def test_cli_refuses_bad_model_and_mismatched_output(model_dir: Path, photos: Pa
     other.write_text("path,label\nx.jpg,y\n")
     result = CliRunner().invoke(app, ["predict", str(model_dir), str(photos), "--out", str(other)])
     assert result.exit_code != 0 and "new file" in _text(result.output)
+
+
+def test_predict_only_options_are_config_keys(onnx_model_dir: Path, photos: Path, tmp_path: Path) -> None:
+    """``--tta``/``--engine``/``--address`` are shorthands for PredictConfig keys: flag, key=value, --config agree."""
+    outputs = {}
+    yaml_file = tmp_path / "predict.yaml"
+    yaml_file.write_text("tta: flip\nengine: local\n")
+    for name, extra in {"flag": ["--tta", "flip"], "key": ["tta=flip", "engine=local"],
+                        "config": ["--config", str(yaml_file)], "plain": []}.items():  # fmt: skip
+        out = tmp_path / f"{name}.jsonl"
+        _run(str(onnx_model_dir), str(photos), "--out", str(out), *extra)
+        rows = sorted((json.loads(line) for line in out.read_text().splitlines()), key=lambda r: r["source"])
+        outputs[name] = [(r["source"], r["labels"]["type"]["confidence"]) for r in rows]
+    assert outputs["flag"] == outputs["key"] == outputs["config"]
+    assert outputs["flag"] != outputs["plain"]  # the flip views really were averaged in
+
+    bad = CliRunner().invoke(app, ["predict", str(onnx_model_dir), str(photos), "--out", str(tmp_path / "b.csv"),
+                                   "tta=flp"])  # fmt: skip
+    assert bad.exit_code == 2 and "flip" in _text(bad.output)
+    bad = CliRunner().invoke(app, ["predict", str(onnx_model_dir), str(photos), "--out", str(tmp_path / "b.csv"),
+                                   "engine=spark"])  # fmt: skip
+    assert bad.exit_code == 2 and "local" in _text(bad.output) and "ray" in _text(bad.output)
+    assert not (tmp_path / "b.csv").exists()

@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
-from fashiontag.data import _formats
+from fashiontag.data import formats as _formats
 from fashiontag.infer._lock import OutputLock, OutputLockedError, lock_path
 from fashiontag.infer._scan import scan_inputs
 

@@ -21,11 +21,11 @@ def _ready(client: TestClient) -> None:
 
 
 def test_setup_predict_health_webhook(
-    ls_model: Path, ls_dataset: tuple[Path, Path], ls_taxonomy: Taxonomy, file_server: str
+    model_dir: Path, dataset: tuple[Path, Path], taxonomy: Taxonomy, file_server: str
 ) -> None:
-    images = sorted((ls_dataset[0].parent / "images").glob("*.png"))
-    config = labelling_config(ls_taxonomy)
-    app = create_app(ServeSettings(model_path=ls_model, max_images=2), labelstudio=LabelStudioLink())
+    images = sorted((dataset[0].parent / "images").glob("*.png"))
+    config = labelling_config(taxonomy)
+    app = create_app(ServeSettings(model_path=model_dir, max_images=2), labelstudio=LabelStudioLink())
     with TestClient(app) as client:
         assert client.get("/health").json()["status"] == "UP"
         _ready(client)
@@ -61,8 +61,8 @@ def test_setup_predict_health_webhook(
             assert client.post("/v1/labels", files={"files": ("a.png", handle, "image/png")}).status_code == 200
 
 
-def test_bad_config_and_not_ready_are_clear_errors(ls_taxonomy: Taxonomy) -> None:
-    app = create_app(ServeSettings(), FakePredictor(ls_taxonomy), labelstudio=LabelStudioLink())
+def test_bad_config_and_not_ready_are_clear_errors(taxonomy: Taxonomy) -> None:
+    app = create_app(ServeSettings(), FakePredictor(taxonomy), labelstudio=LabelStudioLink())
     with TestClient(app) as client:
         _ready(client)
         answer = client.post("/setup", json={"schema": '<View><Image name="i" value="$x"/></View>'})
@@ -71,20 +71,20 @@ def test_bad_config_and_not_ready_are_clear_errors(ls_taxonomy: Taxonomy) -> Non
             "/predict",
             json={
                 "tasks": [{"id": 1, "data": {"image": "relative.png"}}],
-                "label_config": labelling_config(ls_taxonomy),
+                "label_config": labelling_config(taxonomy),
             },
         )
         assert answer.status_code == 200 and answer.json()["results"][0]["result"] == []
     gate = threading.Event()
-    app = create_app(ServeSettings(), FakePredictor(ls_taxonomy, load_gate=gate), labelstudio=LabelStudioLink())
+    app = create_app(ServeSettings(), FakePredictor(taxonomy, load_gate=gate), labelstudio=LabelStudioLink())
     with TestClient(app) as client:
         assert client.get("/health").json() == {"status": "UP", "model_class": "fashiontag", "ready": False}
-        assert client.post("/setup", json={"schema": labelling_config(ls_taxonomy)}).status_code == 503
+        assert client.post("/setup", json={"schema": labelling_config(taxonomy)}).status_code == 503
         gate.set()
 
 
-def test_routes_absent_without_the_flag(ls_taxonomy: Taxonomy) -> None:
-    with TestClient(create_app(ServeSettings(), FakePredictor(ls_taxonomy))) as client:
+def test_routes_absent_without_the_flag(taxonomy: Taxonomy) -> None:
+    with TestClient(create_app(ServeSettings(), FakePredictor(taxonomy))) as client:
         assert client.post("/predict", json={"tasks": []}).status_code in (404, 405)
 
 

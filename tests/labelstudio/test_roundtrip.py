@@ -80,10 +80,10 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture()
-def servers(tmp_path: Path, ls_dataset: tuple[Path, Path], ls_model: Path) -> Iterator[tuple[str, str]]:
+def servers(tmp_path: Path, dataset: tuple[Path, Path], model_dir: Path) -> Iterator[tuple[str, str]]:
     """(Label Studio URL, ML backend URL), both on loopback, stopped after the test."""
     binary = _label_studio()
-    root = ls_dataset[0].parent
+    root = dataset[0].parent
     ls_port, ml_port = _free_port(), _free_port()
     ls_url, ml_url = f"http://127.0.0.1:{ls_port}", f"http://127.0.0.1:{ml_port}"
     env = {
@@ -121,7 +121,7 @@ def servers(tmp_path: Path, ls_dataset: tuple[Path, Path], ls_model: Path) -> It
             "-m",
             "fashiontag.cli.main",
             "serve",
-            str(ls_model),
+            str(model_dir),
             "--labelstudio",
             "--port",
             str(ml_port),
@@ -150,21 +150,21 @@ def _true_path(path: str) -> list[str]:
 
 
 def test_label_studio_round_trip(
-    servers: tuple[str, str], ls_dataset: tuple[Path, Path], ls_model: Path, ls_taxonomy: Taxonomy, tmp_path: Path
+    servers: tuple[str, str], dataset: tuple[Path, Path], model_dir: Path, taxonomy: Taxonomy, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     ls_url, ml_url = servers
-    root = ls_dataset[0].parent
+    root = dataset[0].parent
     config, preds, tasks_file = tmp_path / "config.xml", tmp_path / "preds.csv", tmp_path / "tasks.json"
     for args in (
-        ["labelstudio", "config", str(ls_dataset[1]), "--out", str(config)],
-        ["predict", str(ls_model), str(root / "images"), "--out", str(preds), "--no-progress"],
+        ["labelstudio", "config", str(dataset[1]), "--out", str(config)],
+        ["predict", str(model_dir), str(root / "images"), "--out", str(preds), "--no-progress"],
         [
             "labelstudio",
             "export",
             str(preds),
             "--taxonomy",
-            str(ls_dataset[1]),
+            str(dataset[1]),
             "--root",
             str(root),
             "--out",
@@ -229,13 +229,13 @@ def test_label_studio_round_trip(
 
     out = root / "reviewed.csv"
     result = runner.invoke(
-        app, ["labelstudio", "import", str(export_file), "--taxonomy", str(ls_dataset[1]), "--out", str(out)]
+        app, ["labelstudio", "import", str(export_file), "--taxonomy", str(dataset[1]), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "1 task(s) skipped (cancelled)" in result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == len(tasks) - 1 and all(r["annotator"] and r["annotated_at"] for r in rows)
-    mapped = map_items(read_dataset("manifest", out).items, ls_taxonomy, "manifest")
+    mapped = map_items(read_dataset("manifest", out).items, taxonomy, "manifest")
     assert mapped.unmapped == {}
     for path, leaf in zip(mapped.items["path"], mapped.items["leaf"], strict=True):
         assert leaf == " > ".join(_true_path(path))
@@ -252,9 +252,9 @@ def test_label_studio_round_trip(
             "--source",
             "manifest",
             "--taxonomy",
-            str(ls_dataset[1]),
+            str(dataset[1]),
             "--init-from",
-            str(ls_model),
+            str(model_dir),
             "--out",
             str(tmp_path / "adapted"),
             "epochs=1",

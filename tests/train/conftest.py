@@ -1,18 +1,10 @@
 import pytest
 import torch
 
-from fashiontag.data.synthetic import make_synthetic_dataset
-
 
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads():
     torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def synthetic(tmp_path_factory):
-    manifest, taxonomy = make_synthetic_dataset(tmp_path_factory.mktemp("syn"), per_leaf=6, size=32)
-    return manifest, taxonomy
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fashiontag.cli._options import THREADS, begin_command
+from fashiontag.cli import _options as opt
 
 AUDIT_HELP = """Find likely wrong labels in a labelled catalogue, and duplicate photos whose labels disagree.
 
@@ -29,11 +29,11 @@ def register(app: typer.Typer) -> None:
     def audit(
         data: str = typer.Argument(..., help="Dataset root (or manifest file)."),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder (also holds the cache and fold models)."),
-        folds: int = typer.Option(5, help="Folds K (at least 3)."),
-        seed: int = typer.Option(0, help="Seed of the fold assignment."),
-        taxonomy: str | None = typer.Option(None, help="Built-in taxonomy name or YAML path."),
-        reader: str | None = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...)."),
-        source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
+        folds: int = opt.FOLDS,
+        seed: int = opt.FOLD_SEED,
+        taxonomy: str | None = opt.TAXONOMY,
+        reader: str | None = opt.READER,
+        source: str | None = opt.SOURCE,
         backbone: str | None = typer.Option(None, help="Backbone of the fold models."),
         probe: bool = typer.Option(True, "--probe/--fine-tune", help="Frozen-backbone probe (fast) or fine-tune."),
         near_duplicates: bool = typer.Option(
@@ -46,13 +46,11 @@ def register(app: typer.Typer) -> None:
         root: str | None = typer.Option(
             None, help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT for those tasks (default: the dataset folder)."
         ),
-        threads: int = THREADS,
-        config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
-        overrides: list[str] | None = typer.Argument(
-            None, help="TrainConfig key=value overrides, e.g. probe_steps=500."
-        ),
+        threads: int = opt.THREADS,
+        config: Path | None = opt.TRAIN_CONFIG,
+        overrides: list[str] | None = opt.TRAIN_OVERRIDES,
     ) -> None:
-        begin_command(threads)
+        opt.begin_command(threads)
         from fashiontag.config import build_config
         from fashiontag.train import TrainConfig
         from fashiontag.workflows import AuditConfig

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fashiontag.cli._options import THREADS, begin_command
+from fashiontag.cli import _options as opt
 
 CROSSVAL_HELP = """k-fold cross-validation: train and evaluate one model per fold, then mean ± std of every metric.
 
@@ -29,25 +29,25 @@ def register(app: typer.Typer) -> None:
     def crossval(
         data: str = typer.Option(..., help="Dataset root (or manifest file)."),
         out: str = typer.Option(..., help="Run directory; fold i goes to OUT/fold_<i>."),
-        folds: int = typer.Option(5, help="Number of folds K (at least 3)."),
-        seed: int = typer.Option(0, help="Seed of the fold assignment."),
-        taxonomy: str | None = typer.Option(None, help="Built-in taxonomy name or YAML path."),
+        folds: int = opt.FOLDS,
+        seed: int = opt.FOLD_SEED,
+        taxonomy: str | None = opt.TAXONOMY,
         backbone: str | None = typer.Option(None, help="Backbone name (see list in docs/train.md)."),
         strategy: str | None = typer.Option(None, help="flat | multihead | combined | cascade."),
-        reader: str | None = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...)."),
-        source: str | None = typer.Option(None, help="Mapping source in the taxonomy's 'sources'."),
+        reader: str | None = opt.READER,
+        source: str | None = opt.SOURCE,
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode."),
         robustness: bool = typer.Option(False, "--robustness", help="Also run the corruption sweep per fold."),
-        threads: int = THREADS,
-        config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
-        overrides: list[str] | None = typer.Argument(None, help="TrainConfig key=value overrides, e.g. epochs=5."),
+        threads: int = opt.THREADS,
+        config: Path | None = opt.TRAIN_CONFIG,
+        overrides: list[str] | None = opt.TRAIN_OVERRIDES,
     ) -> None:
-        begin_command(threads)
+        opt.begin_command(threads)
         from dataclasses import replace
 
         from fashiontag.config import build_config
-        from fashiontag.evaluate.crossval import cross_validate, crossval_table, default_evaluate_config
         from fashiontag.train import TrainConfig
+        from fashiontag.workflows.crossval import cross_validate, crossval_table, default_evaluate_config
 
         cfg = build_config(TrainConfig, config, overrides or [], data=data, out=out, taxonomy=taxonomy,
                            backbone=backbone, strategy=strategy, reader=reader, source=source,

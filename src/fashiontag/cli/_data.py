@@ -127,7 +127,7 @@ def summary_command(
     Example: fashiontag data summary ../shared/data/fpi_small --taxonomy fpi --index 3
     """
     begin_command(threads)
-    from fashiontag.data.summary import trace_item  # noqa: PLC0415
+    from fashiontag.data.trace import trace_item  # noqa: PLC0415
 
     cfg = _config(path, config, overrides, reader=reader, taxonomy=taxonomy, source=source)
     typer.echo(trace_item(cfg, index))

@@ -25,6 +25,6 @@ def register(app: typer.Typer) -> None:
         overrides: list[str] | None = typer.Argument(None, help="TrainConfig key=value overrides."),
     ) -> None:
         begin_command(threads)
-        from fashiontag.demo import run_demo
+        from fashiontag.workflows.demo import run_demo
 
         run_demo(data, out, overrides or [], echo=typer.echo)

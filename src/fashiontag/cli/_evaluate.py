@@ -58,7 +58,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(summary_table(metrics))
         written = [out / "metrics.json", out / "report.html", out / "figures"]
         if settings.save_calibration and settings.calibrate_split:
-            written += [p for p in (model / "fashiontag.json", model / "README.md") if p.exists()]
+            from fashiontag.artifact import SIDECAR_NAME
+
+            written += [p for p in (model / SIDECAR_NAME, model / "README.md") if p.exists()]
         typer.echo("\nwrote " + ", ".join(str(p) for p in written))
 
     @app.command("compare", help="Compare runs: accuracy, macro-F1, size, latency, points.\n" + COMPARE_EXAMPLES)

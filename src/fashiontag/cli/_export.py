@@ -28,7 +28,7 @@ Settings come from ExportConfig defaults, then --config FILE.yaml, then the opti
 
 
 def _default(name: str) -> str:
-    from fashiontag.export._config import ExportConfig
+    from fashiontag.export import ExportConfig
 
     value = ExportConfig.__dataclass_fields__[name].default
     return "none" if value is None else str(value)
@@ -36,13 +36,13 @@ def _default(name: str) -> str:
 
 def _written(model: Path, report: dict) -> list[Path]:
     """The files this export wrote, cascade parts included, and each sidecar it updated."""
-    from fashiontag.artifact import read_sidecar
+    from fashiontag.artifact import ONNX_INT8_NAME, ONNX_NAME, SIDECAR_NAME, read_sidecar
 
     sidecar = read_sidecar(model, verify=False)
     dirs = [model / sub for sub in (sidecar.get("parts") or {}).values()]
-    names = ["model.onnx", *(["model.int8.onnx"] if any("int8" in part for part in _parts(report).values()) else [])]
+    names = [ONNX_NAME, *([ONNX_INT8_NAME] if any("int8" in part for part in _parts(report).values()) else [])]
     paths = [d / n for d in dirs or [model] for n in names]
-    return [*paths, *(d / "fashiontag.json" for d in dirs), model / "fashiontag.json"]
+    return [*paths, *(d / SIDECAR_NAME for d in dirs), model / SIDECAR_NAME]
 
 
 def _parts(report: dict) -> dict:

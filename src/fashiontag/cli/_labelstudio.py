@@ -42,10 +42,11 @@ def _export(
     batch_size: int,
 ) -> None:
     from fashiontag._io import write_json
+    from fashiontag.artifact import SIDECAR_NAME
     from fashiontag.labelstudio import predict_results, read_prediction_file, tasks_from_predictions
 
     first = Path(sources[0])
-    if (first / "fashiontag.json").is_file():
+    if (first / SIDECAR_NAME).is_file():
         if len(sources) < 2:
             raise typer.BadParameter("MODEL needs at least one input (file, folder, glob or list)")
         results, tax = predict_results(first, sources[1:], backend=backend, batch_size=batch_size)

@@ -1,4 +1,5 @@
-"""Options every command shares: ``--threads``, and the call that applies it before any work starts."""
+"""Options several commands share (``--threads`` on every one; the dataset and fold options of the commands that
+train fold models), and the call that applies ``--threads`` before any work starts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,16 @@ THREADS = typer.Option(
     help="Threads for torch, onnxruntime and OpenMP/MKL (also their child processes). 0/auto: OMP_NUM_THREADS "
     "when set, else the cores this process may use (CPU affinity, cgroup quota).",
 )
+
+
+# The dataset and fold options of `crossval` and `audit` (both train one model per group-aware fold).
+FOLDS = typer.Option(5, help="Number of folds K (at least 3).")
+FOLD_SEED = typer.Option(0, help="Seed of the fold assignment.")
+TAXONOMY = typer.Option(None, help="Built-in taxonomy name or YAML path.")
+READER = typer.Option(None, help="Dataset reader (fpi, folder, manifest, ...).")
+SOURCE = typer.Option(None, help="Mapping source in the taxonomy's 'sources'.")
+TRAIN_CONFIG = typer.Option(None, "--config", help="YAML file with TrainConfig keys.")
+TRAIN_OVERRIDES = typer.Argument(None, help="TrainConfig key=value overrides, e.g. epochs=5 probe_steps=500.")
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -11,7 +11,7 @@ import typer
 from fashiontag.cli._options import THREADS, begin_command
 
 if TYPE_CHECKING:
-    from fashiontag.infer._batch import BatchSummary
+    from fashiontag.infer import BatchSummary
 
 EXAMPLES = """
 Examples:
@@ -50,30 +50,38 @@ def register(app: typer.Typer) -> None:
         top_k: int = typer.Option(None, show_default="3", help="Alternatives kept per head (JSONL)."),
         progress: bool = typer.Option(None, "--progress/--no-progress", show_default="progress",
                                       help="Show a progress bar."),
-        tta: str = typer.Option("none", "--tta", help="Test-time augmentation: none, flip (2 views) or multiscale "
-                                "(flip + centre zoom, 4 views); averages probabilities, 2-4x slower."),
+        tta: str = typer.Option(None, "--tta", show_default="none", help="Test-time augmentation: none, flip (2 "
+                                "views) or multiscale (flip + centre zoom, 4 views); averages probabilities, 2-4x "
+                                "slower. Shorthand for tta=..."),
         threads: int = THREADS,
         config: Path = typer.Option(None, "--config", help="YAML file with PredictConfig keys."),
-        engine: str = typer.Option("local", help="local (this process) or ray (a Ray Data pipeline; --out names "
-                                   "a folder of .parquet or .csv shards; needs fashiontag[ray])."),
-        address: str = typer.Option(None, help="--engine ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); "
-                                    "default: a private Ray on this machine."),
+        engine: str = typer.Option(None, show_default="local", help="local (this process) or ray (a Ray Data "
+                                   "pipeline; --out names a folder of .parquet or .csv shards; needs fashiontag[ray])."
+                                   " Shorthand for engine=..."),
+        address: str = typer.Option(None, help="engine=ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); "
+                                    "default: a private Ray on this machine. Shorthand for address=..."),
     ) -> None:
         begin_command(threads)
         from fashiontag.config import ConfigError, build_config
-        from fashiontag.infer._config import PredictConfig
+        from fashiontag.infer import PredictConfig
 
         overrides, inputs = _split_overrides(inputs)
         try:
             cfg = build_config(PredictConfig, config, overrides, backend=backend, batch_size=batch_size,
-                               top_k=top_k, progress=progress)
+                               top_k=top_k, progress=progress, tta=tta, engine=engine, address=address)
         except ConfigError as exc:
             raise typer.BadParameter(str(exc)) from None
+        from fashiontag.data.tta import list_tta_modes
+
+        if cfg.tta not in list_tta_modes():
+            from fashiontag.registry import unknown_name_message
+
+            raise typer.BadParameter(unknown_name_message("tta mode", cfg.tta, list_tta_modes()), param_hint="tta")
         backend, batch_size, top_k, progress = cfg.backend, cfg.batch_size, cfg.top_k, cfg.progress
-        if engine != "local" or address:
+        if cfg.engine != "local" or cfg.address:
             from fashiontag.cli._predict_ray import run_ray
 
-            return run_ray(engine, model, inputs, out, address, backend, batch_size, top_k, progress)
+            return run_ray(cfg.engine, model, inputs, out, cfg.address, backend, batch_size, top_k, progress)
         from fashiontag.artifact import ModelFileError
         from fashiontag.infer import load, predict_files
 
@@ -83,12 +91,13 @@ def register(app: typer.Typer) -> None:
             labeller = load(model, backend=backend)
         except ModelFileError as exc:
             raise typer.BadParameter(str(exc), param_hint="MODEL") from None
-        if tta != "none":  # every backend: views are made on the letterboxed uint8 batch
+        if cfg.tta != "none":  # every backend: views are made on the letterboxed uint8 batch
             from fashiontag.data.tta import TTARunner
             from fashiontag.infer import Labeller
 
-            labeller = Labeller(TTARunner(labeller.runner, tta), labeller.sidecar, labeller.backend, labeller.workers)
-        from fashiontag.infer._lock import OutputLockedError
+            runner = TTARunner(labeller.runner, cfg.tta)
+            labeller = Labeller(runner, labeller.sidecar, labeller.backend, labeller.workers)
+        from fashiontag.infer import OutputLockedError
 
         try:
             summary = predict_files(labeller, inputs, out, top_k=top_k, batch_size=batch_size, progress=progress)

@@ -13,16 +13,16 @@ def run_ray(engine: str, model: Path, inputs: list[str], out: Path, address: str
             batch_size: int, top_k: int, progress: bool) -> None:
     """Label on a Ray cluster into the shard folder ``out``; bad input is one ``error:`` line, not a traceback."""
     if engine not in ENGINES:
-        raise typer.BadParameter(f"{engine!r} is not one of {', '.join(ENGINES)}", param_hint="--engine")
+        raise typer.BadParameter(f"{engine!r} is not one of {', '.join(ENGINES)}", param_hint="engine")
     if engine != "ray":
-        raise typer.BadParameter("--address needs --engine ray", param_hint="--address")
+        raise typer.BadParameter("address needs engine=ray (--engine ray)", param_hint="address")
     try:
         import ray  # noqa: F401
     except ImportError:
         raise typer.BadParameter("Ray is not installed; run: pip install 'fashiontag[ray]'",
                                  param_hint="--engine") from None
     from fashiontag.artifact import ModelFileError
-    from fashiontag.infer._ray import RayOptions, predict_ray
+    from fashiontag.infer import RayOptions, predict_ray
 
     options = RayOptions(address=address, backend="onnx" if backend == "auto" else backend,
                          batch_size=batch_size, top_k=top_k)

@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
 
         from fashiontag.artifact import ModelFileError
         from fashiontag.config import ConfigError
-        from fashiontag.train._tune import tune as run_tune
+        from fashiontag.workflows.tune import tune as run_tune
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:

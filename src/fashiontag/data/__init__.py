@@ -21,12 +21,14 @@ _EXPORTS = {
     "Split": "splits",
     "prepare_cache": "cache", "open_cache": "cache", "DecodedCache": "cache",
     "load_image": "images", "letterbox": "images", "ImageError": "images",
-    "load_item": "sources",
+    "load_item": "sources", "load_item_images": "sources",
+    "image_suffixes": "formats", "unsupported_reason": "formats", "register_image_plugins": "formats",
+    "label_index": "targets", "level_targets": "targets", "attribute_targets": "targets", "head_targets": "targets",
+    "item_targets": "targets", "target_matrix": "targets", "name_targets": "targets",
     "DataConfig": "config",
     "make_synthetic_dataset": "synthetic",
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)
-
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

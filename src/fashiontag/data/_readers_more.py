@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashiontag.data.readers import IMAGE_SUFFIXES, Problem, ReadResult, register_reader
+from fashiontag.data.formats import image_suffixes
+from fashiontag.data.readers import Problem, ReadResult, register_reader
 from fashiontag.data.sources import npz_item_path
 
 
@@ -28,10 +29,10 @@ def read_folder(root: Path) -> ReadResult:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         split, parts = class_parts(root, path, splits)
         if not parts or any(part.startswith(".") for part in parts):
-            if parts == () and path.parent != root and path.suffix.lower() in IMAGE_SUFFIXES:
+            if parts == () and path.parent != root and path.suffix.lower() in image_suffixes():
                 problems.append(Problem(str(path), "image outside a class folder"))
             continue  # labels.csv beside the class folders, hidden folders
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
+        if path.suffix.lower() not in image_suffixes():
             problems.append(Problem(str(path), f"unsupported file type {path.suffix or '(none)'!r}"))
             continue
         rows.append({"item_id": path.relative_to(root).as_posix(), "path": str(path), "year": None, "crop": None,

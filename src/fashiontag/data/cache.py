@@ -116,7 +116,7 @@ def prepare_cache(
     config: DataConfig, out: str | Path, limit: int | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Decode the mapped items of ``config`` into cache folder ``out``; returns its meta (with images/s)."""
-    from fashiontag.data.dataset import load_mapped  # noqa: PLC0415
+    from fashiontag.data.mapped import load_mapped  # noqa: PLC0415
 
     out = Path(out)
     read, mapping, taxonomy = load_mapped(config, limit=limit)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from fashiontag.data.config import DataConfig
-from fashiontag.data.readers import IMAGE_SUFFIXES
+from fashiontag.data.formats import image_suffixes
 from fashiontag.data.taxonomy import Taxonomy, TaxonomyError, load_taxonomy, taxonomy_from_paths
 
 #: Folder names that mean a split (lower-cased) -> the split they hold.
@@ -57,7 +57,7 @@ def image_files(root: Path) -> list[Path]:
     """Image files under ``root`` (recursive, sorted, hidden folders skipped)."""
     return sorted(
         p for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        if p.is_file() and p.suffix.lower() in image_suffixes()
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )  # fmt: skip
 

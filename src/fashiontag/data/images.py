@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fashiontag.data._formats import register_image_plugins
+from fashiontag.data.formats import register_image_plugins
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 

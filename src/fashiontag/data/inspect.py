@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from fashiontag.data._probe import MODE_KINDS, near_duplicate_groups, probe_items
+from fashiontag.data._image_facts import MODE_KINDS, near_duplicate_groups, probe_items
 from fashiontag.data.checks import class_count_problems, empty_mapping_message
 from fashiontag.data.config import DataConfig
-from fashiontag.data.dataset import load_mapped
 from fashiontag.data.folders import resolve_data
+from fashiontag.data.mapped import load_mapped
 from fashiontag.data.rare import apply_min_count
 from fashiontag.data.taxonomy import Taxonomy
 

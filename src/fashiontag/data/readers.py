@@ -20,13 +20,11 @@ from typing import Any
 import pandas as pd
 
 from fashiontag.data._dupes import assign_dup_groups
-from fashiontag.data._formats import image_suffixes
 from fashiontag.registry import Registry
 
 #: Columns every reader returns, before its own raw label columns.
 BASE_COLUMNS = ["item_id", "path", "dup_group", "year", "crop"]
 #: Files the folder readers collect: what this install decodes (HEIC with pillow-heif, AVIF with Pillow >= 11.3).
-IMAGE_SUFFIXES = set(image_suffixes())
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from fashiontag.data.images import ImageError, load_image
+from fashiontag.data.images import ImageError, letterbox, load_image
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NPZ_MARK = ".npz#"
 
@@ -80,3 +84,22 @@ def apply_crop(image: Image.Image, crop: Sequence[float]) -> Image.Image:
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ImageError(f"crop box {list(crop)} is empty inside a {width}x{height} image")
     return image.crop(box)
+
+
+def load_item_images(items: pd.DataFrame, size: int, fill: int = 255) -> tuple[np.ndarray, list[str | None]]:
+    """Letterboxed uint8 ``[N, size, size, 3]`` for ``items.path`` (crop boxes honoured); errors per row.
+
+    Every item goes through :func:`load_item`, the loader the cache and inspection
+    use, so npz rows (``file.npz#7``) and crops decode here exactly as in training.
+    """
+    images = np.full((len(items), size, size, 3), fill, dtype=np.uint8)
+    errors: list[str | None] = []
+    crops = items["crop"] if "crop" in items else [None] * len(items)
+    for i, (path, box) in enumerate(zip(items["path"], crops, strict=False)):
+        try:
+            crop = box if isinstance(box, (list, tuple)) and len(box) == 4 else None
+            images[i] = letterbox(load_item(str(path), crop), size, fill=fill)
+            errors.append(None)
+        except ImageError as exc:
+            errors.append(exc.reason)
+    return images, errors

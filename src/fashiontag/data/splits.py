@@ -163,7 +163,7 @@ def load_split(path: str | Path) -> Split:
 
 def split_dataset(config: Any, out: str | Path) -> dict[str, Any]:
     """Read, map and split ``config.root`` (a :class:`~fashiontag.data.config.DataConfig`) into ``out``."""
-    from fashiontag.data.dataset import load_mapped  # noqa: PLC0415 - keeps split maths import-light
+    from fashiontag.data.mapped import load_mapped  # noqa: PLC0415 - keeps split maths import-light
 
     _, mapping, taxonomy = load_mapped(config)
     items = mapping.mapped

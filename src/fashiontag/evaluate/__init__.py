@@ -1,12 +1,11 @@
-"""Evaluation: per-head metrics, hierarchy scores, calibration, robustness, k-fold cross-validation, reports.
+"""Evaluation: per-head metrics, hierarchy scores, calibration, robustness, k-fold summaries, reports.
 
 Example:
     >>> from fashiontag.evaluate import evaluate_model  # doctest: +SKIP
     >>> metrics = evaluate_model("runs/m1", items, "test", "runs/m1/eval")  # doctest: +SKIP
 """
 
-from fashiontag.evaluate._data import EvalSet, head_targets, load_eval_set
-from fashiontag.evaluate._run import EvaluateConfig, evaluate_model, summary_table
+from fashiontag.evaluate._data import EvalSet, load_eval_set
 from fashiontag.evaluate.calibration import (
     apply_temperature,
     fit_network_temperature,
@@ -15,12 +14,12 @@ from fashiontag.evaluate.calibration import (
     save_calibration,
 )
 from fashiontag.evaluate.compare import compare_runs
-from fashiontag.evaluate.crossval import cross_validate, crossval_table
-from fashiontag.evaluate.hierarchy import decode_top_down, fit_thresholds, hierarchy_metrics, targets_from_leaves
+from fashiontag.evaluate.hierarchy import decode_top_down, fit_thresholds, hierarchy_metrics
 from fashiontag.evaluate.kfold import summarise_folds
 from fashiontag.evaluate.metrics import head_metrics
 from fashiontag.evaluate.report import render_report, write_report
 from fashiontag.evaluate.robustness import CORRUPTIONS, apply_corruption, list_corruptions, robustness_sweep
+from fashiontag.evaluate.run import EvaluateConfig, evaluate_model, summary_table
 
 __all__ = [
     "CORRUPTIONS",
@@ -29,8 +28,6 @@ __all__ = [
     "apply_corruption",
     "apply_temperature",
     "compare_runs",
-    "cross_validate",
-    "crossval_table",
     "decode_top_down",
     "evaluate_model",
     "fit_network_temperature",
@@ -38,7 +35,6 @@ __all__ = [
     "fit_temperatures",
     "fit_thresholds",
     "head_metrics",
-    "head_targets",
     "hierarchy_metrics",
     "list_corruptions",
     "load_eval_set",
@@ -47,6 +43,5 @@ __all__ = [
     "save_calibration",
     "summarise_folds",
     "summary_table",
-    "targets_from_leaves",
     "write_report",
 ]

@@ -22,16 +22,6 @@ class EvalSet:
     errors: int = 0
 
 
-def head_targets(tax: Taxonomy, items: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Label index per head from the item table's level/attribute columns (``-1`` where missing)."""
-    out = {}
-    for head in tax.heads:
-        position = {label: i for i, label in enumerate(tax.head_labels(head))}
-        column = items[head] if head in items else pd.Series([None] * len(items))
-        out[head] = np.array([position.get(v, -1) if isinstance(v, str) else -1 for v in column], dtype=np.int64)
-    return out
-
-
 def select_split(items: pd.DataFrame, split_file: str | Path | None, split: str | None) -> pd.DataFrame:
     """Rows of ``split``: from ``split_file`` (read by :func:`fashiontag.data.splits.load_split`, so an edited
     split file is refused here exactly as in training), else from a ``split`` column, else all rows."""
@@ -71,7 +61,7 @@ def load_eval_set(
     split: str | None = None,
 ) -> EvalSet:
     """An :class:`EvalSet` from an ``EvalSet``, a mapped item DataFrame, a cache directory or a dataset path."""
-    from fashiontag.evaluate._predict import load_item_images
+    from fashiontag.data.sources import load_item_images
 
     if isinstance(data, EvalSet):
         return data

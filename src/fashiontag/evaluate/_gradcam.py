@@ -103,14 +103,15 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45, colormap: 
 
 def _jobs(network: Any, images: np.ndarray, head: str, classes: np.ndarray) -> list[tuple[Any, str, np.ndarray, list]]:
     """``(part, head, rows, classes)`` per part that explains some images (one job for a plain network)."""
-    if not hasattr(network, "parts"):
+    parts = network.parts() if hasattr(network, "parts") else {}
+    if not parts:
         return [(network, head, np.arange(len(images)), list(classes))]
     import torch
 
-    taxonomy, parts = network.taxonomy, network.parts()
+    taxonomy = network.taxonomy
     top = taxonomy.levels[0]
     with torch.inference_mode():
-        routed = network.router(torch.from_numpy(np.ascontiguousarray(images)))[top].argmax(-1).numpy()
+        routed = parts["router"](torch.from_numpy(np.ascontiguousarray(images)))[top].argmax(-1).numpy()
     groups = taxonomy.head_labels(top)
     jobs: dict[str, tuple[Any, str, list[int], list[int]]] = {}
     for row, (group, cls) in enumerate(zip(routed, classes, strict=True)):

@@ -139,7 +139,7 @@ def fit_network_temperature(
 
     from fashiontag.evaluate._predict import network_logits
 
-    if hasattr(network, "parts"):
+    if hasattr(network, "parts") and network.parts():  # a cascade: part by part
         return fit_cascade_temperature(network, images, targets, rounds, batch_size)
     if not hasattr(network, "logit_heads") or not hasattr(network, "set_temperature"):
         return {}

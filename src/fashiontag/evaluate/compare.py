@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashiontag.artifact import read_sidecar
+from fashiontag.artifact import SIDECAR_NAME, read_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,10 @@ def measure_latency(model_dir: Path, repeats: int = 20, warmup: int = 3) -> floa
 
 def run_row(run_dir: str | Path, eval_dir: str | Path | None = None, latency: bool = True) -> dict[str, Any]:
     """One comparison row: model facts, per-head accuracy and macro-F1, points and latency."""
-    from fashiontag.evaluate._run import model_info
+    from fashiontag.evaluate.run import model_info
 
     run_dir = Path(run_dir)
-    model_dir = run_dir if (run_dir / "fashiontag.json").exists() else run_dir / "model"
+    model_dir = run_dir if (run_dir / SIDECAR_NAME).exists() else run_dir / "model"
     sidecar = read_sidecar(model_dir)
     info = model_info(model_dir, sidecar)
     metrics = find_metrics(Path(eval_dir) if eval_dir else run_dir) or find_metrics(model_dir) or {}

@@ -37,19 +37,6 @@ class Decoded:
     confidence: dict[str, np.ndarray]
 
 
-def targets_from_leaves(tax: Taxonomy, leaves: list[str | None]) -> dict[str, np.ndarray]:
-    """Per-level target indices from true leaf ids (``-1`` for a missing leaf or an absent level)."""
-    out = {}
-    for depth, level in enumerate(tax.levels):
-        position = {node: i for i, node in enumerate(tax.head_labels(level))}
-        column = []
-        for leaf in leaves:
-            path = tax.ancestors(leaf) if leaf else []
-            column.append(position[path[depth]] if depth < len(path) else -1)
-        out[level] = np.array(column, dtype=np.int64)
-    return out
-
-
 def decode_top_down(tax: Taxonomy, probs: dict[str, np.ndarray]) -> Decoded:
     """Argmax at the first level, then at each level argmax among the chosen parent's children.
 

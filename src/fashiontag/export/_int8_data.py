@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from fashiontag.artifact import Preprocess, resolve_preprocess, training_settings
+from fashiontag.data.formats import image_suffixes
 from fashiontag.data.images import ImageError, letterbox
 from fashiontag.data.sources import load_item
+from fashiontag.data.targets import name_targets
 from fashiontag.data.taxonomy import Taxonomy
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ def load_validation(
             rows = list(csv.DictReader(handle))
         paths = [r["path"] if Path(r["path"]).is_absolute() else str(data.parent / r["path"]) for r in rows]
     else:
-        rows = []
-        paths = [str(p) for p in sorted(data.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+        rows, suffixes = [], image_suffixes()
+        paths = [str(p) for p in sorted(data.rglob("*")) if p.suffix.lower() in suffixes]
     images, kept = [], []
     for i, path in enumerate(paths):
         if len(images) >= limit:
@@ -68,19 +68,6 @@ def load_validation(
     return np.stack(images) if images else np.zeros((0, preprocess.size, preprocess.size, 3), np.uint8), labels
 
 
-def label_targets(labels: dict[str, list[str | None]], head_labels: dict[str, list[str]]) -> dict[str, np.ndarray]:
-    """Label ids or short names per head -> label index per head (``-1`` when missing or unknown)."""
-    out = {}
-    for head, truth in labels.items():
-        names = head_labels.get(head)
-        if not names:
-            continue
-        full = {n: i for i, n in enumerate(names)}
-        short = {n.split(" > ")[-1]: i for i, n in enumerate(names)}
-        out[head] = np.array([full.get(str(t), short.get(str(t), -1)) if t else -1 for t in truth], np.int64)
-    return out
-
-
 def _sample(items: pd.DataFrame, ids: list[str], n: int | None, rng: np.random.Generator) -> pd.DataFrame:
     rows = items[items["item_id"].astype(str).isin(set(ids))]
     rows = rows.iloc[rng.permutation(len(rows))]
@@ -89,7 +76,7 @@ def _sample(items: pd.DataFrame, ids: list[str], n: int | None, rng: np.random.G
 
 def _images(items: pd.DataFrame, preprocess: Preprocess) -> tuple[np.ndarray, pd.DataFrame]:
     """Letterboxed images of ``items`` (through ``data.sources.load_item``, so npz datasets calibrate too)."""
-    from fashiontag.evaluate._predict import load_item_images
+    from fashiontag.data.sources import load_item_images
 
     images, errors = load_item_images(items, preprocess.size, preprocess.fill)
     ok = np.array([e is None for e in errors], dtype=bool)
@@ -127,7 +114,7 @@ def load_split_data(
     from fashiontag.data.mapping import map_items
     from fashiontag.data.readers import read_dataset
     from fashiontag.data.splits import load_split
-    from fashiontag.evaluate._data import head_targets
+    from fashiontag.data.targets import item_targets
 
     training = training_settings(sidecar)  # nested or (older model directories) flat
     reader = reader or training.get("reader") or "auto"
@@ -155,7 +142,7 @@ def load_split_data(
         "disjoint": True,
         "seed": seed,
     }
-    return Int8Data(calibration_images, images, head_targets(taxonomy, report), info)
+    return Int8Data(calibration_images, images, item_targets(taxonomy, report), info)
 
 
 def load_int8_data(
@@ -187,4 +174,4 @@ def load_int8_data(
         "report_images": int(len(images)),
         "disjoint": False,
     }
-    return Int8Data(images, images, label_targets(labels, sidecar["heads"]), info)
+    return Int8Data(images, images, name_targets(labels, sidecar["heads"]), info)

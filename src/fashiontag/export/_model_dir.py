@@ -7,12 +7,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fashiontag.artifact import add_files, read_sidecar, resolve_preprocess, stamp_onnx_file, write_sidecar
+from fashiontag.artifact import (
+    ONNX_INT8_NAME,
+    ONNX_NAME,
+    add_files,
+    read_sidecar,
+    resolve_preprocess,
+    stamp_onnx_file,
+    write_sidecar,
+)
 from fashiontag.export._int8 import Int8Options
 from fashiontag.export._onnx import check_parity, export_network_onnx, onnx_info
 
-ONNX_FILE = "model.onnx"
-ONNX_INT8_FILE = "model.int8.onnx"
+ONNX_FILE, ONNX_INT8_FILE = ONNX_NAME, ONNX_INT8_NAME
 
 
 def _export_single(

@@ -11,11 +11,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fashiontag.artifact import ModelFileError, read_sidecar
+from fashiontag.artifact import ONNX_INT8_NAME, ONNX_NAME, ModelFileError, read_sidecar
 from fashiontag.registry import Registry
 
-ONNX_FILE = "model.onnx"
-ONNX_INT8_FILE = "model.int8.onnx"
+ONNX_FILE, ONNX_INT8_FILE = ONNX_NAME, ONNX_INT8_NAME
 
 
 class Runner(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -19,3 +20,6 @@ class PredictConfig:
     batch_size: int = 64  # images per forward pass
     top_k: int = 3  # alternatives kept per head (JSONL)
     progress: bool = True  # show a progress bar
+    tta: str = "none"  # test-time augmentation: none, flip (2 views) or multiscale (4 views); 2-4x slower
+    engine: Literal["local", "ray"] = "local"  # ray: a Ray Data pipeline writing a folder of shards
+    address: str | None = None  # engine=ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); None: a private Ray

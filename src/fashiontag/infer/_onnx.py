@@ -9,7 +9,8 @@ import numpy as np
 import onnxruntime as ort
 
 from fashiontag._threads import onnxruntime_threads
-from fashiontag.artifact import ModelFileError, check_onnx_stamp, read_sidecar
+from fashiontag.artifact import ONNX_NAME, ModelFileError, check_onnx_stamp, read_sidecar
+from fashiontag.cascade import combine, part_columns
 from fashiontag.data.taxonomy import Taxonomy
 
 
@@ -47,51 +48,28 @@ class OnnxRunner:
         return {h: np.concatenate([c[k] for c in chunks]) for k, h in enumerate(self.heads)}
 
 
-class _Specialist:
-    def __init__(self, runner: OnnxRunner, taxonomy: Taxonomy, full: Taxonomy) -> None:
-        self.runner = runner
-        top = taxonomy.nodes_at(0)
-        self.group = full.nodes[top[0]].parent  # subtree keeps full ids, so the group is the common parent
-        # Columns of each specialist head inside the full model's head of the same name.
-        self.columns = {head: np.asarray([full.head_labels(head).index(n) for n in taxonomy.head_labels(head)])
-                        for head in taxonomy.levels}
-
-
 class CascadeOnnxRunner:
     """Router picks a group per image; each group's specialist runs once on its images.
 
-    Deeper-level probabilities are p(group) * p(node | group); nodes under other groups get 0.
+    The parts combine by :func:`fashiontag.cascade.combine`, the rule the torch ``CascadeNet`` uses.
     """
 
-    def __init__(self, model_dir: Path, sidecar: dict[str, Any], file: str = "model.onnx", **kwargs: Any) -> None:
+    def __init__(self, model_dir: Path, sidecar: dict[str, Any], file: str = ONNX_NAME, **kwargs: Any) -> None:
         self.taxonomy = Taxonomy.from_dict(sidecar["taxonomy"])
         parts = dict(sidecar["parts"])
         if "router" not in parts:
             raise ModelFileError(f"{model_dir}: cascade sidecar has no 'router' part (parts: {sorted(parts)})")
         router = model_dir / parts.pop("router")
         self.router = OnnxRunner(router / file, sidecar=read_sidecar(router, verify=False), **kwargs)
-        self.groups = self.taxonomy.head_labels(self.taxonomy.levels[0])
-        self.specialists: dict[str, _Specialist] = {}
+        self.specialists: dict[str, OnnxRunner] = {}
+        self.columns: dict[str, dict[str, np.ndarray]] = {}
         for sub in parts.values():
             part_sidecar = read_sidecar(model_dir / sub, verify=False)  # verified by the caller's read_sidecar
-            spec = _Specialist(OnnxRunner(model_dir / sub / file, sidecar=part_sidecar, **kwargs),
-                               Taxonomy.from_dict(part_sidecar["taxonomy"]), self.taxonomy)
-            self.specialists[spec.group] = spec
+            part = Taxonomy.from_dict(part_sidecar["taxonomy"])
+            group = self.taxonomy.nodes[part.nodes_at(0)[0]].parent  # a subtree keeps full ids: the common parent
+            self.specialists[group] = OnnxRunner(model_dir / sub / file, sidecar=part_sidecar, **kwargs)
+            self.columns[group] = part_columns(self.taxonomy, part)
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        routed = self.router.run(images)
-        batch = len(images)
-        out = {h: np.zeros((batch, len(self.taxonomy.head_labels(h))), np.float32) for h in self.taxonomy.heads}
-        out.update({h: v.astype(np.float32) for h, v in routed.items() if h in out})
-        group_probs = out[self.taxonomy.levels[0]]
-        choice = np.argmax(group_probs, axis=1)
-        for g, group in enumerate(self.groups):
-            rows = np.flatnonzero(choice == g)
-            spec = self.specialists.get(group)
-            if spec is None or rows.size == 0:  # a leaf group has no specialist
-                continue
-            conditional = spec.runner.run(images[rows])
-            scale = group_probs[rows, g][:, None]
-            for head, columns in spec.columns.items():
-                out[head][np.ix_(rows, columns)] = scale * conditional[head]
-        return out
+        return combine(self.taxonomy, self.router.run(images), self.columns,
+                       lambda group, rows: self.specialists[group].run(images[rows]))

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashiontag.data._formats import image_suffixes, unsupported_reason
+from fashiontag.data import image_suffixes, unsupported_reason
 
 LIST_EXTENSIONS = {".csv", ".txt"}
 

@@ -1,20 +1,25 @@
 """Cascade strategy: a router over the top level (+ attributes) and one specialist per top-level group.
 
-Whole batches are routed: the router gives group probabilities, each specialist runs only on the images
-routed to its group (argmax), and deeper levels are ``p(group*) * p(node | group*)``, which keeps a child
-below its parent. Stored as a parent directory whose sidecar lists each part's full model directory.
+The parts combine by the rule in :mod:`fashiontag.cascade` (shared with the ONNX runner): each specialist
+runs only on the images routed to its group, deeper levels are ``p(group*) * p(node | group*)``. Stored as a
+parent directory whose sidecar lists each part's full model directory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fashiontag import cascade
 from fashiontag.artifact import Preprocess
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.models._net import TaggerNet
+from fashiontag.models._strategies import register_strategy
 
 
 class CascadeNet(nn.Module):
@@ -32,13 +37,7 @@ class CascadeNet(nn.Module):
         self.router = router
         self.groups = list(specialists)
         self.specialists = nn.ModuleList(specialists.values())
-        top_labels = taxonomy.head_labels(taxonomy.levels[0])
-        self.group_index = [top_labels.index(g) for g in self.groups]
-        self._columns: list[dict[str, Tensor]] = []
-        for spec in self.specialists:
-            cols = {h: torch.tensor([taxonomy.head_labels(h).index(n) for n in spec.taxonomy.head_labels(h)])
-                    for h in spec.heads}
-            self._columns.append(cols)
+        self._columns = {g: cascade.part_columns(taxonomy, spec.taxonomy) for g, spec in specialists.items()}
 
     @classmethod
     def build(cls, taxonomy: Taxonomy, backbone: str, preprocess: Preprocess, pretrained: bool | str = False,
@@ -57,25 +56,24 @@ class CascadeNet(nn.Module):
     def part_dirs(self) -> dict[str, str]:
         return {"router": "router", **{g: f"specialist_{i}" for i, g in enumerate(self.groups)}}
 
+    @property
+    def primary(self) -> TaggerNet:
+        """The router: its backbone sees every image (transfer, embeddings)."""
+        return self.router
+
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        routed = self.router(images)
-        top = self.taxonomy.levels[0]
-        groups = routed[top]
-        pick = groups.argmax(-1)
-        out = {top: groups}
-        for level in self.taxonomy.levels[1:]:
-            out[level] = groups.new_zeros(groups.shape[0], len(self.taxonomy.head_labels(level)))
-        for spec, gi, cols in zip(self.specialists, self.group_index, self._columns, strict=True):
-            idx = (pick == gi).nonzero().flatten()
-            if idx.numel() == 0:
-                continue
-            probs = spec(images.index_select(0, idx))
-            scale = groups.index_select(0, idx)[:, gi : gi + 1]
-            for head, col in cols.items():
-                col = col.to(idx.device)
-                out[head] = out[head].index_put((idx[:, None], col[None, :]), scale * probs[head])
-        out.update({a: routed[a] for a in self.taxonomy.attributes})
-        return {h: out[h] for h in self.heads}
+        """Per-head probabilities by :func:`fashiontag.cascade.combine` (inference only: no gradient flows)."""
+        specialists = dict(zip(self.groups, self.specialists, strict=True))
+
+        def _numpy(out: dict[str, Tensor]) -> dict[str, np.ndarray]:
+            return {h: v.detach().float().cpu().numpy() for h, v in out.items()}
+
+        def specialist(group: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+            index = torch.from_numpy(rows).to(images.device)
+            return _numpy(specialists[group](images.index_select(0, index)))
+
+        out = cascade.combine(self.taxonomy, _numpy(self.router(images)), self._columns, specialist)
+        return {h: torch.from_numpy(out[h]).to(images.device) for h in self.heads}
 
     def forward_logits(self, x: Tensor) -> dict[str, Tensor]:
         """Every part's logits on the whole batch, keyed ``"<part>:<logit head>"`` (parts train separately)."""
@@ -95,3 +93,29 @@ class CascadeNet(nn.Module):
             "preprocess": self.preprocess.to_dict(),
             "parts": self.part_dirs(),
         }
+
+
+@register_strategy("cascade")
+class CascadeStrategy:
+    """``cascade`` in the strategy registry: it builds whole networks (:class:`CascadeNet`), not a head.
+
+    ``create_network(..., strategy="cascade")`` calls :meth:`build_network` and ``load_network`` calls
+    :meth:`load_network`; the inner strategy of every part is the option ``inner`` (default ``flat``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise ValueError("cascade is a network of several parts, not a head: build it with "
+                         "fashiontag.models.create_network(taxonomy, backbone, 'cascade')")
+
+    @staticmethod
+    def build_network(taxonomy: Taxonomy, backbone: str, preprocess: Preprocess, pretrained: bool | str = False,
+                      **kw: Any) -> CascadeNet:
+        return CascadeNet.build(taxonomy, backbone, preprocess, pretrained, **kw)
+
+    @staticmethod
+    def load_network(model_dir: Path, sidecar: dict[str, Any], load_part: Callable[[Path], nn.Module]) -> CascadeNet:
+        """A saved cascade from its parts' directories (each loaded and verified by ``load_part``)."""
+        parts = {name: load_part(model_dir / sub) for name, sub in sidecar["parts"].items()}
+        router = parts.pop("router")
+        options = dict(sidecar.get("strategy_options", {}))
+        return CascadeNet(Taxonomy.from_dict(sidecar["taxonomy"]), router, parts, options.get("inner", "flat"))

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from fashiontag.artifact import Preprocess
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.models._backbones import backbone_spec, create_backbone
-from fashiontag.models._strategies import create_strategy
+from fashiontag.models._strategies import create_strategy, strategy_factory
 from fashiontag.registry import UnknownNameError, unknown_name_message
 
 
@@ -78,6 +78,18 @@ class TaggerNet(nn.Module):
         """Temperature-scaled probabilities per taxonomy head from ``forward_logits`` output."""
         return self.head.probabilities(logits, self.temperature)
 
+    def parts(self) -> dict[str, TaggerNet]:
+        """Separately trained and saved sub-networks: none (a cascade has a router and specialists)."""
+        return {}
+
+    def part_dirs(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def primary(self) -> TaggerNet:
+        """The network whose backbone stands for the whole (transfer, embeddings): this one."""
+        return self
+
     def set_temperature(self, temperature: dict[str, float]) -> None:
         """Per logit head (``self.logit_heads``, e.g. flat: ``leaf`` + attributes); missing heads stay 1."""
         values = torch.ones(len(self.logit_heads))
@@ -107,7 +119,7 @@ class TaggerNet(nn.Module):
 
 def create_network(taxonomy: Taxonomy, backbone: str = "smallcnn", strategy: str = "flat",
                    preprocess: Preprocess | None = None, pretrained: bool | str = False, **kw: Any) -> nn.Module:
-    """Build a :class:`TaggerNet` (or a :class:`CascadeNet` for ``strategy="cascade"``).
+    """Build a :class:`TaggerNet`, or what a strategy with ``build_network`` builds (``cascade``: a CascadeNet).
 
     Args:
         taxonomy: the label tree and attributes.
@@ -118,8 +130,7 @@ def create_network(taxonomy: Taxonomy, backbone: str = "smallcnn", strategy: str
         **kw: strategy options (``dropout``; combined: ``attribute``; cascade: ``inner`` strategy).
     """
     preprocess = preprocess or default_preprocess(backbone)
-    if strategy == "cascade":
-        from fashiontag.models._cascade import CascadeNet
-
-        return CascadeNet.build(taxonomy, backbone, preprocess, pretrained, **kw)
+    build_network = getattr(strategy_factory(strategy), "build_network", None)
+    if build_network is not None:  # a strategy of several networks (cascade)
+        return build_network(taxonomy, backbone, preprocess, pretrained, **kw)
     return TaggerNet(taxonomy, backbone, strategy, preprocess, pretrained, **kw)

@@ -21,6 +21,7 @@ from fashiontag.artifact import (
 )
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.models._card import write_model_card
+from fashiontag.models._strategies import strategy_factory
 
 
 def _save_weights(net: nn.Module, path: Path, metadata: dict[str, str]) -> None:
@@ -55,7 +56,7 @@ def save_model(net: nn.Module, model_dir: str | Path, **sidecar_extra: Any) -> d
 def _save(net: nn.Module, model_dir: Path, cascade: dict[str, Any] | None, **sidecar_extra: Any) -> dict[str, Any]:
     model_dir.mkdir(parents=True, exist_ok=True)
     sidecar: dict[str, Any] = {"fashiontag_version": fashiontag_version, **net.sidecar_fields()}
-    if sidecar["strategy"] == "cascade":
+    if net.parts():  # a network of parts (cascade): each part is a model directory of its own
         sidecar["files"] = {}
         sidecar.update(sidecar_extra)
         for name, part in net.parts().items():  # each part's weights carry the cascade's digest too
@@ -77,13 +78,9 @@ def load_network(model_dir: str | Path, sidecar: dict | None = None) -> nn.Modul
     sidecar = sidecar if sidecar is not None else read_sidecar(model_dir)
     taxonomy = Taxonomy.from_dict(sidecar["taxonomy"])
     options = dict(sidecar.get("strategy_options", {}))
-    if sidecar["strategy"] == "cascade":
-        from fashiontag.models._cascade import CascadeNet
-
-        parts = {name: load_network(model_dir / sub) for name, sub in sidecar["parts"].items()}
-        router = parts.pop("router")
-        net: nn.Module = CascadeNet(taxonomy, router, parts, options.get("inner", "flat"))
-        return net.eval()
+    load_parts = getattr(strategy_factory(sidecar["strategy"]), "load_network", None)
+    if load_parts is not None:  # a strategy of several networks (cascade) loads its parts with this function
+        return load_parts(model_dir, sidecar, load_network).eval()
     check_weights_stamp(model_dir, sidecar)  # the sidecar's model fields are the ones these weights were saved with
     net = TaggerNet(taxonomy, sidecar["backbone"]["name"], sidecar["strategy"], resolve_preprocess(sidecar),
                     False, **options)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fashiontag.data.targets import label_index, level_targets
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.registry import Registry
 
@@ -30,14 +31,17 @@ def create_strategy(name: str, taxonomy: Taxonomy, num_features: int, **options:
     return _STRATEGIES.create(name, taxonomy=taxonomy, num_features=num_features, **options)
 
 
+def strategy_factory(name: str) -> Callable[..., nn.Module]:
+    """The registered factory of ``name`` (an unknown name raises with the closest valid one).
+
+    A factory with ``build_network``/``load_network`` (``cascade``) builds whole networks of several parts
+    instead of a head over one backbone: :func:`fashiontag.models.create_network` and ``load_network`` ask it.
+    """
+    return _STRATEGIES.get(name)
+
+
 def list_strategies() -> list[str]:
-    """Strategy names, ``cascade`` included (it is built by :class:`fashiontag.models.CascadeNet`)."""
-    return sorted([*_STRATEGIES.names(), "cascade"])
-
-
-def _index(values: Sequence[Any], labels: list[str]) -> np.ndarray:
-    lookup = {label: i for i, label in enumerate(labels)}
-    return np.array([lookup.get(v, -1) if isinstance(v, str) else -1 for v in values], dtype=np.int64)
+    return sorted(_STRATEGIES.names())
 
 
 class _TreeHead(nn.Module):
@@ -83,7 +87,7 @@ class _TreeHead(nn.Module):
         return {level: leaf_probs @ getattr(self, f"member_{d}") for d, level in enumerate(self.levels)}
 
     def _attribute_targets(self, attributes: dict[str, Sequence[Any]], skip: str | None = None) -> dict:
-        return {n: _index(attributes[n], self.taxonomy.attributes[n]) for n in self.attribute_heads if n != skip}
+        return {n: label_index(attributes[n], self.taxonomy.attributes[n]) for n in self.attribute_heads if n != skip}
 
 
 @register_strategy("flat")
@@ -109,7 +113,7 @@ class FlatHead(_TreeHead):
         return out
 
     def encode_targets(self, leaves: Sequence[Any], attributes: dict[str, Sequence[Any]]) -> dict[str, np.ndarray]:
-        return {"leaf": _index(leaves, self.leaves), **self._attribute_targets(attributes)}
+        return {"leaf": label_index(leaves, self.leaves), **self._attribute_targets(attributes)}
 
 
 @register_strategy("multihead")
@@ -140,11 +144,7 @@ class MultiHead(_TreeHead):
         return out
 
     def encode_targets(self, leaves: Sequence[Any], attributes: dict[str, Sequence[Any]]) -> dict[str, np.ndarray]:
-        out = {}
-        for depth, level in enumerate(self.levels):
-            nodes = [self.taxonomy.ancestors(x)[depth] if isinstance(x, str) and len(
-                self.taxonomy.ancestors(x)) > depth else None for x in leaves]
-            out[level] = _index(nodes, self.taxonomy.nodes_at(depth))
+        out = level_targets(self.taxonomy, leaves)
         return {**out, **self._attribute_targets(attributes)}
 
 
@@ -186,10 +186,10 @@ class CombinedHead(_TreeHead):
         return {h: out[h] for h in self.taxonomy.heads}
 
     def encode_targets(self, leaves: Sequence[Any], attributes: dict[str, Sequence[Any]]) -> dict[str, np.ndarray]:
-        leaf = _index(leaves, self.leaves)
+        leaf = label_index(leaves, self.leaves)
         if self.attribute is None:
             joint = leaf
         else:
-            value = _index(attributes[self.attribute], self.taxonomy.attributes[self.attribute])
+            value = label_index(attributes[self.attribute], self.taxonomy.attributes[self.attribute])
             joint = np.where((leaf >= 0) & (value >= 0), leaf * self.num_values + value, -1)
         return {"joint": joint, **self._attribute_targets(attributes, skip=self.attribute)}

@@ -22,11 +22,11 @@ from fashiontag.train._config import TrainConfig
 
 def _backbone_holder(net: torch.nn.Module) -> torch.nn.Module:
     """The TaggerNet whose backbone a network transfers: itself, or a cascade's router."""
-    return net.router if net.strategy == "cascade" else net
+    return net.primary
 
 
 def _parts(net: torch.nn.Module) -> list[torch.nn.Module]:
-    return list(net.parts().values()) if net.strategy == "cascade" else [net]
+    return list(net.parts().values()) or [net]
 
 
 def heads_match(base: torch.nn.Module, net: torch.nn.Module) -> bool:

@@ -105,7 +105,7 @@ def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, bat
     import tempfile
     from pathlib import Path
 
-    from fashiontag.models._stages import split_backbone
+    from fashiontag.models import split_backbone
     from fashiontag.train._trunk import _Runner, _Trunk, resize_input
 
     work = copy.deepcopy(net)
@@ -165,7 +165,7 @@ def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n
     With ``mode`` set explicitly (not ``auto``) only that mode's candidates are considered; a model that
     cannot be cut (no trunk stages) skips trunk candidates. Nothing fits: the cheapest candidate, said loudly.
     """
-    from fashiontag.models._stages import backbone_stages, list_cuttable_families
+    from fashiontag.models import backbone_stages, list_cuttable_families
 
     budget = seconds_left - RESERVE_SECONDS
     lines = [f"time budget: {seconds_left:.0f} s left for training ({RESERVE_SECONDS:.0f} s kept for saving)"]

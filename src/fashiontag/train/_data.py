@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fashiontag.artifact import training_cache_dir
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._distributed import LazyRows, wait_for_leader
@@ -52,7 +53,7 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
     from fashiontag.data.cache import open_cache, prepare_cache
     from fashiontag.data.config import DataConfig
 
-    folder = Path(config.out) / f"cache_{config.data.image_size}"
+    folder = training_cache_dir(config.out, config.data.image_size)
     if not (folder / "meta.json").exists() and not wait_for_leader(folder / "meta.json"):  # rank 0 builds it
         data_config = DataConfig(reader=config.data.reader, root=config.data.root, taxonomy=config.data.taxonomy,
                                  source=config.data.source, size=config.data.image_size)

@@ -14,12 +14,12 @@ import torch
 
 from fashiontag.config import to_dict
 from fashiontag.data.folders import resolve_taxonomy
+from fashiontag.data.targets import head_targets, target_matrix
 from fashiontag.data.taxonomy import Taxonomy, save_taxonomy
 from fashiontag.models import create_network, default_preprocess, save_model
 from fashiontag.train._adapt import adapt_from_config
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._data import TrainData, load_train_data
-from fashiontag.train._metrics import head_targets
 
 
 def _versions() -> dict[str, str]:
@@ -45,7 +45,7 @@ def build_net(config: TrainConfig, taxonomy: Taxonomy) -> torch.nn.Module:
 def _targets(net: torch.nn.Module, leaves: list, attributes: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
     strategy = net.head.encode_targets(leaves, attributes)
     st = np.stack([strategy[h] for h in net.logit_heads], axis=1).astype(np.int64)
-    return st, head_targets(net.taxonomy, leaves, attributes)
+    return st, target_matrix(head_targets(net.taxonomy, leaves, attributes), net.taxonomy.heads)
 
 
 def _train_one(net: torch.nn.Module, images: np.ndarray, leaves: list, attrs: dict, split: np.ndarray,
@@ -73,7 +73,7 @@ def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, ru
     """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
     Lightning run then, keeping its best checkpoint."""
     split = data.labels["split"].to_numpy()
-    if net.strategy != "cascade":
+    if not net.parts():  # one network; a cascade trains each of its parts
         rows = np.arange(len(data.labels))
         return _train_one(net, data.images, data.labels["leaf"].tolist(), data.attributes(rows), split, config,
                           run_dir, data.feature_memo, max_seconds)

@@ -2,29 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 from torch import Tensor
-
-from fashiontag.data.taxonomy import Taxonomy
-
-
-def head_targets(taxonomy: Taxonomy, leaves: Sequence[Any], attributes: dict[str, Sequence[Any]]) -> np.ndarray:
-    """``[N, len(taxonomy.heads)]`` label indices per head (-1: no label, e.g. a ragged leaf's deeper level)."""
-    columns = []
-    for depth, level in enumerate(taxonomy.levels):
-        lookup = {n: i for i, n in enumerate(taxonomy.head_labels(level))}
-        col = []
-        for leaf in leaves:
-            path = taxonomy.ancestors(leaf) if isinstance(leaf, str) else []
-            col.append(lookup[path[depth]] if depth < len(path) else -1)
-        columns.append(col)
-    for name, values in taxonomy.attributes.items():
-        lookup = {v: i for i, v in enumerate(values)}
-        columns.append([lookup.get(v, -1) if isinstance(v, str) else -1 for v in attributes[name]])
-    return np.asarray(columns, dtype=np.int64).T.reshape(len(leaves), len(columns))
 
 
 def head_metrics(probs: dict[str, Tensor], targets: Tensor, heads: list[str]) -> dict[str, float]:

@@ -60,7 +60,7 @@ def _train_trunk(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
                 feature_memo: Any = None, max_seconds: float | None = None) -> dict[str, float]:
     import time
 
-    from fashiontag.models._stages import split_backbone
+    from fashiontag.models import split_backbone
     from fashiontag.train._lightning import run_lightning
     from fashiontag.train._module import strategy_counts
     from fashiontag.train._trunk import build_activations

@@ -103,7 +103,7 @@ def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: st
     """Accuracy per head and source on ``split`` rows (heads a source cannot label are left out)."""
     import torch
 
-    from fashiontag.train._metrics import head_targets
+    from fashiontag.data.targets import head_targets, target_matrix
 
     out: dict[str, Any] = {}
     net.eval()
@@ -112,7 +112,9 @@ def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: st
         if not len(rows):
             continue
         attributes = {a: labels[a].iloc[rows].tolist() for a in net.taxonomy.attributes}
-        targets = head_targets(net.taxonomy, labels["leaf"].iloc[rows].tolist(), attributes)
+        targets = target_matrix(
+            head_targets(net.taxonomy, labels["leaf"].iloc[rows].tolist(), attributes), net.taxonomy.heads
+        )
         probs: dict[str, list[np.ndarray]] = {}
         with torch.inference_mode():
             for start in range(0, len(rows), 128):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fashiontag._io import write_json
-from fashiontag.models._stages import split_backbone
+from fashiontag.models import split_backbone
 
 _FORMAT = 1
 

@@ -2,7 +2,7 @@
 
 Orchestration above the stages (data -> train -> infer -> labelstudio): the items are decoded once (the
 training cache), split into group-aware folds exactly as cross-validation splits them
-(:func:`fashiontag.evaluate.crossval.assign_folds`), a model is trained per fold (probe mode by default:
+(:func:`fashiontag.workflows.crossval.assign_folds`), a model is trained per fold (probe mode by default:
 backbone features are extracted once for all folds) and predicts its held-out fold, so every item gets
 out-of-fold probabilities from a model that never saw its label. Cleanlab then ranks, per head, the items
 whose given label the out-of-fold model finds least plausible (``rank.get_label_quality_scores``,
@@ -76,8 +76,8 @@ def out_of_fold_probabilities(
     data: TrainData, train_config: TrainConfig, folds: int, seed: int, out: Path, echo: Callable[[str], None] = print
 ) -> dict[str, np.ndarray]:
     """``{head: [N, n_labels]}``: row ``i`` predicted by the fold model that held item ``i`` out."""
-    from fashiontag.evaluate.crossval import assign_folds, fold_table
     from fashiontag.train import FeatureMemo, fit, from_arrays
+    from fashiontag.workflows.crossval import assign_folds, fold_table
 
     table = assign_folds(data.labels, folds, seed).set_index("item_id")
     memo = data.feature_memo or FeatureMemo()
@@ -126,11 +126,10 @@ def _display_names(labels: list[str]) -> list[str]:
 
 def head_label_table(data: TrainData) -> dict[str, np.ndarray]:
     """Given label index per head (``-1`` where the item has none): levels from the leaf, attributes as given."""
-    from fashiontag.evaluate import head_targets
-    from fashiontag.evaluate.hierarchy import targets_from_leaves
+    from fashiontag.data.targets import item_targets, level_targets
 
-    targets = targets_from_leaves(data.taxonomy, data.labels["leaf"].tolist())
-    attributes = head_targets(data.taxonomy, data.labels)
+    targets = level_targets(data.taxonomy, data.labels["leaf"].tolist())
+    attributes = item_targets(data.taxonomy, data.labels)
     return {head: targets[head] if head in targets else attributes[head] for head in data.taxonomy.heads}
 
 

@@ -91,7 +91,7 @@ def network_embeddings(net: Any, images: np.ndarray, batch_size: int = 64) -> tu
     """Pooled backbone features ``[N, F]`` and per-head probabilities in one pass (a cascade embeds with its router)."""
     import torch
 
-    body = getattr(net, "router", net)
+    body = getattr(net, "primary", net)
     feats, probs = [], {}
     net.eval()
     with torch.inference_mode():

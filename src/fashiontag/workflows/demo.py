@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fashiontag.artifact import training_cache_dir
+
 
 def _step(name: str, echo: Callable[[str], None]) -> Callable[[], None]:
     start = time.perf_counter()
@@ -57,7 +59,7 @@ def run_demo(
     echo(f"   model: {model_dir}")
     done()
     done = _step("4/5 evaluate on the held-out test split (thresholds fitted on val)", echo)
-    cache_dir = Path(train_config.out) / f"cache_{train_config.data.image_size}"  # decoded once, by training
+    cache_dir = training_cache_dir(train_config.out, train_config.data.image_size)  # decoded once, by training
     metrics = evaluate_model(
         model_dir, str(cache_dir), split="test", out_dir=out / "eval",
         split_file=split_file, config=EvaluateConfig(calibrate_split="val", save_calibration=True),

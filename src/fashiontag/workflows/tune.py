@@ -16,7 +16,7 @@ import pandas as pd
 
 from fashiontag._io import write_json
 from fashiontag.config import ConfigError, from_dict, to_dict, updated
-from fashiontag.train._config import TrainConfig
+from fashiontag.train import TrainConfig
 
 METRIC = "val_macro_f1"
 STUDY_NAME = "fashiontag-tune"
@@ -115,9 +115,7 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
 
     from fashiontag.artifact import read_sidecar
     from fashiontag.data.folders import resolve_taxonomy
-    from fashiontag.train._data import load_train_data
-    from fashiontag.train._fit import fit
-    from fashiontag.train._probe import FeatureMemo
+    from fashiontag.train import FeatureMemo, fit, load_train_data
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

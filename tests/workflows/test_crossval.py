@@ -14,9 +14,8 @@ from fashiontag.cli.main import app
 from fashiontag.config import build_config
 from fashiontag.data.splits import load_split
 from fashiontag.data.synthetic import make_synthetic_dataset
-from fashiontag.evaluate import cross_validate, crossval_table
-from fashiontag.evaluate.crossval import fold_table
 from fashiontag.train import TrainConfig, _probe
+from fashiontag.workflows.crossval import cross_validate, crossval_table, fold_table
 
 FOLDS = 3
 TRAIN_KEYS = {"pretrained": False, "image_size": 32, "input_size": 32, "probe_steps": 20, "progress_bar": False}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fashiontag.data.config import DataConfig
-from fashiontag.data.dataset import load_mapped
 from fashiontag.data.images import ImageError, letterbox
+from fashiontag.data.mapped import load_mapped
 from fashiontag.data.sources import load_item
 from fashiontag.data.splits import make_split
 

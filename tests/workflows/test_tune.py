@@ -9,7 +9,7 @@ from fashiontag.artifact import read_sidecar
 from fashiontag.cli.main import app
 from fashiontag.config import build_config
 from fashiontag.train import TrainConfig, _probe
-from fashiontag.train._tune import score, tune
+from fashiontag.workflows.tune import score, tune
 
 runner = CliRunner()
 

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fashiontag._io import write_json
+from fashiontag.artifact import training_cache_dir
 from fashiontag.config import updated
-from fashiontag.evaluate._run import EvaluateConfig, json_safe
 from fashiontag.evaluate.kfold import summarise_folds
+from fashiontag.evaluate.run import EvaluateConfig, json_safe
 
 if TYPE_CHECKING:
     from fashiontag.train import TrainConfig, TrainData
@@ -178,7 +179,7 @@ def _run_fold(
     """Train fold ``fold["fold"]`` on the shared images, evaluate it on its test fold, save ``fold.json``."""
     from fashiontag.config import to_dict
     from fashiontag.data.splits import load_split
-    from fashiontag.evaluate._run import evaluate_model
+    from fashiontag.evaluate.run import evaluate_model
     from fashiontag.train import fit, from_arrays
 
     fold_dir = out / f"fold_{fold['fold']}"
@@ -187,7 +188,7 @@ def _run_fold(
     labels = data.labels.assign(split=data.labels["item_id"].map(split_of).to_numpy())
     fold_dir.mkdir(parents=True, exist_ok=True)  # fit() only creates its out dir when it loads the data itself
     model_dir = fit(config, from_arrays(data.images, labels, data.taxonomy, data.feature_memo))
-    cache = out / f"cache_{train_config.data.image_size}"
+    cache = training_cache_dir(out, train_config.data.image_size)
     metrics = evaluate_model(model_dir, cache, "test", fold_dir / "eval", evaluate_config, split_file=fold["path"])
     record = {
         "fold": fold["fold"], "val_fold": fold["val_fold"], "counts": fold["counts"], "model": str(model_dir),

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from fashiontag._io import write_json
-from fashiontag.artifact import read_sidecar, resolve_preprocess
+from fashiontag.artifact import ONNX_NAME, ONNX_NAMES, WEIGHTS_NAME, read_sidecar, resolve_preprocess
+from fashiontag.data.targets import item_targets
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.data.tta import with_tta
 from fashiontag.evaluate import _plots, hierarchy
-from fashiontag.evaluate._data import EvalSet, head_targets, load_eval_set
+from fashiontag.evaluate._data import EvalSet, load_eval_set
 from fashiontag.evaluate._gradcam import add_gradcam
 from fashiontag.evaluate._headline import review_lines
 from fashiontag.evaluate._predict import network_predictor
@@ -28,7 +29,6 @@ from fashiontag.evaluate.robustness import robustness_sweep
 from fashiontag.review import DEFAULT_DELTA, DEFAULT_TARGET, SIDECAR_KEY, resolve_review_heads
 
 LOG_NAMES = ("learning_curves.csv", "history.csv", "log.csv", "metrics.csv", "train_log.csv")
-ONNX_FILES = ("model.onnx", "model.int8.onnx")
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +57,7 @@ class EvaluateConfig:
 
 def model_info(model_dir: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
     """Name, strategy, backbone, parameter count and weight-file size from the sidecar and safetensors header."""
-    weights = model_dir / "model.safetensors"
+    weights = model_dir / WEIGHTS_NAME
     files = [weights] if weights.exists() else list(model_dir.rglob("*.safetensors"))
     backbone = sidecar.get("backbone", {})
     return {
@@ -79,7 +79,7 @@ def safetensors_parameters(path: Path) -> int:
 
 
 def _fit_calibration(network: Any, tax: Taxonomy, val: EvalSet, config: EvaluateConfig) -> dict[str, Any]:
-    targets = head_targets(tax, val.items)
+    targets = item_targets(tax, val.items)
     temperature = fit_network_temperature(network, val.images, targets, batch_size=config.batch_size)
     probs = network_predictor(network, config.batch_size)(val.images)
     fits = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy, config.delta)
@@ -177,9 +177,9 @@ def _calibrate(
 def _stale_onnx_note(model_dir: Path, sidecar: dict[str, Any]) -> str | None:
     """Exported graphs carry the temperatures of export time, so a new calibration needs a re-export."""
     dirs = [model_dir / sub for sub in (sidecar.get("parts") or {}).values()] or [model_dir]
-    if not any(name in read_sidecar(d, verify=False)["files"] for d in dirs for name in ONNX_FILES):
+    if not any(name in read_sidecar(d, verify=False)["files"] for d in dirs for name in ONNX_NAMES):
         return None
-    note = f"{model_dir}: model.onnx predates this calibration; re-run `fashiontag export {model_dir}`"
+    note = f"{model_dir}: {ONNX_NAME} predates this calibration; re-run `fashiontag export {model_dir}`"
     log.warning(note)
     return note
 
@@ -295,7 +295,7 @@ def _score(
     calibration: dict[str, Any] | None,
     sidecar: dict[str, Any],
 ) -> dict[str, Any]:
-    targets = head_targets(tax, evalset.items)
+    targets = item_targets(tax, evalset.items)
     metrics: dict[str, Any] = {
         "heads": {},
         "hierarchy": None,
@@ -354,7 +354,7 @@ def _figures(
         figures["robustness"] = _plots.robustness_plot(metrics["robustness"], head, figures_dir, "robustness.png")
     gallery: list[dict[str, Any]] = []
     level = next((lv for lv in reversed(tax.levels) if lv in metrics["heads"]), None)
-    targets = head_targets(tax, evalset.items)
+    targets = item_targets(tax, evalset.items)
     if level is not None:
         labels = tax.head_labels(level)
         t = targets[level]
