@@ -91,6 +91,24 @@ def test_resume_after_abort(mode, synthetic, tiny_args, tmp_path, monkeypatch):
         assert len(views) == 2 and [v.stat().st_mtime_ns for v in views] == written
 
 
+def test_resume_refuses_checkpoints_of_other_settings(synthetic, tiny_args, tmp_path, monkeypatch):
+    """A second command into the same --out with another learning rate must not continue the first run (and
+    save its network as the new model); more epochs with the same settings resume."""
+    manifest, taxonomy = synthetic
+    args = [*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "epochs=2", "batch_size=4"]
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_AbortAfter(2).callback])
+    assert isinstance(runner.invoke(app, ["train", *args]).exception, _Abort)
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [])
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    result = runner.invoke(app, ["train", *args, "lr=0.05"])
+    assert result.exit_code == 2, result.output
+    assert "other settings" in result.output and "optim.lr" in result.output and "another --out" in result.output
+    assert last.read_bytes() == before  # nothing of the interrupted run was touched
+    _train([*args, "epochs=3"])  # same settings, longer: resumes
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 2
+
+
 def test_focal_loss_matches_hand_computation():
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
     targets = torch.tensor([0, 2])

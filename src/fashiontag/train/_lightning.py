@@ -77,8 +77,11 @@ def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Pa
                         enable_progress_bar=config.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
                         enable_model_summary=False, **_trainer_kwargs(config),
                         max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None)
+    from fashiontag.train._resume import check_resume
+
     last = run_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if last.exists() else None)
+    resume = check_resume(run_dir, config)  # refuses checkpoints of a run with other settings
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     best = callbacks[0].best_model_path
     if best and Path(best).exists():  # our own checkpoint: tensors and plain types only
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]

@@ -1,0 +1,78 @@
+"""Resume only the run that was interrupted: ``OUT/checkpoints/run.json`` records what a run's checkpoints are of.
+
+``train --out DIR`` resumes from ``DIR/checkpoints/last.ckpt``. Without a record of the settings, a second
+command with other settings (another cut, input size, learning rate) would silently continue the first run and
+save its network as the new model. So the settings that define the run are written next to the checkpoints; a
+resume with different ones stops with the differing keys and the fix. Settings that only say how long or how
+visibly to train (``epochs``, ``time_limit``, ``progress_bar``, threads) may change on resume. With a time
+limit, an interrupted run keeps its planned recipe (see :func:`recorded_recipe`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fashiontag._io import write_json
+from fashiontag.config import ConfigError, to_dict
+from fashiontag.train._config import TrainConfig
+
+RECORD = "run.json"
+_TRAINER_KEYS = ("mode", "probe", "trunk_cut", "trunk_views", "batch_size", "head_epochs")
+
+
+def run_settings(config: TrainConfig) -> dict[str, Any]:
+    """What a run's checkpoints are of: data, model, optimiser, the training mode and its cut/views, seed."""
+    values = json.loads(json.dumps(to_dict(config), default=str))  # as run.json holds them (tuples -> lists)
+    trainer = {key: values["trainer"][key] for key in _TRAINER_KEYS}
+    return {"data": values["data"], "model": values["model"], "optim": values["optim"], "trainer": trainer,
+            "seed": values["seed"]}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def check_resume(run_dir: Path, config: TrainConfig) -> bool:
+    """Record this run's settings; True when ``run_dir`` holds a checkpoint of the same run to resume from.
+
+    Raises:
+        ConfigError: the checkpoints there belong to a run with other settings.
+    """
+    folder = run_dir / "checkpoints"
+    settings = run_settings(config)
+    record = folder / RECORD
+    resumable = (folder / "last.ckpt").exists()
+    if resumable and record.exists():
+        old = json.loads(record.read_text(encoding="utf-8")).get("settings", {})
+        changed = _differences(old, settings)
+        if changed:
+            raise ConfigError(
+                f"{folder} holds checkpoints of a run with other settings ({'; '.join(changed[:6])}); "
+                f"resuming needs the same settings: train into another --out, or delete {folder} to start over"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(record, {"settings": settings})
+    return resumable
+
+
+def recorded_recipe(run_dir: Path) -> dict[str, Any] | None:
+    """Mode, input size, cut and views of an interrupted run in ``run_dir`` (None: nothing to resume), so that
+    a time-limited run resumes with the recipe its planner chose, whatever a new measurement would choose."""
+    import json
+
+    folder = run_dir / "checkpoints"
+    if not (folder / "last.ckpt").exists() or not (folder / RECORD).exists():
+        return None
+    settings = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("settings", {})
+    trainer = settings.get("trainer", {})
+    return {"mode": trainer.get("mode"), "input_size": settings.get("model", {}).get("input_size"),
+            "trunk_cut": trainer.get("trunk_cut"), "trunk_views": trainer.get("trunk_views")}
