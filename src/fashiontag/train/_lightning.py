@@ -30,7 +30,7 @@ def _epoch_lines() -> Any:
         def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
             self.started = time.perf_counter()
 
-        def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
+        def on_validation_end(self, trainer: Any, module: Any) -> None:  # after the module logged val_*
             if trainer.sanity_checking or not trainer.is_global_zero or not hasattr(self, "started"):
                 return
             metrics = trainer.callback_metrics
