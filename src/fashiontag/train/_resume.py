@@ -1,4 +1,4 @@
-"""Resume only the run that was interrupted: ``OUT/checkpoints/run.json`` records what a run's checkpoints are of.
+"""Resume only the run that was interrupted: ``OUT/run.json`` records what ``OUT/checkpoints`` are of.
 
 ``train --out DIR`` resumes from ``DIR/checkpoints/last.ckpt``. Without a record of the settings, a second
 command with other settings (another cut, input size, learning rate) would silently continue the first run and
@@ -49,7 +49,7 @@ def check_resume(run_dir: Path, config: TrainConfig) -> bool:
     """
     folder = run_dir / "checkpoints"
     settings = run_settings(config)
-    record = folder / RECORD
+    record = run_dir / RECORD  # beside checkpoints/, not in it (Lightning warns about a non-empty folder)
     resumable = (folder / "last.ckpt").exists()
     if resumable and record.exists():
         old = json.loads(record.read_text(encoding="utf-8")).get("settings", {})
@@ -59,7 +59,7 @@ def check_resume(run_dir: Path, config: TrainConfig) -> bool:
                 f"{folder} holds checkpoints of a run with other settings ({'; '.join(changed[:6])}); "
                 f"resuming needs the same settings: train into another --out, or delete {folder} to start over"
             )
-    folder.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     write_json(record, {"settings": settings})
     return resumable
 
@@ -69,10 +69,9 @@ def recorded_recipe(run_dir: Path) -> dict[str, Any] | None:
     a time-limited run resumes with the recipe its planner chose, whatever a new measurement would choose."""
     import json
 
-    folder = run_dir / "checkpoints"
-    if not (folder / "last.ckpt").exists() or not (folder / RECORD).exists():
+    if not (run_dir / "checkpoints" / "last.ckpt").exists() or not (run_dir / RECORD).exists():
         return None
-    settings = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("settings", {})
+    settings = json.loads((run_dir / RECORD).read_text(encoding="utf-8")).get("settings", {})
     trainer = settings.get("trainer", {})
     return {"mode": trainer.get("mode"), "input_size": settings.get("model", {}).get("input_size"),
             "trunk_cut": trainer.get("trunk_cut"), "trunk_views": trainer.get("trunk_views")}
