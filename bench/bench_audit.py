@@ -116,6 +116,8 @@ def main() -> None:
     loaded = time.perf_counter()
     probs = out_of_fold_probabilities(noisy_data, updated(config, max_items=None), args.folds, args.seed, args.out)
     ranking = rank_label_issues(noisy_data, probs)
+    args.out.mkdir(parents=True, exist_ok=True)  # kept, so another ranking can be tried without the folds
+    np.savez_compressed(args.out / "oof_probabilities.npz", flipped_rows=flipped, **probs)
     done = time.perf_counter()
     article = ranking[ranking["head"] == "articleType"]
     k = len(flipped)
