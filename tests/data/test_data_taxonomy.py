@@ -8,7 +8,7 @@ import pytest
 
 from fashiontag.data.mapping import map_items
 from fashiontag.data.readers import read_dataset
-from fashiontag.data.taxonomy import TaxonomyError, list_taxonomies, load_taxonomy, parse_taxonomy
+from fashiontag.data.taxonomy import TaxonomyError, list_taxonomies, load_taxonomy, parse_taxonomy, save_taxonomy
 
 BAD = {
     "unknown parent": ("levels: [a, b]\nnodes:\n  - {name: A}\n  - {name: B, parent: Nope}\n", r":4:.*Nope"),
@@ -16,6 +16,9 @@ BAD = {
     "duplicate (tree)": ("levels: [a, b]\ntree:\n  A: [x, y, x]\n", r":3:.*duplicate name 'x'"),
     "cycle": ("levels: [a, b]\nnodes:\n  - {name: A, parent: B}\n  - {name: B, parent: A}\n", r":\d:.*cycle"),
     "empty level": ("levels: [a, b]\ntree:\n  A: []\n  B: [y]\n", r":3:.*empty level"),
+    "duplicate key": ("levels: [a, b]\ntree:\n  A: [x]\n  A: [y]\n", r":4:.*duplicate key \"A\""),
+    "yaml syntax": ("levels: [a, b]\ntree:\n  A: [x\n", r":4:.*expected ',' or ']'"),
+    "unknown key": ("levels: [a]\nnodes:\n  - {name: A}\nlevles: [b]\n", r":4:.*levles"),
 }
 
 
@@ -24,6 +27,14 @@ def test_taxonomy_errors_name_the_line(case: str) -> None:
     text, pattern = BAD[case]
     with pytest.raises(TaxonomyError, match=pattern):
         parse_taxonomy(text, "bad.yaml")
+
+
+def test_yaml_1_2_scalars_stay_strings_and_save_round_trips(tmp_path: Path) -> None:
+    text = "levels: [a]\nnodes:\n  - {name: Yes}\n  - {name: off}\nsources:\n  x: {k: 1.5, h: 0x10}\n"
+    tax = parse_taxonomy(text)
+    assert [tax.nodes[n].name for n in tax.leaves] == ["Yes", "off"]  # YAML 1.2: not booleans
+    assert load_taxonomy(save_taxonomy(tax, tmp_path / "t.yaml")).to_dict() == tax.to_dict()
+    assert type(tax.to_dict()["sources"]["x"]["k"]) is float  # plain scalars, not the loader's subclasses
 
 
 def test_both_forms_agree() -> None:

@@ -56,6 +56,9 @@ def test_probe_run_keeps_split_names_model_and_matches_report(synthetic, tiny_ar
     assert (user_split.read_bytes(), user_split.with_suffix(".json").read_bytes()) == before  # never overwritten
     assert sidecar["split"] == {"path": str(user_split.resolve()), "sha256": load_split(user_split).meta["sha256"]}
     assert sidecar["name"] == "tiny-probe"
+    # docs/train.md "Outputs, by mode": a probe run writes no curves, checkpoints, logs or TensorBoard events
+    written = sorted(p.name for p in run.iterdir() if p.name not in {"split.csv", "split.json"})  # the user's
+    assert written == ["cache_32", "model", "taxonomy.yaml"]
 
     model = run / "model"
     card = (model / "README.md").read_text()

@@ -31,6 +31,11 @@ def test_train_each_strategy(strategy, synthetic, tiny_args, tmp_path):
         assert list(net(torch.zeros(2, 32, 32, 3, dtype=torch.uint8))) == net.heads
     if strategy != "cascade":
         assert (tmp_path / "run" / "learning_curves.png").exists()
+    if strategy == "flat":  # docs/train.md "Outputs, by mode": what a Lightning fine-tune adds
+        run = tmp_path / "run"
+        for name in ["checkpoints/last.ckpt", "checkpoints/best.ckpt", "checkpoints/run.json",
+                     "logs/version_0/metrics.csv", "tb/version_0/hparams.yaml", "taxonomy.yaml", "split.csv"]:
+            assert (run / name).is_file(), name
 
 
 @pytest.mark.parametrize("backbone", [b for b in list_backbones() if b != "smallcnn"])

@@ -39,7 +39,9 @@ def inspect_command(
     reader: str = _READER, taxonomy: str = _TAXONOMY, source: str = _SOURCE,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     min_count: int = typer.Option(10, "--min-count", help="Leaf classes with fewer items are rare."),
-    rare: str = typer.Option("merge", "--rare", help="Rare classes: merge (into parent), drop or keep."),
+    rare: str = typer.Option(
+        "merge", "--rare", help="What merge (into parent) / drop / keep would do to rare classes; training keeps all."
+    ),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N items (quick look)."),
     no_decode: bool = typer.Option(False, "--no-decode", help="Skip decoding images (labels and duplicates only)."),
     threads: int = THREADS, config: Path | None = _CONFIG, overrides: list[str] | None = _OVERRIDES,

@@ -5,28 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
+from fashiontag.data._components import component_roots
 from fashiontag.data.sources import item_bytes
-
-
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, key: str) -> str:
-        self.parent.setdefault(key, key)
-        root = key
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[key] != root:
-            self.parent[key], key = root, self.parent[key]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
 
 
 def file_digest(path: str) -> str | None:
@@ -44,10 +27,11 @@ def assign_dup_groups(
 
     Several garments cut from one photo (DeepFashion2) share the file, hence the group, on purpose.
     """
-    uf = _UnionFind()
     ids = items["item_id"].astype(str).tolist()
-    for item_id in ids:
-        uf.find(item_id)
+    names = sorted(set(ids))  # node order = string order, so a component's smallest node is its smallest id
+    node = {name: index for index, name in enumerate(names)}
+    left: list[int] = []
+    right: list[int] = []
     if hash_files:
         first: dict[str, str] = {}
         digests: dict[str, str | None] = {}
@@ -58,14 +42,15 @@ def assign_dup_groups(
             if digest is None:
                 continue
             if digest in first:
-                uf.union(first[digest], item_id)
+                left.append(node[first[digest]])
+                right.append(node[item_id])
             else:
                 first[digest] = item_id
-    known = set(ids)
     for group in extra_groups:
-        members = [g for g in group if g in known]
-        for other in members[1:]:
-            uf.union(members[0], other)
+        members = [node[g] for g in group if g in node]
+        left.extend(members[:1] * (len(members) - 1))
+        right.extend(members[1:])
+    roots = component_roots(len(names), np.array(left, dtype=np.int64), np.array(right, dtype=np.int64))
     out = items.copy()
-    out["dup_group"] = [uf.find(i) for i in ids]
+    out["dup_group"] = [names[roots[node[i]]] for i in ids]
     return out

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fashiontag.data._components import component_roots
 from fashiontag.data.images import ImageError
 from fashiontag.data.sources import load_item, split_npz_path
 
@@ -65,6 +66,10 @@ def probe_items(tasks: Sequence[tuple[str, Any]], workers: int = 2, progress: bo
     return results
 
 
+#: Matched pairs held before they are folded to one edge per image (memory bound for near-identical buckets).
+EDGE_BUDGET = 1_000_000
+
+
 def _popcount(values: np.ndarray) -> np.ndarray:
     bits = np.unpackbits(values.view(np.uint8).reshape(*values.shape, 8), axis=-1)
     return bits.sum(axis=-1)
@@ -83,14 +88,9 @@ def near_duplicate_groups(hashes: Iterable[tuple[str, int]], radius: int = 4) ->
     if not ids:
         return []
     array = np.array(values, dtype=np.uint64)
-    parent = list(range(len(ids)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
+    pending = 0
     slices = radius + 1
     width = -(-64 // slices)
     for s in range(slices):
@@ -104,11 +104,16 @@ def near_duplicate_groups(hashes: Iterable[tuple[str, int]], radius: int = 4) ->
             idx = np.array(members)
             for start in range(0, len(idx), 256):  # row blocks bound memory for big buckets
                 dist = _popcount(array[idx[start : start + 256]][:, None] ^ array[idx][None, :])
-                for a, b in zip(*np.nonzero(dist <= radius), strict=True):
-                    ra, rb = find(int(idx[start + a])), find(int(idx[b]))
-                    if ra != rb:
-                        parent[max(ra, rb)] = min(ra, rb)
+                rows, cols = np.nonzero(dist <= radius)
+                left.append(idx[start + rows])
+                right.append(idx[cols])
+                pending += len(rows)
+                if pending > EDGE_BUDGET:  # a bucket of near-identical images: keep one edge per node, not all pairs
+                    roots = component_roots(len(ids), np.concatenate(left), np.concatenate(right))
+                    left, right, pending = [np.arange(len(ids))], [roots], len(ids)
+    roots = component_roots(len(ids), np.concatenate(left or [np.empty(0, np.int64)]),
+                            np.concatenate(right or [np.empty(0, np.int64)]))  # fmt: skip
     groups: dict[int, list[str]] = defaultdict(list)
     for i, item_id in enumerate(ids):
-        groups[find(i)].append(item_id)
+        groups[int(roots[i])].append(item_id)
     return [sorted(g) for g in groups.values() if len(g) > 1]

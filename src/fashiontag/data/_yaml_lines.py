@@ -1,50 +1,46 @@
-"""A YAML loader that remembers line numbers, so taxonomy errors can point at the offending line."""
+"""YAML with line numbers (ruamel.yaml's round-trip loader keeps them), so taxonomy errors can point at a line.
+
+ruamel.yaml reads YAML 1.2: ``yes``/``no``/``on``/``off`` are strings (PyYAML's 1.1 made them booleans), and a
+key given twice in one mapping is an error rather than silently keeping the last value.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 
-class LineDict(dict):
-    """A dict whose ``lines`` maps each key to its 1-based line in the source file."""
+class YAMLSyntaxError(ValueError):
+    """The text is not valid YAML; ``line`` (1-based, or None) and ``message`` say where and why."""
 
-    lines: dict[Any, int]
-
-
-class LineList(list):
-    """A list whose ``lines`` holds the 1-based line of each item."""
-
-    lines: list[int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:  # type: ignore[override]
-        out = LineDict(super().construct_mapping(node, deep=True))
-        out.lines = {self.construct_object(k, deep=True): k.start_mark.line + 1 for k, _ in node.value}
-        out.lines["__self__"] = node.start_mark.line + 1
-        return out
-
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:  # type: ignore[override]
-        out = LineList(super().construct_sequence(node, deep=True))
-        out.lines = [item.start_mark.line + 1 for item in node.value]
-        return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _LineLoader.construct_sequence)
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+        self.message = message
 
 
 def load_yaml_with_lines(text: str) -> Any:
-    """Parse YAML text; mappings and sequences carry a ``lines`` attribute."""
-    return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    """Parse YAML text; mappings and sequences keep their source positions for :func:`line_of`."""
+    try:
+        return YAML(typ="rt", pure=True).load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        raise YAMLSyntaxError(line, message) from None
+    except YAMLError as exc:
+        raise YAMLSyntaxError(None, f"invalid YAML: {exc}") from None
 
 
 def line_of(container: Any, key: Any) -> int | None:
-    lines = getattr(container, "lines", None)
-    if isinstance(lines, dict):
-        return lines.get(key)
-    if isinstance(lines, list) and isinstance(key, int) and 0 <= key < len(lines):
-        return lines[key]
-    return None
+    """1-based line of ``key`` (a mapping key or list index) in ``container``; None when unknown."""
+    lc = getattr(container, "lc", None)
+    if lc is None:
+        return None
+    try:
+        line = lc.key(key)[0] if isinstance(container, dict) else lc.item(key)[0]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return line + 1

@@ -294,6 +294,15 @@ def letterbox(image: Image.Image, size: int, fill: int = 255) -> np.ndarray:
     """Fit inside ``size`` x ``size`` keeping aspect ratio, pad with ``fill``; returns HxWx3 uint8.
 
     Product packshots sit on white, so white padding adds no edge the model could learn from.
+
+    Kept hand-written rather than ``PIL.ImageOps.pad(image, (size, size), method=BILINEAR, color=fill)``:
+    measured on Pillow 13 over 600 random sizes, the two agree on the resized pixels but differ on about a
+    fifth of images. (1) Offset: ``pad`` places the image at ``round(padding / 2)`` (round half to even), we
+    at ``padding // 2``, so whenever the total padding is 3 mod 4 (61x80 -> 80, 300x200 -> 224) the picture
+    sits one pixel later. (2) Very thin images (243x3 -> 18) round to a 0-pixel side, and ``pad`` returns a
+    blank canvas where we keep a 1-pixel strip. The training cache, int8 calibration and inference (which
+    letterbox before the ONNX graph) must see the same pixels, and changing them would invalidate every
+    existing cache, so ours stays; tests/data/test_letterbox.py pins both differences.
     """
     width, height = image.size
     scale = size / max(width, height)

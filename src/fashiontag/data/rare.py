@@ -1,4 +1,7 @@
-"""What happens to leaf classes with fewer than ``min_count`` items: merged into their parent, or dropped.
+"""What a policy would do to leaf classes with fewer than ``min_count`` items: merge into their parent, or drop.
+
+Only ``data inspect`` applies it, to report the effect; ``data prepare`` and ``train`` keep every class of the
+taxonomy (to merge a rare class for training, move it into its parent in the taxonomy YAML).
 
 A class with 3 images cannot be learned or measured; merging keeps its images for the upper levels
 (a "Shoe Laces" item still teaches "Footwear > Shoe Accessories") instead of throwing them away.

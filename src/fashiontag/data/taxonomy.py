@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fashiontag.data._yaml_lines import line_of, load_yaml_with_lines
+from fashiontag.data._yaml_lines import YAMLSyntaxError, line_of, load_yaml_with_lines
 from fashiontag.registry import unknown_name_message
 
 PATH_SEP = " > "
@@ -178,7 +178,7 @@ def _nodes_from_tree(tree: Any, where: str) -> list[tuple[str, str, str | None, 
         if isinstance(children, Mapping):
             if not children:
                 raise _err(where, line, f"{parent!r} has an empty level (no children)")
-            items = [(name, sub, children, name) for name, sub in children.items() if name != "__line__"]
+            items = [(name, sub, children, name) for name, sub in children.items()]
         elif isinstance(children, list):
             if not children:
                 raise _err(where, line, f"{parent!r} has an empty level (no children)")
@@ -198,6 +198,7 @@ def _nodes_from_tree(tree: Any, where: str) -> list[tuple[str, str, str | None, 
             if name in seen:
                 raise _err(where, child_line, f"duplicate name {name!r} under {parent or 'the top level'!r}")
             seen.add(name)
+            name = str(name)  # a plain str, not the loader's scalar subclass
             node_id = name if parent is None else f"{parent}{PATH_SEP}{name}"
             out.append((node_id, name, parent, child_line))
             if sub is not None:
@@ -243,7 +244,10 @@ def _nodes_from_list(items: Any, where: str, container: Any) -> list[tuple[str, 
 
 def parse_taxonomy(text: str, where: str = "<taxonomy>") -> Taxonomy:
     """Parse and validate a taxonomy YAML document."""
-    doc = load_yaml_with_lines(text)
+    try:
+        doc = load_yaml_with_lines(text)
+    except YAMLSyntaxError as exc:
+        raise _err(where, exc.line, exc.message) from None
     if not isinstance(doc, Mapping):
         raise _err(where, 1, "a taxonomy must be a mapping with 'name', 'levels' and 'tree' or 'nodes'")
     for key in doc:
@@ -280,11 +284,15 @@ def parse_taxonomy(text: str, where: str = "<taxonomy>") -> Taxonomy:
 
 
 def _plain(value: Any) -> Any:
-    """Strip the line-number containers so the rules serialise as plain JSON."""
+    """Strip the loader's position-keeping containers and scalar subclasses so the rules serialise as plain
+    JSON and ``yaml.safe_dump`` (which refuses subclasses of str/int/float) can write them back."""
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
     return value
 
 

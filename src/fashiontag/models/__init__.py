@@ -15,7 +15,14 @@ from fashiontag.models._backbones import (
 )
 from fashiontag.models._card import model_card, write_model_card
 from fashiontag.models._cascade import CascadeNet
-from fashiontag.models._net import TaggerNet, create_network, default_preprocess, images_to_input
+from fashiontag.models._net import (
+    TaggerNet,
+    create_network,
+    default_preprocess,
+    images_to_input,
+    normalise_input,
+    resize_images,
+)
 from fashiontag.models._save import WEIGHTS_NAME, load_network, save_model
 from fashiontag.models._stages import backbone_stages, list_cuttable_families, split_backbone
 from fashiontag.models._strategies import create_strategy, list_strategies, register_strategy
@@ -25,6 +32,6 @@ __all__ = [
     "BackboneSpec", "CascadeNet", "TaggerNet", "WEIGHTS_NAME", "WeightsError", "backbone_spec", "backbone_stages",
     "create_backbone", "create_network", "create_strategy", "default_preprocess", "describe_backbones",
     "images_to_input", "list_backbones", "list_cuttable_families", "list_strategies", "load_network",
-    "map_state_dict", "model_card", "register_backbone", "register_strategy", "resolve_pretrained_state",
-    "save_model", "split_backbone", "write_model_card",
+    "map_state_dict", "model_card", "normalise_input", "register_backbone", "register_strategy", "resize_images",
+    "resolve_pretrained_state", "save_model", "split_backbone", "write_model_card",
 ]  # fmt: skip

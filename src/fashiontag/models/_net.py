@@ -26,13 +26,27 @@ def default_preprocess(backbone: str, size: int | None = None, input_size: int |
     return Preprocess(size or input_size, input_size, 255, spec.mean, spec.std)
 
 
-def images_to_input(images: Tensor, preprocess: Preprocess, mean: Tensor, std: Tensor) -> Tensor:
-    """uint8 ``[B,S,S,3]`` -> float normalised ``[B,3,I,I]`` (channels_last memory, ONNX-exportable)."""
-    x = images.permute(0, 3, 1, 2).to(mean.dtype) / 255.0
-    if preprocess.size != preprocess.input_size:
-        size = (preprocess.input_size, preprocess.input_size)
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
+def resize_images(images: Tensor, size: int, input_size: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """uint8 ``[B,S,S,3]`` (S = ``size``) -> float ``[0,1]`` ``[B,3,I,I]`` (I = ``input_size``): the first half of
+    :func:`images_to_input`, where training augments (colour jitter etc. expect [0,1] pixels)."""
+    x = images.permute(0, 3, 1, 2).to(dtype) / 255.0
+    if size != input_size:
+        x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False, antialias=False)
+    return x
+
+
+def normalise_input(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """Float ``[0,1]`` NCHW -> the backbone's normalised input (channels_last memory): the second half."""
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def images_to_input(images: Tensor, preprocess: Preprocess, mean: Tensor, std: Tensor) -> Tensor:
+    """uint8 ``[B,S,S,3]`` -> float normalised ``[B,3,I,I]`` (channels_last memory, ONNX-exportable).
+
+    The one preprocessing: export, inference and evaluation call it whole; training calls its two halves
+    (:func:`resize_images`, then augmentation, then :func:`normalise_input`).
+    """
+    return normalise_input(resize_images(images, preprocess.size, preprocess.input_size, mean.dtype), mean, std)
 
 
 class TaggerNet(nn.Module):

@@ -105,13 +105,13 @@ def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, bat
     import tempfile
     from pathlib import Path
 
-    from fashiontag.models import split_backbone
-    from fashiontag.train._trunk import _Runner, _Trunk, resize_input
+    from fashiontag.models import resize_images, split_backbone
+    from fashiontag.train._trunk import _Runner, _Trunk
 
     work = copy.deepcopy(net)
     work.preprocess = dataclasses.replace(work.preprocess, input_size=recipe.input_size)
     frozen, tail = split_backbone(work.backbone, recipe.trunk_cut)
-    x = resize_input(_sample(images, batch), work.preprocess.size, recipe.input_size)
+    x = resize_images(_sample(images, batch), work.preprocess.size, recipe.input_size)
     with tempfile.TemporaryDirectory() as folder:
         runner = _Runner(_Trunk(frozen, work.mean, work.std), recipe.input_size, Path(folder))
         extract = _rate(lambda: runner(x), len(x))
@@ -135,11 +135,11 @@ def _train_rate(forward: Callable[[], dict[str, torch.Tensor]], params: list, im
 
 def _measure_full(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, batch: int) -> tuple[float, float]:
     """(forward images/s, training images/s) of the whole network at the recipe's input size."""
-    from fashiontag.train._trunk import resize_input
+    from fashiontag.models import images_to_input
 
     work = copy.deepcopy(net)
     work.preprocess = dataclasses.replace(work.preprocess, input_size=recipe.input_size)
-    x = ((resize_input(_sample(images, batch), work.preprocess.size, recipe.input_size) - work.mean) / work.std)
+    x = images_to_input(_sample(images, batch), work.preprocess, work.mean, work.std)
     with torch.no_grad():
         forward = _rate(lambda: work.backbone.eval()(x), len(x))
     if recipe.mode == "probe":

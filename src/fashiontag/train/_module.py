@@ -8,11 +8,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
+from fashiontag.models import images_to_input, normalise_input, resize_images
 from fashiontag.train._augment import create_augment
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._losses import class_counts, create_loss
@@ -68,15 +68,12 @@ class TaggerModule(L.LightningModule):
         self.val_metrics: dict[str, float] = {}
 
     def _inputs(self, images: Tensor, train: bool) -> tuple[Tensor, Any]:
+        """The network's own preprocessing (``images_to_input``), with the augmentation between its halves."""
+        if not train:
+            return images_to_input(images, self.net.preprocess, self.net.mean, self.net.std), None
         pre = self.net.preprocess
-        x = images.permute(0, 3, 1, 2).float() / 255.0
-        if pre.size != pre.input_size:
-            x = F.interpolate(x, size=(pre.input_size,) * 2, mode="bilinear", align_corners=False)
-        mix = None
-        if train:
-            x, mix = self.augment(x)
-        x = (x - self.net.mean) / self.net.std
-        return x.contiguous(memory_format=torch.channels_last), mix
+        x, mix = self.augment(resize_images(images, pre.size, pre.input_size, self.net.mean.dtype))
+        return normalise_input(x, self.net.mean, self.net.std), mix
 
     @property
     def trainable_backbone(self) -> torch.nn.Module:

@@ -20,7 +20,8 @@ def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int =
     import time
     from pathlib import Path
 
-    from fashiontag.train._trunk import _Runner, _Trunk, resize_input
+    from fashiontag.models import resize_images
+    from fashiontag.train._trunk import _Runner, _Trunk
 
     net.eval()
     if not len(images):
@@ -33,7 +34,7 @@ def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int =
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
             if runner is not None:
-                chunks.append(torch.from_numpy(runner(resize_input(batch, size, input_size))).float())
+                chunks.append(torch.from_numpy(runner(resize_images(batch, size, input_size))).float())
             else:
                 chunks.append(net.forward_features(net.to_input(batch.to(net.mean.device))).float().cpu())
     seconds = time.perf_counter() - started

@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fashiontag._io import write_json
-from fashiontag.models import split_backbone
+from fashiontag.models import normalise_input, resize_images, split_backbone
 
 _FORMAT = 1
 
@@ -41,15 +40,7 @@ class _Trunk(nn.Module):
         self.register_buffer("std", std.detach().clone())
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.frozen((x - self.mean) / self.std)
-
-
-def resize_input(images: Tensor, size: int, input_size: int) -> Tensor:
-    """uint8 NHWC -> float [0,1] NCHW at ``input_size`` (the same resize as ``images_to_input``)."""
-    x = images.permute(0, 3, 1, 2).float() / 255.0
-    if size != input_size:
-        x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False, antialias=False)
-    return x
+        return self.frozen(normalise_input(x, self.mean, self.std))
 
 
 def make_view(x: Tensor, view: int, augment: nn.Module, seed: int) -> Tensor:
@@ -142,13 +133,13 @@ def _extract_view(runner: _Runner, images: np.ndarray, rows: np.ndarray, view: i
     from tqdm.auto import tqdm
 
     pre = net.preprocess
-    first = runner(resize_input(torch.from_numpy(images[rows[:1]]), pre.size, pre.input_size))
+    first = runner(resize_images(torch.from_numpy(images[rows[:1]]), pre.size, pre.input_size))
     tmp = path.with_suffix(".tmp")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(rows), *first.shape[1:]))
     bar = tqdm(total=len(rows), desc=f"trunk view {view}", unit="img", disable=not progress, mininterval=2)
     for start in range(0, len(rows), batch_size):
         chunk = torch.from_numpy(np.ascontiguousarray(images[rows[start : start + batch_size]]))
-        x = make_view(resize_input(chunk, pre.size, pre.input_size), view, augment, seed * 1_000_003 + view * 7919
+        x = make_view(resize_images(chunk, pre.size, pre.input_size), view, augment, seed * 1_000_003 + view * 7919
                       + start)
         out[start : start + len(chunk)] = runner(x.contiguous())
         bar.update(len(chunk))
