@@ -9,6 +9,7 @@ with fp32 on >= 95% of those images.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,8 @@ def _train(data: dict[str, Path], out: Path, extra: list[str]) -> Path:
     if "--probe" not in extra:  # no progress bar: one line per epoch still tells a person where it is
         first = [line for line in result.output.splitlines() if line.strip().startswith("epoch 1/")]
         assert first and "macro_f1" in first[0], result.output  # epoch 1's own val metrics, not the next's
+        counted = [tuple(map(int, m)) for m in re.findall(r"epoch (\d+)/(\d+)", result.output)]
+        assert all(n <= total for n, total in counted), counted  # the final validate() prints no line
     return out / "model"
 
 

@@ -31,7 +31,8 @@ def _epoch_lines() -> Any:
             self.started = time.perf_counter()
 
         def on_validation_end(self, trainer: Any, module: Any) -> None:  # after the module logged val_*
-            if trainer.sanity_checking or not trainer.is_global_zero or not hasattr(self, "started"):
+            if (trainer.sanity_checking or not trainer.is_global_zero or not hasattr(self, "started")
+                    or trainer.state.fn != "fit"):  # not the final trainer.validate() of the kept weights
                 return
             metrics = trainer.callback_metrics
             keys = ["train_loss_step", "val_macro_f1", *sorted(k for k in metrics if k.startswith("val_acc_"))]
