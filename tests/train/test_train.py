@@ -33,7 +33,7 @@ def test_train_each_strategy(strategy, synthetic, tiny_args, tmp_path):
         assert (tmp_path / "run" / "learning_curves.png").exists()
     if strategy == "flat":  # docs/train.md "Outputs, by mode": what a Lightning fine-tune adds
         run = tmp_path / "run"
-        for name in ["checkpoints/last.ckpt", "checkpoints/best.ckpt", "checkpoints/run.json",
+        for name in ["checkpoints/last.ckpt", "checkpoints/best.ckpt", "run.json",
                      "logs/version_0/metrics.csv", "tb/version_0/hparams.yaml", "taxonomy.yaml", "split.csv"]:
             assert (run / name).is_file(), name
 
