@@ -103,7 +103,7 @@ def test_torchrun_two_nodes_killed_then_resumes(synthetic, tmp_path):
     pytest.importorskip("psutil")
     manifest, taxonomy = synthetic
     out = tmp_path / "run"
-    epochs = 5
+    epochs = 12  # enough that the first last.ckpt lands well before the end, however fast the machine
     args = ["--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest", "--source", "manifest",
             "--out", str(out), "--backbone", "smallcnn", "pretrained=false", "image_size=32", "input_size=32",
             f"epochs={epochs}", "batch_size=4", "head_epochs=0", "early_stopping_patience=100", "progress_bar=false",
