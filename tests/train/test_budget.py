@@ -70,3 +70,32 @@ def test_explicit_mode_limits_the_candidates(taxonomy: Taxonomy) -> None:
     config = build_config(TrainConfig, image_size=32, mode="probe")
     plan = plan_recipe(config, net, _images(), 100, 10, seconds_left=600)
     assert plan.config.trainer.mode == "probe" and plan.recipe.mode == "probe"
+
+
+def test_a_planned_run_is_not_cut_short_by_early_stopping(tmp_path) -> None:  # noqa: ANN001
+    """Under a time limit the cosine schedule ends at the budget, so early stopping is off unless asked for;
+    the kept checkpoint follows ``monitor`` (mean accuracy by default)."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from fashiontag.train._lightning import _callbacks
+
+    def built(*overrides: str) -> list:
+        return _callbacks(build_config(TrainConfig, None, list(overrides)), tmp_path, [])
+
+    def stoppers(callbacks: list) -> list[EarlyStopping]:
+        return [c for c in callbacks if isinstance(c, EarlyStopping)]
+
+    assert [s.patience for s in stoppers(built())] == [3]
+    assert stoppers(built("time_limit=10m")) == []
+    assert [s.patience for s in stoppers(built("time_limit=10m", "early_stopping_patience=2"))] == [2]
+    best = [c for c in built("monitor=val_macro_f1") if isinstance(c, ModelCheckpoint) and c.monitor]
+    assert [c.monitor for c in best] == ["val_macro_f1"]
+    assert [c.monitor for c in built() if isinstance(c, ModelCheckpoint) and c.monitor] == ["val_accuracy"]
+
+
+def test_selection_metrics_average_every_scored_head() -> None:
+    from fashiontag.train._metrics import selection_metrics
+
+    metrics = {"acc_master": 1.0, "f1_master": 0.5, "acc_colour": 0.5, "f1_colour": 0.1, "f1_type": 0.3}
+    out = selection_metrics(metrics, ["master", "type"])
+    assert out["val_accuracy"] == pytest.approx(0.75) and out["val_macro_f1"] == pytest.approx(0.4)

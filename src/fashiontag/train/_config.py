@@ -72,7 +72,10 @@ class TrainerConfig:
     epochs: int = 5
     batch_size: int = 32
     head_epochs: int = 1  # epochs with a frozen backbone before the full fine-tune
-    early_stopping_patience: int = 3
+    # epochs without a better `monitor` before stopping; None = 3, or off under time_limit (the planner sized
+    # the cosine schedule to the budget: stopping early skips its low-learning-rate end)
+    early_stopping_patience: int | None = None
+    monitor: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"  # picks the kept checkpoint; see docs/train.md
     mode: Literal["auto", "full", "trunk", "probe"] = "auto"  # auto: full, or the time_limit planner's pick
     probe: bool = False  # shorthand for mode=probe
     trunk_cut: int = -3  # trunk mode: first trained backbone stage (negative: from the end); earlier ones cached

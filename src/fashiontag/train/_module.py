@@ -16,7 +16,7 @@ from fashiontag.models import images_to_input, normalise_input, resize_images
 from fashiontag.train._augment import create_augment
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._losses import class_counts, create_loss
-from fashiontag.train._metrics import head_metrics, mean_level_f1
+from fashiontag.train._metrics import head_metrics, selection_metrics
 
 
 def balanced_sampler(first: np.ndarray) -> WeightedRandomSampler:
@@ -110,10 +110,9 @@ class TaggerModule(L.LightningModule):
         probs = {h: torch.cat([p[h] for p, _ in self._val]) for h in self.net.heads}
         targets = torch.cat([t for _, t in self._val])
         self._val.clear()
-        metrics = head_metrics(probs, targets, self.net.heads)
-        metrics["val_macro_f1"] = mean_level_f1(metrics, self.net.taxonomy.levels)
+        metrics = selection_metrics(head_metrics(probs, targets, self.net.heads), self.net.taxonomy.levels)
         self.val_metrics = metrics
-        self._plateau_update(metrics["val_macro_f1"])
+        self._plateau_update(metrics[self.config.trainer.monitor])
         self.log_dict({k if k.startswith("val_") else f"val_{k}": v for k, v in metrics.items()}, sync_dist=True)
 
     def configure_optimizers(self) -> Any:

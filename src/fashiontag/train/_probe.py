@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from fashiontag.train._config import TrainConfig
-from fashiontag.train._metrics import head_metrics, mean_level_f1
+from fashiontag.train._metrics import head_metrics, selection_metrics
 
 
 @torch.no_grad()
@@ -103,6 +103,4 @@ def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Ten
 @torch.no_grad()
 def evaluate_features(net: torch.nn.Module, features: torch.Tensor, head_targets: torch.Tensor) -> dict[str, float]:
     probs = net.probabilities(net.head.eval()(features))
-    metrics = head_metrics(probs, head_targets, net.heads)
-    metrics["val_macro_f1"] = mean_level_f1(metrics, net.taxonomy.levels)
-    return metrics
+    return selection_metrics(head_metrics(probs, head_targets, net.heads), net.taxonomy.levels)
