@@ -99,3 +99,21 @@ def test_selection_metrics_average_every_scored_head() -> None:
     metrics = {"acc_master": 1.0, "f1_master": 0.5, "acc_colour": 0.5, "f1_colour": 0.1, "f1_type": 0.3}
     out = selection_metrics(metrics, ["master", "type"])
     assert out["val_accuracy"] == pytest.approx(0.75) and out["val_macro_f1"] == pytest.approx(0.4)
+
+
+def test_an_interrupted_planned_run_resumes_with_its_recorded_recipe(tmp_path) -> None:  # noqa: ANN001
+    """What a new throughput measurement would pick does not matter: the checkpoints are of the recorded recipe."""
+    import json
+
+    from fashiontag.train._resume import RECORD, recorded_recipe, run_settings
+
+    config = build_config(TrainConfig, None, ["mode=trunk", "input_size=160", "trunk_cut=-4", "trunk_views=4"])
+    assert recorded_recipe(tmp_path, 15) is None  # nothing ran here
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(config)}))
+    assert recorded_recipe(tmp_path, 15) == Recipe("trunk", 160, min_epochs=1, max_epochs=15, trunk_cut=-4,
+                                                   trunk_views=4)
+    probe = build_config(TrainConfig, None, ["probe=true"])
+    (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(probe)}))
+    assert recorded_recipe(tmp_path, 15) is None  # a probe has no checkpoints to continue

@@ -91,18 +91,16 @@ def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: T
     input size, and the seconds training may run."""
     if not config.trainer.time_limit:
         return config, net, None, None
-    from fashiontag.train._budget import CANDIDATES, RESERVE_SECONDS, Recipe, parse_duration, plan_recipe
+    from fashiontag.train._budget import CANDIDATES, RESERVE_SECONDS, parse_duration, plan_recipe
     from fashiontag.train._resume import recorded_recipe
 
     limit = parse_duration(config.trainer.time_limit)
     split = data.labels["split"].to_numpy()
-    recorded = recorded_recipe(Path(config.out))
+    recorded = recorded_recipe(Path(config.out), max(config.trainer.epochs, *(c.max_epochs for c in CANDIDATES)))
     candidates = CANDIDATES
-    if recorded and recorded["mode"] in ("trunk", "full"):  # an interrupted run resumes with its own recipe
+    if recorded:  # an interrupted run resumes with its own recipe
         print(f"   plan: resuming the interrupted run in {config.out} with its recipe", flush=True)
-        candidates = (Recipe(recorded["mode"], recorded["input_size"], min_epochs=1, max_epochs=max(
-            config.trainer.epochs, max(c.max_epochs for c in CANDIDATES)), trunk_cut=recorded["trunk_cut"],
-            trunk_views=recorded["trunk_views"]),)
+        candidates = (recorded,)
     plan = plan_recipe(config, net, data.images, int((split == "train").sum()), int((split == "val").sum()),
                        limit - (time.perf_counter() - started), candidates=candidates)
     for line in plan.lines:

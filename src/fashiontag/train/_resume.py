@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fashiontag._io import write_json
 from fashiontag.config import ConfigError, to_dict
 from fashiontag.train._config import TrainConfig
+
+if TYPE_CHECKING:
+    from fashiontag.train._budget import Recipe
 
 RECORD = "run.json"
 _TRAINER_KEYS = ("mode", "probe", "trunk_cut", "trunk_views", "batch_size", "head_epochs")
@@ -64,14 +67,16 @@ def check_resume(run_dir: Path, config: TrainConfig) -> bool:
     return resumable
 
 
-def recorded_recipe(run_dir: Path) -> dict[str, Any] | None:
-    """Mode, input size, cut and views of an interrupted run in ``run_dir`` (None: nothing to resume), so that
-    a time-limited run resumes with the recipe its planner chose, whatever a new measurement would choose."""
-    import json
+def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:
+    """The recipe of an interrupted trunk or full run in ``run_dir`` (None: nothing to resume), so that a
+    time-limited run resumes with the recipe its planner chose, whatever a new measurement would choose."""
+    from fashiontag.train._budget import Recipe
 
     if not (run_dir / "checkpoints" / "last.ckpt").exists() or not (run_dir / RECORD).exists():
         return None
     settings = json.loads((run_dir / RECORD).read_text(encoding="utf-8")).get("settings", {})
     trainer = settings.get("trainer", {})
-    return {"mode": trainer.get("mode"), "input_size": settings.get("model", {}).get("input_size"),
-            "trunk_cut": trainer.get("trunk_cut"), "trunk_views": trainer.get("trunk_views")}
+    if trainer.get("mode") not in ("trunk", "full"):
+        return None
+    return Recipe(trainer["mode"], settings.get("model", {}).get("input_size"), min_epochs=1, max_epochs=max_epochs,
+                  trunk_cut=trainer.get("trunk_cut", -3), trunk_views=trainer.get("trunk_views", 2))
