@@ -67,3 +67,29 @@ def test_builtin_mapping_on_real_fpi(shared_data: Path, name: str, fpi_items) ->
 @pytest.fixture(scope="module")
 def fpi_items(shared_data: Path):
     return read_dataset("fpi", shared_data / "fpi_small", hash_files=False).items
+
+
+def test_clothing_photos_rules_label_fpi_levels_down_to_one_node_and_keep_accept_sets() -> None:
+    import pandas as pd
+
+    tax = load_taxonomy("fpi")
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "label": ["longsleeve", "t-shirt", "sock"]})
+    result = map_items(items, tax, "clothing_photos")
+    by_label = result.items.set_index("label")
+    assert by_label.at["longsleeve", "leaf"] == "Apparel > Topwear"  # shared by several articleTypes: stops above
+    assert by_label.at["longsleeve", "subCategory"] == "Apparel > Topwear"
+    assert pd.isna(by_label.at["longsleeve", "articleType"])  # masked for training
+    assert "Apparel > Topwear > Sweatshirts" in by_label.at["longsleeve", "accept"]  # still scored by accept set
+    assert by_label.at["t-shirt", "articleType"] == "Apparel > Topwear > Tshirts"
+    assert pd.isna(by_label.at["sock", "leaf"]) and result.unmapped == {"no rule matched": 1}
+
+
+def test_rule_target_must_be_a_node() -> None:
+    import pandas as pd
+
+    tax = parse_taxonomy(
+        "name: t\nlevels: [group, type]\ntree:\n  Tops: [Tees]\nsources:\n  s:\n    rules:\n"
+        "      - {node: Tops > Hats, when: {label: hat}}\n"
+    )
+    with pytest.raises(TaxonomyError, match="Tops > Hats"):
+        map_items(pd.DataFrame({"item_id": ["a"], "label": ["hat"]}), tax, "s")

@@ -9,8 +9,12 @@ from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
 from fashiontag.config import ConfigError, build_config
+from fashiontag.data.checks import DataError
+from fashiontag.data.readers import read_dataset
+from fashiontag.data.splits import write_split
 from fashiontag.data.synthetic import TAXONOMY_YAML, make_class_folders, make_synthetic_dataset
 from fashiontag.train import TrainConfig
+from fashiontag.train._data import _apply_split_file
 from fashiontag.train._sources import parse_sources, reweight
 
 runner = CliRunner()
@@ -24,6 +28,9 @@ def test_reweight_draws_shares_by_weight_times_size() -> None:
     drawn = labels.iloc[order]
     train = drawn[drawn["split"] == "train"]["source"].value_counts().to_dict()
     assert train == {"a": 20, "b": 20} and (drawn["split"] == "val").sum() == 2
+    assert (pd.Series(order[order < 10]).value_counts() == 2).all()  # every "a" photo twice, none left out
+    upweighted = reweight(labels, {"a": 2.5, "b": 1.0}, seed=0)
+    assert set(range(10)) <= set(upweighted.tolist())  # 18 draws of 10 photos: each at least once
 
 
 def test_parse_sources_checks_keys_names_and_weights() -> None:
@@ -34,6 +41,24 @@ def test_parse_sources_checks_keys_names_and_weights() -> None:
         parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "wieght": 0.5},)))
     with pytest.raises(ConfigError, match="weight must be > 0"):
         parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "weight": 0},)))
+    split = parse_sources(build_config(TrainConfig, data="shop", split="s.csv", sources=({"data": "fpi",
+                                                                                          "split": "f.csv"},)))
+    assert [s.split for s in split] == ["s.csv", "f.csv"]
+
+
+def test_split_file_must_name_every_item(tmp_path: Path) -> None:
+    index = pd.DataFrame({"item_id": ["a", "b", "c"], "row": [0, 1, 2], "split": ["train", "train", "train"]})
+    covering = tmp_path / "covering.csv"  # bench_shop's plain item_id,split CSV: no fold, no sidecar
+    covering.write_text("item_id,split\na,train\nb,test\nc,val\nz,test\n", encoding="utf-8")
+    assert _apply_split_file(index, str(covering), "shop")["split"].tolist() == ["train", "test", "val"]
+    partial = tmp_path / "partial.csv"
+    table = pd.DataFrame({"item_id": ["a", "b", "z"], "split": ["train", "test", "val"]})
+    write_split(table.assign(fold=pd.array([pd.NA] * 3, dtype="Int64")), partial, {"method": "test"})
+    with pytest.raises(DataError, match=r"partial.csv: 1 of the 3 items of shop are not in it \(the file has 3 rows; "
+                                        r"e.g. c\)"):
+        _apply_split_file(index, str(partial), "shop")
+    with pytest.raises(DataError, match="missing.csv"):
+        _apply_split_file(index, str(tmp_path / "missing.csv"), "shop")
 
 
 @pytest.mark.slow
@@ -43,8 +68,13 @@ def test_train_on_two_sources(tmp_path: Path) -> None:
     taxonomy.write_text(TAXONOMY_YAML + "  folder:\n    path_columns: [parent, label]\n", encoding="utf-8")
     folders = make_class_folders(tmp_path / "shop", {"Tops/Tshirts": 8, "Tops/Shirts": 8, "Shoes/Heels": 8,
                                                       "Shoes/Flats": 8})
+    shop_items = read_dataset("folder", folders, hash_files=False).items  # the shop's own split file
+    shop_split = pd.DataFrame({"item_id": shop_items["item_id"].astype(str),
+                               "split": [["test", "val", "train", "train"][i % 4] for i in range(len(shop_items))]})
+    shop_split.to_csv(tmp_path / "shop_split.csv", index=False)
     config = tmp_path / "run.yaml"
-    config.write_text(f"sources:\n  - {{data: {folders}, reader: folder, source: folder, weight: 2.0, name: shop}}\n")
+    config.write_text(f"sources:\n  - {{data: {folders}, reader: folder, source: folder, weight: 2.0, name: shop, "
+                      f"split: {tmp_path / 'shop_split.csv'}}}\n")
     result = runner.invoke(app, ["train", "--data", str(manifest), "--reader", "manifest", "--source", "manifest",
                                  "--taxonomy", str(taxonomy), "--out", str(tmp_path / "run"), "--probe",
                                  "--config", str(config), "backbone=smallcnn", "pretrained=false", "image_size=32",
@@ -57,3 +87,7 @@ def test_train_on_two_sources(tmp_path: Path) -> None:
     assert "acc_type" in per_source["shop"]
     split = pd.read_csv(tmp_path / "run" / "split.csv")
     assert split["item_id"].str.startswith("shop:").any() and not split["item_id"].str.startswith("main:").any()
+    shop_rows = split[split["item_id"].str.startswith("shop:")].drop_duplicates("item_id")  # weight 2: redrawn
+    given = dict(zip("shop:" + shop_split["item_id"], shop_split["split"], strict=True))
+    assert len(shop_rows) == len(given)  # weight 2 repeats photos, it leaves none out
+    assert all(given[i] == s for i, s in zip(shop_rows["item_id"], shop_rows["split"], strict=True))

@@ -6,9 +6,12 @@ silently.
 
 Three rule forms:
   * ``path_columns: [colA, colB, ...]`` - node names read level by level from columns;
-  * ``rules: [{node: ID, when: {column: value | [values]}}]`` - first match wins;
+  * ``rules: [{node: ID, when: {column: value | [values]}}]`` - first match wins; ``node`` may sit above the
+    leaves (``Apparel > Topwear`` for a shop's "longsleeve"): such a coarse label trains and scores the levels
+    down to that node, the levels below are left empty (masked), as ``data inspect``'s rare-class merge does;
   * ``accept: {source_label: [node or name, ...]}`` with ``label_column`` - each source label accepts a
-    set of nodes (and everything under them); used to score on datasets with coarser labels.
+    set of nodes (and everything under them); used to score on datasets with coarser labels. A source may
+    have ``accept`` beside ``rules``/``path_columns``: the rules give the training label, accept the scoring set.
 """
 
 from __future__ import annotations
@@ -94,8 +97,10 @@ def map_items(items: pd.DataFrame, taxonomy: Taxonomy, source: str) -> MappingRe
     reasons: Counter[str] = Counter()
     accept_map = {str(k): _accept_set(taxonomy, list(v)) for k, v in (spec.get("accept") or {}).items()}
     for rule in spec.get("rules") or []:
-        if rule["node"] not in taxonomy.nodes or not taxonomy.is_leaf(rule["node"]):
-            raise TaxonomyError(f"{taxonomy.name}: rule target {rule['node']!r} is not a leaf of the taxonomy")
+        if rule["node"] not in taxonomy.nodes:
+            raise TaxonomyError(
+                unknown_name_message(f"rule target in {taxonomy.name!r}", rule["node"], sorted(taxonomy.nodes)[:40])
+            )
     for _, row in items.iterrows():
         leaf, accept, reason = None, None, None
         if "path_columns" in spec:
@@ -103,10 +108,13 @@ def map_items(items: pd.DataFrame, taxonomy: Taxonomy, source: str) -> MappingRe
         elif "rules" in spec:
             leaf = next((r["node"] for r in spec["rules"] if _rule_matches(row, r.get("when", {}))), None)
             reason = None if leaf else "no rule matched"
-        elif accept_map:
+        if accept_map:
             label = row.get(spec.get("label_column", "label"))
             accept = accept_map.get(str(label))
-            reason = None if accept else f"label {label!r} has no accept rule"
+            if leaf is None and accept is None and reason is None:
+                reason = f"label {label!r} has no accept rule"
+            elif accept is not None:
+                reason = None  # scorable even where no rule gives a training label
         leaves.append(leaf)
         accepts.append(accept)
         if reason:

@@ -48,6 +48,33 @@ def hash_split(groups: pd.Series, val: float = 0.1, test: float = 0.1) -> pd.Ser
     return groups.map(pick)
 
 
+def _apply_split_file(index: pd.DataFrame, path: str, root: str) -> pd.DataFrame:
+    """``index`` with the split of a split file (``item_id,split[,fold]``, e.g. ``fashiontag data split``'s).
+
+    Every item must be in the file: an item the file does not name is a sign that the file was made for other
+    data (or another reader's item ids), and dropping it quietly would change what trains and what is tested.
+    Items the file names that the data lacks (unmapped, undecodable) are fine.
+    """
+    from fashiontag.data.checks import DataError
+    from fashiontag.data.splits import load_split
+
+    try:
+        table = load_split(path).table  # checks the split's sha256, as every later command does
+    except (OSError, ValueError) as exc:
+        raise DataError(f"split file {path}: {exc}") from None
+    if not {"item_id", "split"} <= set(table.columns):
+        raise DataError(f"split file {path}: needs columns item_id,split (has {', '.join(map(str, table.columns))})")
+    missing = ~index["item_id"].astype(str).isin(set(table["item_id"]))
+    if missing.any():
+        examples = ", ".join(index.loc[missing, "item_id"].astype(str).head(3))
+        raise DataError(
+            f"split file {path}: {int(missing.sum())} of the {len(index)} items of {root} are not in it "
+            f"(the file has {len(table)} rows; e.g. {examples}); make it for this data with `fashiontag data "
+            "split`, or give the data the file was made for"
+        )
+    return index.drop(columns="split", errors="ignore").merge(table[["item_id", "split"]], on="item_id")
+
+
 def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.DataFrame]:
     """The data stage's decoded cache under ``<out>/cache_<S>`` (built once; undecodable images left out)."""
     from fashiontag.data.cache import open_cache, prepare_cache
@@ -63,10 +90,7 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
     if config.data.max_items and len(index) > config.data.max_items:
         index = index.sample(config.data.max_items, random_state=config.seed).reset_index(drop=True)
     if config.data.split:
-        from fashiontag.data.splits import load_split
-
-        table = load_split(config.data.split).table  # checks the split's sha256, as every later command does
-        index = index.drop(columns="split", errors="ignore").merge(table[["item_id", "split"]], on="item_id")
+        index = _apply_split_file(index, config.data.split, config.data.root)
     elif "split" in index:  # train/ val/ test/ folders decide; the hash fills in what they leave open
         from fashiontag.data.folders import folder_splits
 

@@ -1,18 +1,24 @@
-"""Several datasets in one model: ``sources=[{data, reader, source, weight}, ...]`` beside ``data``.
+"""Several datasets in one model: ``sources=[{data, reader, source, weight, name, split}, ...]`` beside ``data``.
 
 Each source is read, mapped into the run's one taxonomy through its own ``sources:`` rule, decoded into its
-own cache (``OUT/sources/<name>/cache_<S>``) and split like a single dataset; the tables are then stacked
+own cache (``OUT/sources/<name>/cache_<S>``) and split like a single dataset (its ``split`` file, else the
+hash of its duplicate groups or its train/val/test folders); the tables are then stacked
 with a ``source`` column. Heads a source cannot label (an attribute it has no column for, a level its rule
 does not reach) are ``None`` -> target ``-1`` -> masked out of the loss and the metrics, so shop photos
 without colours still train the type head, and FPI packshots train both.
 
 ``weight`` is a per-image sampling weight: the train rows are redrawn (same total) so that each source's
 share is proportional to ``weight x its train images``. Equal weights keep every row once; a small shop
-set with weight 10 repeats its photos, a big packshot set with weight 0.2 contributes a random subset.
+set with weight 10 repeats each of its photos about 10 times (whole repeats first, so none is left out, as
+drawing with replacement would leave e^-k of them), a big packshot set with weight 0.2 contributes a random
+subset, drawn once per run (the same subset every epoch).
 
 Example (YAML ``--config``):
     sources:
-      - {data: ../shared/data/fpi_small, reader: fpi, source: fpi, weight: 0.2}
+      - {data: ../shared/data/fpi_small, reader: fpi, source: fpi, weight: 0.2, split: runs/exp/split.csv}
+
+Every source decodes at the run's one ``image_size`` (a phone photo and a packshot alike are letterboxed to it).
+The sidecar's ``split`` names the ``data=`` split only; the sources' split files are in ``training.data.sources``.
 """
 
 from __future__ import annotations
@@ -31,20 +37,26 @@ MAIN = "main"
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One extra dataset: where, read how, mapped by which ``taxonomy.sources`` rule, sampled how much."""
+    """One extra dataset: where, read how, mapped by which ``taxonomy.sources`` rule, sampled how much, split how.
+
+    ``split`` is a split file of this source's own item ids (``fashiontag data split``, or any ``item_id,split``
+    CSV): every item of the source must be in it.
+    """
 
     data: str
     reader: str = "auto"
     source: str = ""
     weight: float = 1.0
     name: str = ""
+    split: str | None = None
 
 
 def parse_sources(config: Any) -> list[SourceSpec]:
     """``config.data.sources`` (mappings) as checked specs, ``data=`` first as ``main``; names are unique."""
     from fashiontag.config import ConfigError, from_dict
 
-    specs = [SourceSpec(config.data.root, config.data.reader, config.data.source, config.data.source_weight, MAIN)]
+    specs = [SourceSpec(config.data.root, config.data.reader, config.data.source, config.data.source_weight, MAIN,
+                        config.data.split)]
     for i, raw in enumerate(config.data.sources):
         spec = from_dict(SourceSpec, raw, prefix=f"sources[{i}].")
         specs.append(replace(spec, name=spec.name or f"{Path(spec.data).name or 'source'}_{i + 1}"))
@@ -70,8 +82,9 @@ def reweight(labels: pd.DataFrame, weights: dict[str, float], seed: int = 0) -> 
     for name in weights:
         rows = train[labels["source"].to_numpy()[train] == name]
         target = int(round(len(train) * mass[name] / sum(mass.values())))
-        if len(rows) and target:
-            drawn.append(rng.choice(rows, size=target, replace=target > len(rows)))
+        if len(rows) and target:  # every row `target // len` times, the remainder without repeats
+            whole, rest = divmod(target, len(rows))
+            drawn += [np.tile(rows, whole), rng.choice(rows, size=rest, replace=False)]
     return np.sort(np.concatenate([*drawn, np.flatnonzero(split != "train")]))
 
 
@@ -87,7 +100,7 @@ def load_sources(config: Any, taxonomy: Taxonomy, load_one: Any) -> Any:
         one = updated(config, root=spec.data, reader=spec.reader, source=spec.source, sources=(),
                       taxonomy=config.data.taxonomy if spec.name == MAIN else str(taxonomy_file),
                       out=str(out if spec.name == MAIN else out / "sources" / spec.name),
-                      split=config.data.split if spec.name == MAIN else None)
+                      split=spec.split)
         data = load_one(one, taxonomy)
         images.append(data.images)
         tables.append(data.labels.assign(source=spec.name, item_id=data.labels["item_id"].map(
