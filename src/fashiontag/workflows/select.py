@@ -72,17 +72,21 @@ def k_center_greedy(
     budget = min(budget, len(features))
     if budget <= 0:
         return [], []
+    # |a-b|^2 = |a|^2 + |b|^2 - 2ab: a matrix-vector product per pick, no [N, F] (or [N, C, F]) temporaries
+    squared = (features**2).sum(1)
     nearest = np.full(len(features), np.inf)
     if centres is not None and len(centres):
-        for start in range(0, len(centres), 256):
-            d = np.linalg.norm(features[:, None, :] - centres[None, start : start + 256], axis=2)
-            nearest = np.minimum(nearest, d.min(1))
+        for start in range(0, len(centres), 1024):
+            chunk = centres[start : start + 1024]
+            d2 = squared[:, None] + (chunk**2).sum(1)[None, :] - 2.0 * features @ chunk.T
+            nearest = np.minimum(nearest, np.sqrt(np.maximum(d2.min(1), 0.0)))
     picks, distances = [], []
     pick = first if not np.isfinite(nearest).any() else int(np.argmax(nearest))
     for _ in range(budget):
         picks.append(pick)
         distances.append(float(nearest[pick]))
-        nearest = np.minimum(nearest, np.linalg.norm(features - features[pick], axis=1))
+        d2 = squared + squared[pick] - 2.0 * (features @ features[pick])
+        nearest = np.minimum(nearest, np.sqrt(np.maximum(d2, 0.0)))
         nearest[picks] = -1.0
         pick = int(np.argmax(nearest))
     return picks, distances
