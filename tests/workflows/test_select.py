@@ -98,6 +98,8 @@ def test_select_cli(tiny_model, tmp_path: Path) -> None:
     assert "picked 3 of 12 photos" in result.output and len(list(csv.DictReader(out.open()))) == 3
     bad = runner.invoke(app, ["select", str(model), str(photos), "--budget", "0", "--out", str(out)])
     assert bad.exit_code == 2 and "at least 1" in bad.output
+    bad = runner.invoke(app, ["select", str(model), str(photos), "--out", str(out), "class_prior=flat"])
+    assert bad.exit_code == 2 and "class_prior must be 'none' or 'pool'" in bad.output
 
 
 def test_class_quotas_follow_the_predicted_prior_and_respect_what_each_class_has() -> None:
