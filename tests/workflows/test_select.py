@@ -14,6 +14,7 @@ from fashiontag.data.synthetic import make_class_folders
 from fashiontag.models import create_network, default_preprocess, save_model
 from fashiontag.workflows.select import (
     SelectConfig,
+    class_quotas,
     entropy_uncertainty,
     k_center_greedy,
     margin_uncertainty,
@@ -97,3 +98,37 @@ def test_select_cli(tiny_model, tmp_path: Path) -> None:
     assert "picked 3 of 12 photos" in result.output and len(list(csv.DictReader(out.open()))) == 3
     bad = runner.invoke(app, ["select", str(model), str(photos), "--budget", "0", "--out", str(out)])
     assert bad.exit_code == 2 and "at least 1" in bad.output
+    bad = runner.invoke(app, ["select", str(model), str(photos), "--out", str(out), "class_prior=flat"])
+    assert bad.exit_code == 2 and "class_prior must be 'none' or 'pool'" in bad.output
+
+
+def test_class_quotas_follow_the_predicted_prior_and_respect_what_each_class_has() -> None:
+    probs = np.repeat(np.eye(3), [60, 30, 10], axis=0)  # predicted prior 0.6 / 0.3 / 0.1
+    assert class_quotas(probs, 20).tolist() == [12, 6, 2]
+    soft = probs * 0.7 + 0.1  # mean probabilities, not argmax counts: 0.52 / 0.31 / 0.17 of the budget
+    assert class_quotas(soft, 60).tolist() == [31, 19, 10]  # 31.2 / 18.6 / 10.2: the largest remainder to class 1
+    assert class_quotas(probs, 1000).tolist() == [60, 30, 10]  # capped by the pool
+    few = np.repeat(np.eye(3), [60, 30, 1], axis=0)
+    quota = class_quotas(few, 50)
+    assert quota.sum() == 50 and quota[2] == 1 and quota[0] > quota[1]  # class 2's unused share goes to the others
+
+
+def test_rank_pool_class_prior_matches_a_skewed_pool() -> None:
+    rng = np.random.default_rng(0)
+    sizes = [300, 100, 50, 50]  # a skewed pool: class 0 is 60%
+    features = np.concatenate([c * 5.0 + rng.normal(0, 1, (n, 8)) for c, n in enumerate(sizes)])
+    predicted = np.repeat(np.arange(4), sizes)
+    probs = np.full((len(predicted), 4), 0.1)
+    probs[np.arange(len(predicted)), predicted] = 0.7
+    probs[:, 0] += rng.uniform(0, 0.05, len(predicted))  # uncertainty varies within a class
+    probs /= probs.sum(1, keepdims=True)
+    picks, _, _ = rank_pool(features, probs, SelectConfig(budget=40, class_prior="pool"))
+    counts = np.bincount(predicted[picks], minlength=4)
+    prior = probs.mean(0) * 40
+    assert len(set(picks)) == 40 and np.abs(counts - prior).max() <= 1.0
+    first_ten = np.bincount(predicted[picks[:10]], minlength=4)  # every prefix keeps the proportions
+    assert first_ten[0] >= 5 and first_ten.min() >= 1
+    plain, _, _ = rank_pool(features, probs, SelectConfig(budget=40))
+    assert np.bincount(predicted[plain], minlength=4)[0] < counts[0]  # k-center alone spreads evenly
+    with pytest.raises(ValueError, match="class_prior"):
+        rank_pool(features, probs, SelectConfig(budget=4, class_prior="flat"))

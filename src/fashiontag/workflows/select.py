@@ -55,6 +55,7 @@ class SelectConfig:
     budget: int = 100  # photos to pick
     uncertainty: str = "margin"  # margin | entropy
     candidate_factor: float = 4.0  # k-center runs on the budget x this most uncertain photos (1: uncertainty only)
+    class_prior: str = "none"  # none | pool: picks per predicted class in proportion to the pool's predicted prior
     head: str | None = None  # taxonomy head scored (default: the deepest level)
     batch_size: int = 64
     seed: int = 0
@@ -71,17 +72,21 @@ def k_center_greedy(
     budget = min(budget, len(features))
     if budget <= 0:
         return [], []
+    # |a-b|^2 = |a|^2 + |b|^2 - 2ab: a matrix-vector product per pick, no [N, F] (or [N, C, F]) temporaries
+    squared = (features**2).sum(1)
     nearest = np.full(len(features), np.inf)
     if centres is not None and len(centres):
-        for start in range(0, len(centres), 256):
-            d = np.linalg.norm(features[:, None, :] - centres[None, start : start + 256], axis=2)
-            nearest = np.minimum(nearest, d.min(1))
+        for start in range(0, len(centres), 1024):
+            chunk = centres[start : start + 1024]
+            d2 = squared[:, None] + (chunk**2).sum(1)[None, :] - 2.0 * features @ chunk.T
+            nearest = np.minimum(nearest, np.sqrt(np.maximum(d2.min(1), 0.0)))
     picks, distances = [], []
     pick = first if not np.isfinite(nearest).any() else int(np.argmax(nearest))
     for _ in range(budget):
         picks.append(pick)
         distances.append(float(nearest[pick]))
-        nearest = np.minimum(nearest, np.linalg.norm(features - features[pick], axis=1))
+        d2 = squared + squared[pick] - 2.0 * (features @ features[pick])
+        nearest = np.minimum(nearest, np.sqrt(np.maximum(d2, 0.0)))
         nearest[picks] = -1.0
         pick = int(np.argmax(nearest))
     return picks, distances
@@ -122,18 +127,70 @@ def _normalise(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
+def class_quotas(probs: np.ndarray, budget: int) -> np.ndarray:
+    """Picks per class: ``budget`` split in proportion to the pool's mean predicted probabilities (its estimated
+    class prior, largest remainder), never more than the rows predicted as that class; what a class cannot
+    take goes to the others in the same proportions."""
+    available = np.bincount(probs.argmax(1), minlength=probs.shape[1])
+    prior = probs.mean(0)
+    quota = np.zeros(probs.shape[1], dtype=int)
+    left = min(budget, int(available.sum()))
+    while left > 0:  # largest remainder; a second round only when some class ran out of rows
+        room = available - quota
+        share = np.where(room > 0, prior, 0.0)
+        share = share / share.sum() if share.sum() > 0 else (room > 0) / (room > 0).sum()
+        raw = share * left
+        add = np.minimum(np.floor(raw).astype(int), room)
+        order = np.argsort(-(raw - np.floor(raw)), kind="stable")
+        for cls in order[room[order] > add[order]][: left - int(add.sum())]:
+            add[cls] += 1
+        quota += add
+        left -= int(add.sum())
+    return quota
+
+
+def _rank_rows(
+    rows: np.ndarray,
+    uncertainty: np.ndarray,
+    features: np.ndarray,
+    budget: int,
+    config: SelectConfig,
+    centres: np.ndarray | None,
+) -> tuple[list[int], list[float]]:
+    """Uncertainty pre-filter then k-center greedy among ``rows``: the picked rows in order and their distances."""
+    order = rows[np.argsort(-uncertainty[rows], kind="stable")]
+    n_candidates = min(len(order), max(budget, int(round(budget * config.candidate_factor))))
+    candidates = order[:n_candidates]
+    picks, distances = k_center_greedy(_normalise(features[candidates]), budget, first=0, centres=centres)
+    return [int(candidates[p]) for p in picks], distances
+
+
 def rank_pool(
     features: np.ndarray, probs: np.ndarray, config: SelectConfig, labelled: np.ndarray | None = None
 ) -> tuple[list[int], np.ndarray, list[float]]:
-    """Row order to label (length ``min(budget, N)``), every row's uncertainty, and each pick's k-center distance."""
+    """Row order to label (length ``min(budget, N)``), every row's uncertainty, and each pick's k-center distance.
+
+    With ``class_prior="pool"`` each predicted class gets its ``class_quotas`` share of the budget, ranked
+    within the class the same way; the classes are interleaved so that every prefix of the list keeps the
+    proportions (label the first 40 of 100 and they still follow the pool's prior).
+    """
     uncertainty = UNCERTAINTY.get(config.uncertainty)(probs)
-    order = np.argsort(-uncertainty, kind="stable")
-    n_candidates = min(len(order), max(config.budget, int(round(config.budget * config.candidate_factor))))
-    candidates = order[:n_candidates]
-    feats = _normalise(features[candidates])
     centres = None if labelled is None or not len(labelled) else _normalise(labelled)
-    picks, distances = k_center_greedy(feats, config.budget, first=0, centres=centres)
-    return [int(candidates[p]) for p in picks], uncertainty, distances
+    if config.class_prior == "none":
+        picks, distances = _rank_rows(np.arange(len(probs)), uncertainty, features, config.budget, config, centres)
+        return picks, uncertainty, distances
+    if config.class_prior != "pool":
+        raise ValueError(f"class_prior must be 'none' or 'pool', not {config.class_prior!r}")
+    predicted = probs.argmax(1)
+    ranked: list[tuple[float, int, float]] = []  # (position key, row, distance)
+    for cls, quota in enumerate(class_quotas(probs, config.budget)):
+        if quota:
+            rows, distances = _rank_rows(
+                np.flatnonzero(predicted == cls), uncertainty, features, int(quota), config, centres
+            )
+            ranked += [((j + 0.5) / quota, r, d) for j, (r, d) in enumerate(zip(rows, distances, strict=True))]
+    ranked.sort(key=lambda item: item[0])
+    return [r for _, r, _ in ranked], uncertainty, [d for _, _, d in ranked]
 
 
 def select_for_labelling(
@@ -153,6 +210,8 @@ def select_for_labelling(
     from fashiontag.models import load_network
 
     config = config or SelectConfig()
+    if config.class_prior not in ("none", "pool"):  # before any photo is decoded
+        raise ValueError(f"class_prior must be 'none' or 'pool', not {config.class_prior!r}")
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise ValueError(f"{out}: the ranked list is a .csv file")
