@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fashiontag._io import sha256_file
-from fashiontag.config import ConfigError, build_config
+from fashiontag.config import ConfigError, build_config, updated
 from fashiontag.data.synthetic import TAXONOMY_YAML, make_synthetic_dataset
 from fashiontag.data.taxonomy import load_taxonomy, parse_taxonomy
 from fashiontag.models import create_network, load_network, resize_images
@@ -73,45 +73,25 @@ def test_kd_loss_is_the_hinton_formula_on_hand_made_logits() -> None:
     assert got.item() == pytest.approx(0.7 * 1.7 + 0.3 * soft.item(), rel=1e-4)
 
 
-def test_teacher_with_other_heads_or_strategy_is_refused(data: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("teacher", "keys", "message"),
+    [
+        ("no_colour", {}, r"other taxonomy heads.*colour \(student only\)"),
+        ("multihead", {}, "strategy 'multihead'.*set strategy=multihead"),
+        ("missing", {}, "teacher=.*missing"),  # no model there: one clear error, not a traceback
+        ("multihead", {"distill_alpha": 1.5}, "distill_alpha must be in"),
+        ("multihead", {"distill_temperature": 0.0}, "distill_temperature must be > 0"),
+    ],
+)
+def test_bad_teacher_is_refused_before_any_data(
+    teacher: str, keys: dict, message: str, data: dict[str, Path], tmp_path: Path
+) -> None:
     make_tiny_model(tmp_path / "no_colour", parse_taxonomy(NO_COLOUR))
-    config = _config(
-        data,
-        tmp_path / "run",
-        backbone="smallcnn",
-        pretrained=False,
-        input_size=32,
-        teacher=str(tmp_path / "no_colour"),
-    )
-    with pytest.raises(ConfigError, match=r"other taxonomy heads.*colour \(student only\)"):
-        fit(config)
-    assert not (tmp_path / "run").exists()  # refused before any data was read or written
-
     make_tiny_model(tmp_path / "multihead", load_taxonomy(data["taxonomy"]), strategy="multihead")
-    with pytest.raises(ConfigError, match="strategy 'multihead'.*set strategy=multihead"):
-        fit(
-            _config(
-                data,
-                tmp_path / "run",
-                backbone="smallcnn",
-                pretrained=False,
-                input_size=32,
-                teacher=str(tmp_path / "multihead"),
-            )
-        )
-    with pytest.raises(ConfigError, match="teacher="):  # no model there: one clear error, not a traceback
-        fit(_config(data, tmp_path / "run", backbone="smallcnn", pretrained=False, teacher=str(tmp_path / "none")))
-    with pytest.raises(ConfigError, match="distill_alpha"):
-        fit(
-            _config(
-                data,
-                tmp_path / "run",
-                backbone="smallcnn",
-                pretrained=False,
-                teacher=str(tmp_path / "multihead"),
-                distill_alpha=1.5,
-            )
-        )
+    config = _config(data, tmp_path / "run", backbone="smallcnn", pretrained=False, teacher=str(tmp_path / teacher))
+    with pytest.raises(ConfigError, match=message):
+        fit(updated(config, **keys))
+    assert not (tmp_path / "run").exists()  # refused before any data was read or written
 
 
 def test_cache_key_changes_with_the_teacher(data: dict[str, Path]) -> None:
