@@ -26,6 +26,10 @@ Examples:
 
   fashiontag train --data shop/manifest.csv --reader manifest --source manifest --taxonomy shop/taxonomy.yaml --init-from runs/ft/model --out runs/shop epochs=3 lr=3e-4
 
+Distillation: teacher=MODEL_DIR (same taxonomy heads and strategy) adds its softened logits to the loss
+(distill_alpha, distill_temperature); in mode=trunk they are computed once per image and view, beside the
+activations.
+
 Running the same command again after a crash resumes from OUT/checkpoints/last.ckpt.
 --init-from adapts a trained model: its backbone (its --backbone unless you pass one), and its heads when the
 taxonomy and strategy are the same; the new sidecar records the source's path and sha256.

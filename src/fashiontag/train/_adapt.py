@@ -65,29 +65,40 @@ def adapt_network(base: torch.nn.Module, taxonomy: Taxonomy, strategy: str, prep
     return net
 
 
-def load_source(config: TrainConfig) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The ``init_from`` model, checked (sidecar, sha256 of every file) and matched against ``config.model.backbone``,
-    and the record of what was loaded (path, the sidecar's sha256, the weight files' hashes).
+def load_checked(model_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A saved model, checked (sidecar, sha256 of every file) and loaded, and the record of what was loaded: its
+    path, the sidecar's sha256, the weight files' hashes (a cascade: its parts' sidecars too). ``init_from`` and
+    distillation's ``teacher`` record it in the new model's sidecar.
 
     Raises:
         ModelFileError: the directory is missing, incomplete or tampered with.
-        ConfigError: ``config.model.backbone`` names another backbone than the source model's.
     """
-    model_dir = Path(config.model.init_from or "")
+    model_dir = Path(model_dir)
     sidecar = read_sidecar(model_dir, verify=True)
-    name = sidecar["backbone"]["name"]
-    if config.model.backbone != name:
-        raise ConfigError(
-            f"init_from={config.model.init_from} has backbone {name!r} but backbone={config.model.backbone!r} was "
-            "requested; "
-            f"adapting keeps the source backbone, so set backbone={name} (on the command line: leave --backbone out)"
-        )
     # hashed now, not at save time: the source may be retrained in place while this run trains
     record = {"path": str(model_dir.resolve()), "sha256": sha256_file(model_dir / SIDECAR_NAME),
               "files": dict(sidecar["files"])}
     if sidecar.get("parts"):  # a cascade's weight hashes live in its parts' sidecars
         record["parts"] = {n: sha256_file(model_dir / sub / SIDECAR_NAME) for n, sub in sidecar["parts"].items()}
     return load_network(model_dir, sidecar), record
+
+
+def load_source(config: TrainConfig) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The ``init_from`` model (:func:`load_checked`), matched against ``config.model.backbone``, and its record.
+
+    Raises:
+        ModelFileError: the directory is missing, incomplete or tampered with.
+        ConfigError: ``config.model.backbone`` names another backbone than the source model's.
+    """
+    net, record = load_checked(config.model.init_from or "")
+    name = _backbone_holder(net).backbone_name
+    if config.model.backbone != name:
+        raise ConfigError(
+            f"init_from={config.model.init_from} has backbone {name!r} but backbone={config.model.backbone!r} was "
+            "requested; "
+            f"adapting keeps the source backbone, so set backbone={name} (on the command line: leave --backbone out)"
+        )
+    return net, record
 
 
 def adapt_from_config(config: TrainConfig, taxonomy: Taxonomy, **options: Any) -> torch.nn.Module:

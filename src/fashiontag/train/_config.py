@@ -50,7 +50,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """How the weights move: optimiser, learning-rate schedule, loss, sampling and augmentation."""
+    """How the weights move: optimiser, learning-rate schedule, loss, sampling, augmentation, distillation."""
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = 1e-3
@@ -63,6 +63,10 @@ class OptimConfig:
     focal_gamma: float = 2.0
     balanced_sampling: bool = False
     augment: str = "light"
+    # knowledge distillation (train/_distill.py): a saved fashiontag model whose softened logits are extra targets
+    teacher: str | None = None  # its model directory (same taxonomy heads and strategy as the student), or None
+    distill_alpha: float = 0.5  # loss = (1 - alpha) * task loss + alpha * T^2 * KL(teacher || student), per head
+    distill_temperature: float = 2.0  # T: softens both distributions
 
 
 @dataclass(frozen=True)

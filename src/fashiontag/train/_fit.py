@@ -20,6 +20,7 @@ from fashiontag.models import create_network, default_preprocess, save_model
 from fashiontag.train._adapt import adapt_from_config
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._data import TrainData, load_train_data
+from fashiontag.train._distill import load_distillation
 
 
 def _versions() -> dict[str, str]:
@@ -50,13 +51,14 @@ def _targets(net: torch.nn.Module, leaves: list, attributes: dict[str, list]) ->
 
 def _train_one(net: torch.nn.Module, images: np.ndarray, leaves: list, attrs: dict, split: np.ndarray,
                config: TrainConfig, run_dir: Path, feature_memo: Any = None,
-               max_seconds: float | None = None) -> dict[str, float]:
+               max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
     from fashiontag.train._modes import MODES
 
     strategy_t, heads_t = _targets(net, leaves, attrs)
     train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     train = MODES.get(config.trainer.train_mode)()
-    return train(net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, feature_memo, max_seconds)
+    return train(net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, feature_memo, max_seconds,
+                 distill)
 
 
 def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Module) -> tuple[np.ndarray, list, dict]:
@@ -69,14 +71,14 @@ def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Mo
 
 
 def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, run_dir: Path,
-                  max_seconds: float | None = None) -> dict[str, Any]:
+                  max_seconds: float | None = None, distill: Any = None) -> dict[str, Any]:
     """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
     Lightning run then, keeping its best checkpoint."""
     split = data.labels["split"].to_numpy()
     if not net.parts():  # one network; a cascade trains each of its parts
         rows = np.arange(len(data.labels))
         return _train_one(net, data.images, data.labels["leaf"].tolist(), data.attributes(rows), split, config,
-                          run_dir, data.feature_memo, max_seconds)
+                          run_dir, data.feature_memo, max_seconds, distill)
     metrics: dict[str, Any] = {}
     for name, part in net.parts().items():
         rows, leaves, attrs = _parts_data(data.taxonomy, data, name, part)
@@ -152,9 +154,10 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
                                                                         dataset.source)
     out = Path(config.out)
     net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
+    distill = load_distillation(config, net)  # so does a bad teacher
     data = data if data is not None else load_train_data(config, taxonomy)
     config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started)
-    metrics = train_network(net, data, config, out, max_seconds)
+    metrics = train_network(net, data, config, out, max_seconds, distill)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0:
         return out / "model"
     if "source" in data.labels:  # several datasets: how each one fares (its own heads only)
@@ -165,6 +168,8 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     save_taxonomy(taxonomy, out / "taxonomy.yaml")  # the run's label set, inferred from folders or not
     model_dir = out / "model"
     extra = {"init_from": net.adapt_info} if config.model.init_from else {}
+    if distill is not None:
+        extra["teacher"] = distill.sidecar()
     training = {**to_dict(config), **({"plan": plan.to_dict()} if plan else {})}
     save_model(net.cpu().eval(), model_dir, training=training, metrics=metrics, versions=_versions(),
                split=record_split(config, data.labels, out), name=config.name or out.resolve().name, **extra)

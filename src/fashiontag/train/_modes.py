@@ -6,7 +6,8 @@
 - ``probe``: the whole backbone frozen; heads train on pooled features (seconds).
 
 Each mode is ``train(net, images, strategy_targets, head_targets, train_rows, val_rows, config, run_dir,
-feature_memo, max_seconds) -> validation metrics`` and leaves the trained weights in ``net``.
+feature_memo, max_seconds, distill) -> validation metrics`` and leaves the trained weights in ``net``; ``distill``
+(a :class:`~fashiontag.train._distill.Distillation` or None) adds the teacher's soft labels to the loss.
 """
 
 from __future__ import annotations
@@ -31,33 +32,38 @@ def list_modes() -> list[str]:
 
 def _train_probe(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
                 train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig, run_dir: Path,
-                feature_memo: Any = None, max_seconds: float | None = None) -> dict[str, float]:
+                feature_memo: Any = None, max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
     from fashiontag.train._probe import evaluate_features, extract_features, train_heads
 
     rows = np.concatenate([train_rows, val_rows])
     feats = feature_memo.features(net, images, rows) if feature_memo is not None else extract_features(
         net, images[rows])
-    train_heads(net, feats[: len(train_rows)], torch.from_numpy(strategy_targets[train_rows]), config)
+    soft = None
+    if distill is not None:  # once per training image: the features are never augmented either
+        from fashiontag.train._distill import teacher_image_logits
+
+        soft = teacher_image_logits(distill, images[train_rows], net.preprocess.input_size)
+    train_heads(net, feats[: len(train_rows)], torch.from_numpy(strategy_targets[train_rows]), config, soft, distill)
     return evaluate_features(net, feats[len(train_rows) :], torch.from_numpy(head_targets[val_rows]))
 
 
 def _train_full(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
                 train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig, run_dir: Path,
-                feature_memo: Any = None, max_seconds: float | None = None) -> dict[str, float]:
+                feature_memo: Any = None, max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
     from fashiontag.train._lightning import run_lightning
     from fashiontag.train._module import ArrayDataModule, TaggerModule, strategy_counts
 
     if torch.cuda.is_available():
         net = net.to(memory_format=torch.channels_last)
     steps = max(1, len(train_rows) // config.trainer.batch_size)
-    module = TaggerModule(net, config, strategy_counts(strategy_targets[train_rows], net), steps)
+    module = TaggerModule(net, config, strategy_counts(strategy_targets[train_rows], net), steps, distill)
     datamodule = ArrayDataModule(images, strategy_targets, head_targets, train_rows, val_rows, config)
     return run_lightning(module, datamodule, config, run_dir, max_seconds=max_seconds)
 
 
 def _train_trunk(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
                 train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig, run_dir: Path,
-                feature_memo: Any = None, max_seconds: float | None = None) -> dict[str, float]:
+                feature_memo: Any = None, max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
     import time
 
     from fashiontag.models import split_backbone
@@ -71,10 +77,11 @@ def _train_trunk(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
     started = time.perf_counter()
     store = build_activations(net, images, train_rows, val_rows, config.trainer.trunk_cut, config.trainer.trunk_views,
                               config.optim.augment, config.seed, Path(config.out) / "trunk_cache",
-                              progress=config.trainer.progress_bar)
+                              progress=config.trainer.progress_bar, distill=distill)
     frozen, tail = split_backbone(net.backbone, config.trainer.trunk_cut)
     steps = max(1, len(train_rows) // config.trainer.batch_size)
-    module = TrunkModule(net, tail, frozen, config, strategy_counts(strategy_targets[train_rows], net), steps)
+    module = TrunkModule(net, tail, frozen, config, strategy_counts(strategy_targets[train_rows], net), steps,
+                         distill)
     datamodule = ActivationDataModule(store, strategy_targets, head_targets, train_rows, val_rows, config)
     left = None if max_seconds is None else max_seconds - (time.perf_counter() - started)
     return run_lightning(module, datamodule, config, run_dir, max_seconds=left)

@@ -58,9 +58,12 @@ class ArrayDataModule(L.LightningDataModule):
 class TaggerModule(L.LightningModule):
     """Trains a TaggerNet's strategy heads; validates per taxonomy head (accuracy, macro-F1)."""
 
-    def __init__(self, net: torch.nn.Module, config: TrainConfig, counts: list[Tensor], steps_per_epoch: int) -> None:
+    def __init__(self, net: torch.nn.Module, config: TrainConfig, counts: list[Tensor], steps_per_epoch: int,
+                 distill: Any = None) -> None:
         super().__init__()
         self.net, self.config, self.steps_per_epoch = net, config, max(steps_per_epoch, 1)
+        # a Distillation (train/_distill.py) or None; a plain object, so its teacher is neither trained nor saved
+        self.distill = distill
         optim = config.optim
         self.losses = [create_loss(optim.loss, c, optim.label_smoothing, optim.focal_gamma) for c in counts]
         self.augment = create_augment(config.optim.augment)
@@ -71,9 +74,13 @@ class TaggerModule(L.LightningModule):
         """The network's own preprocessing (``images_to_input``), with the augmentation between its halves."""
         if not train:
             return images_to_input(images, self.net.preprocess, self.net.mean, self.net.std), None
-        pre = self.net.preprocess
-        x, mix = self.augment(resize_images(images, pre.size, pre.input_size, self.net.mean.dtype))
+        x, mix = self._augmented(images)
         return normalise_input(x, self.net.mean, self.net.std), mix
+
+    def _augmented(self, images: Tensor) -> tuple[Tensor, Any]:
+        """uint8 batch -> augmented float ``[0,1]`` at the input size (and the mixing of mixup/cutmix)."""
+        pre = self.net.preprocess
+        return self.augment(resize_images(images, pre.size, pre.input_size, self.net.mean.dtype))
 
     @property
     def trainable_backbone(self) -> torch.nn.Module:
@@ -85,9 +92,18 @@ class TaggerModule(L.LightningModule):
         x, mix = self._inputs(inputs, train=train)
         return self.net.forward_logits(x), mix
 
-    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, targets, _ = batch
-        logits, mix = self._logits(images, train=True)
+    def _train_forward(self, batch: tuple[Tensor, ...]) -> tuple[dict[str, Tensor], Any, Tensor | None]:
+        """Logits, mixing, and the teacher's logits for the same (augmented) inputs: served with the batch when
+        cached (trunk mode), else the teacher runs on this step's augmented images; None without a teacher."""
+        if self.distill is None or len(batch) > 3:
+            logits, mix = self._logits(batch[0], train=True)
+            return logits, mix, batch[3] if len(batch) > 3 else None
+        x, mix = self._augmented(batch[0])
+        return self.net.forward_logits(normalise_input(x, self.net.mean, self.net.std)), mix, self.distill.logits(x)
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        images, targets = batch[0], batch[1]
+        logits, mix, soft = self._train_forward(batch)
         loss = images.new_zeros((), dtype=torch.float32)
         for i, head in enumerate(self.net.logit_heads):
             t = targets[:, i]
@@ -96,11 +112,14 @@ class TaggerModule(L.LightningModule):
             else:
                 perm, lam = mix
                 loss = loss + lam * self.losses[i](logits[head], t) + (1 - lam) * self.losses[i](logits[head], t[perm])
+        if soft is not None:  # the teacher saw the same (mixed) images: its soft labels need no mixing
+            self.log("train_task_loss", loss, on_step=False, on_epoch=True, batch_size=len(images))
+            loss = self.distill.loss(loss, logits, soft)
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images))
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
-        images, _, heads = batch
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        images, heads = batch[0], batch[2]
         probs = self.net.probabilities(self._logits(images, train=False)[0])
         self._val.append(({h: p.float().cpu() for h, p in probs.items()}, heads.cpu()))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -68,8 +70,10 @@ class FeatureMemo:
         return self._store[key][torch.from_numpy(np.asarray(rows, dtype=np.int64))]
 
 
-def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Tensor, config: TrainConfig) -> None:
-    """Mini-batch AdamW on the strategy heads; ``targets`` is ``[N, len(net.logit_heads)]``.
+def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
+                soft: torch.Tensor | None = None, distill: Any = None) -> None:
+    """Mini-batch AdamW on the strategy heads; ``targets`` is ``[N, len(net.logit_heads)]``; with ``distill``,
+    ``soft`` holds the teacher's logits of the same rows (:mod:`fashiontag.train._distill`).
 
     Mini-batches of 512 (``probe_steps`` of them) converge far sooner per FLOP than full-batch steps,
     which on 30k items x 1280 features cost ~50 GFLOP each.
@@ -93,6 +97,8 @@ def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Ten
         rows = order[start : start + batch]
         logits = head(features[rows])
         loss = sum(losses[i](logits[h], targets[rows, i]) for i, h in enumerate(net.logit_heads))
+        if distill is not None:
+            loss = distill.loss(loss, logits, soft[rows])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

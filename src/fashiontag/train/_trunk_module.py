@@ -18,27 +18,32 @@ from fashiontag.train._trunk import ActivationStore
 
 class _ActivationBatches(Dataset):
     """Indexed by a list of positions, returns a whole batch: activations (each item from a random view
-    when training), strategy targets, head targets. One memmap read per view instead of one per item."""
+    when training), strategy targets, head targets, and with ``soft`` the teacher's logits of the same views.
+    One memmap read per view instead of one per item."""
 
     def __init__(self, store: ActivationStore, positions: np.ndarray, strategy_targets: np.ndarray,
-                 head_targets: np.ndarray, views: int, seed: int) -> None:
-        self.store, self.positions, self.views = store, positions, views
+                 head_targets: np.ndarray, views: int, seed: int, soft: bool = False) -> None:
+        self.store, self.positions, self.views, self.soft = store, positions, views, soft
         self.strategy_targets, self.head_targets = strategy_targets, head_targets
         self.generator = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def __getitem__(self, batch: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    def __getitem__(self, batch: list[int]) -> tuple[Tensor, ...]:
         batch = np.asarray(batch)
         positions = self.positions[batch]
         view = self.generator.integers(0, self.views, len(batch)) if self.views > 1 else np.zeros(len(batch), int)
         out = np.empty((len(batch), *self.store.views[0].shape[1:]), dtype=np.float16)
+        soft = np.empty((len(batch), self.store.teacher[0].shape[1]), dtype=np.float16) if self.soft else None
         for v in np.unique(view):
             pick = view == v
             out[pick] = self.store.batch(int(v), positions[pick])
-        return (torch.from_numpy(out), torch.from_numpy(self.strategy_targets[batch]),
-                torch.from_numpy(self.head_targets[batch]))
+            if soft is not None:
+                soft[pick] = self.store.batch(int(v), positions[pick], self.store.teacher)
+        batch_out = (torch.from_numpy(out), torch.from_numpy(self.strategy_targets[batch]),
+                     torch.from_numpy(self.head_targets[batch]))
+        return batch_out if soft is None else (*batch_out, torch.from_numpy(soft))
 
 
 class ActivationDataModule(L.LightningDataModule):
@@ -51,7 +56,8 @@ class ActivationDataModule(L.LightningDataModule):
         self.store, self.config = store, config
         n_train = len(train_rows)
         self.train_data = _ActivationBatches(store, np.arange(n_train), strategy_targets[train_rows],
-                                             head_targets[train_rows], len(store.views), config.seed)
+                                             head_targets[train_rows], len(store.views), config.seed,
+                                             soft=store.teacher is not None)
         self.val_data = _ActivationBatches(store, np.arange(n_train, n_train + len(val_rows)),
                                            strategy_targets[val_rows], head_targets[val_rows], 1, config.seed)
 
@@ -76,8 +82,8 @@ class TrunkModule(TaggerModule):
     """
 
     def __init__(self, net: torch.nn.Module, tail: torch.nn.Module, frozen: torch.nn.Module, config: TrainConfig,
-                 counts: list[Tensor], steps_per_epoch: int) -> None:
-        super().__init__(net, config, counts, steps_per_epoch)
+                 counts: list[Tensor], steps_per_epoch: int, distill: Any = None) -> None:
+        super().__init__(net, config, counts, steps_per_epoch, distill)
         frozen.requires_grad_(False)
         self._tail = [tail]  # not a registered submodule: its parameters are already net.backbone's
 
