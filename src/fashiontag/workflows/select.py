@@ -127,6 +127,11 @@ def _normalise(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
+def _check_class_prior(config: SelectConfig) -> None:
+    if config.class_prior not in ("none", "pool"):
+        raise ValueError(f"class_prior must be 'none' or 'pool', not {config.class_prior!r}")
+
+
 def class_quotas(probs: np.ndarray, budget: int) -> np.ndarray:
     """Picks per class: ``budget`` split in proportion to the pool's mean predicted probabilities (its estimated
     class prior, largest remainder), never more than the rows predicted as that class; what a class cannot
@@ -179,8 +184,7 @@ def rank_pool(
     if config.class_prior == "none":
         picks, distances = _rank_rows(np.arange(len(probs)), uncertainty, features, config.budget, config, centres)
         return picks, uncertainty, distances
-    if config.class_prior != "pool":
-        raise ValueError(f"class_prior must be 'none' or 'pool', not {config.class_prior!r}")
+    _check_class_prior(config)
     predicted = probs.argmax(1)
     ranked: list[tuple[float, int, float]] = []  # (position key, row, distance)
     for cls, quota in enumerate(class_quotas(probs, config.budget)):
@@ -210,8 +214,7 @@ def select_for_labelling(
     from fashiontag.models import load_network
 
     config = config or SelectConfig()
-    if config.class_prior not in ("none", "pool"):  # before any photo is decoded
-        raise ValueError(f"class_prior must be 'none' or 'pool', not {config.class_prior!r}")
+    _check_class_prior(config)  # before any photo is decoded
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise ValueError(f"{out}: the ranked list is a .csv file")
