@@ -37,6 +37,7 @@ class _Preprocess(_Open):
     fill: int = Field(default=255, ge=0, le=255)
     mean: tuple[Channel, Channel, Channel]
     std: tuple[Spread, Spread, Spread]
+    flip: bool = False
 
 
 class SidecarSchema(_Open):

@@ -51,17 +51,20 @@ class ModelFileError(ValueError):
 @dataclass(frozen=True)
 class Preprocess:
     """Eval preprocessing: letterbox to ``size`` (uint8, outside the network), then the network
-    itself resizes to ``input_size`` and normalises with ``mean``/``std``."""
+    itself resizes to ``input_size`` and normalises with ``mean``/``std``; with ``flip`` it also runs the mirror
+    image and averages the two probabilities (test-time flip inside the network, so every backend has it)."""
 
     size: int
     input_size: int
     fill: int = 255
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    flip: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "input_size": self.input_size, "fill": self.fill,
-                "mean": list(self.mean), "std": list(self.std)}
+        out = {"size": self.size, "input_size": self.input_size, "fill": self.fill,
+               "mean": list(self.mean), "std": list(self.std)}
+        return {**out, "flip": True} if self.flip else out  # absent when off: older sidecars keep their digest
 
 
 def training_settings(sidecar: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +88,7 @@ def resolve_preprocess(sidecar: dict[str, Any]) -> Preprocess:
     """The one place eval preprocessing is derived from a model's sidecar (train, export, serve)."""
     spec = sidecar["preprocess"]
     return Preprocess(int(spec["size"]), int(spec["input_size"]), int(spec.get("fill", 255)),
-                      tuple(spec["mean"]), tuple(spec["std"]))  # type: ignore[arg-type]
+                      tuple(spec["mean"]), tuple(spec["std"]), bool(spec.get("flip", False)))  # type: ignore[arg-type]
 
 
 def write_sidecar(model_dir: str | Path, sidecar: dict[str, Any]) -> dict[str, Any]:

@@ -102,6 +102,33 @@ def test_reexport_replaces_registered_files(exported: tuple[Path, dict], tmp_pat
     assert sidecar["export"]["onnx"]["exporter"] == "torchscript"
 
 
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_test_flip_is_inside_the_exported_graph(data: tuple[Path, Path], tmp_path: Path, exporter: str) -> None:
+    """A model with ``preprocess.flip`` exports the mirror-image average: ONNX equals torch at batch 1 and 5."""
+    import onnxruntime as ort
+    import torch
+
+    from fashiontag.artifact import Preprocess
+    from fashiontag.models import create_network, load_network, save_model
+
+    torch.manual_seed(0)
+    save_model(create_network(load_taxonomy(str(data[1])), "smallcnn", "flat", Preprocess(32, 32, flip=True)).eval(),
+               tmp_path / "m")
+    report = export_model(tmp_path / "m", exporter=exporter)
+    assert report["parity_max_abs_diff"] <= 1e-4
+    session = ort.InferenceSession(str(tmp_path / "m" / "model.onnx"), providers=["CPUExecutionProvider"])
+    net = load_network(tmp_path / "m")
+    for batch in (1, 5):
+        images = np.random.default_rng(batch).integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
+        got = session.run(None, {"images": images})
+        with torch.inference_mode():
+            plain = net.head.probabilities(net.forward_logits(net.to_input(torch.from_numpy(images))), net.temperature)
+            expected = net(torch.from_numpy(images))
+        for value, head in zip(got, net.heads, strict=True):
+            np.testing.assert_allclose(value, expected[head].numpy(), atol=1e-5)
+        assert any(not np.allclose(v, plain[h].numpy(), atol=1e-4) for v, h in zip(got, net.heads, strict=True))
+
+
 def test_parity_failure_is_loud(tiny: Path, tmp_path: Path) -> None:
     from fashiontag.export._onnx import ExportError
 

@@ -133,3 +133,34 @@ def test_forward_resizes_uint8_and_is_channels_last():
     x = net.to_input(_images(size=48))
     assert x.shape == (6, 3, 32, 32) and x.is_contiguous(memory_format=torch.channels_last)
     assert set(list_backbones()) >= {"smallcnn", "tf_efficientnet_lite0", "mobilenetv2_100", "convnext_tiny"}
+
+
+@pytest.mark.parametrize("strategy", ["flat", "cascade"])
+def test_test_flip_averages_the_image_and_its_mirror_and_survives_save_load(strategy, tmp_path):
+    """``Preprocess.flip``: the network's probabilities are the mean over the image and its mirror image; the
+    flag is a model field (a hand edit of it is refused), and absent from sidecars that do not use it."""
+    from fashiontag.artifact import ModelFileError
+
+    tax = load_taxonomy("shop")
+    torch.manual_seed(0)
+    plain = create_network(tax, "smallcnn", strategy, Preprocess(40, 32)).eval()
+    torch.manual_seed(0)
+    flipped = create_network(tax, "smallcnn", strategy, Preprocess(40, 32, flip=True)).eval()
+    save_model(plain, tmp_path / "plain")
+    sidecar = read_sidecar(tmp_path / "plain")
+    assert "flip" not in sidecar["preprocess"]  # off: older sidecars (and their digests) are unchanged
+    if strategy == "flat":  # (a cascade's parts check their own sidecars)
+        with pytest.raises(ModelFileError, match="preprocess"):
+            load_network(tmp_path / "plain", sidecar={**sidecar, "preprocess": {**sidecar["preprocess"], "flip": True}})
+    x = _images(size=40)
+    with torch.no_grad():
+        a, b, both = plain(x), plain(x.flip(2)), flipped(x)
+    for head in tax.heads:
+        assert torch.allclose(both[head], (a[head] + b[head]) / 2, atol=1e-6)
+        assert not torch.allclose(both[head], a[head], atol=1e-4)  # the mirror image really changed something
+    save_model(flipped, tmp_path / "flip")
+    assert read_sidecar(tmp_path / "flip")["preprocess"]["flip"] is True
+    again = load_network(tmp_path / "flip")
+    with torch.no_grad():
+        for head, value in again(x).items():
+            assert torch.equal(value, both[head])

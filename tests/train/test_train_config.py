@@ -110,3 +110,14 @@ def test_old_model_directory_with_a_flat_training_record_still_reads(synthetic, 
     assert result.exit_code == 0, result.output
     new = read_sidecar(adapted / "model")
     assert new["backbone"]["name"] == "smallcnn" and new["training"]["model"]["init_from"] == str(source / "model")
+
+
+def test_test_flip_reaches_the_network_it_builds() -> None:
+    """``test_flip=true`` (model section) builds a network whose preprocessing averages the mirror image in."""
+    from fashiontag.data.taxonomy import load_taxonomy
+    from fashiontag.train._fit import build_net
+
+    config = build_config(TrainConfig, overrides=["backbone=smallcnn", "pretrained=false", "test_flip=true"])
+    assert config.model.test_flip is True
+    assert build_net(config, load_taxonomy("shop")).preprocess.flip is True
+    assert build_net(updated(config, test_flip=False), load_taxonomy("shop")).preprocess.flip is False

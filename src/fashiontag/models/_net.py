@@ -78,8 +78,14 @@ class TaggerNet(nn.Module):
         return images_to_input(images, self.preprocess, self.mean, self.std)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        """uint8 ``[B,S,S,3]`` -> ``{head: probabilities [B, n_labels]}`` in ``taxonomy.heads`` order."""
-        return self.probabilities(self.forward_logits(self.to_input(images)))
+        """uint8 ``[B,S,S,3]`` -> ``{head: probabilities [B, n_labels]}`` in ``taxonomy.heads`` order; with
+        ``preprocess.flip`` the mean over each image and its mirror image (one batch of 2B)."""
+        x = self.to_input(images)
+        if not self.preprocess.flip:
+            return self.probabilities(self.forward_logits(x))
+        both = self.probabilities(self.forward_logits(torch.cat([x, x.flip(-1)])))
+        n = x.shape[0]
+        return {head: (p[:n] + p[n:]) / 2 for head, p in both.items()}
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.backbone(x)

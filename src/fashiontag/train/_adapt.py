@@ -108,7 +108,8 @@ def adapt_from_config(config: TrainConfig, taxonomy: Taxonomy, **options: Any) -
     """
     base, record = load_source(config)
     size = dataclasses.replace(base.preprocess, size=config.data.image_size,
-                               input_size=config.model.input_size or base.preprocess.input_size)
+                               input_size=config.model.input_size or base.preprocess.input_size,
+                               flip=config.model.test_flip)
     net = adapt_network(base, taxonomy, config.model.strategy, size, **options)
     net.adapt_info = {**record, **net.adapt_info}
     return net

@@ -38,7 +38,7 @@ class TrainDataConfig(DatasetConfig):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: backbone, head strategy, starting weights and input size."""
+    """The network: backbone, head strategy, starting weights, input size and test-time flip."""
 
     backbone: str = "tf_efficientnet_lite0"
     strategy: str = "flat"
@@ -46,6 +46,9 @@ class ModelConfig:
     pretrained: bool | str = True
     init_from: str | None = None  # adapt: an existing fashiontag model directory
     input_size: int | None = None  # network input (default: backbone's own)
+    # label with the mean of each image's and its mirror image's probabilities, inside the network (every backend);
+    # 2x the labelling cost, +0.3-1.2 pt on most FPI heads (BENCHMARKS.md, CPU study)
+    test_flip: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as md
 import os
 import time
@@ -38,7 +39,8 @@ def build_net(config: TrainConfig, taxonomy: Taxonomy) -> torch.nn.Module:
     options = {"attribute": config.model.strategy_attribute} if config.model.strategy == "combined" else {}
     if config.model.init_from:
         return adapt_from_config(config, taxonomy, **options)
-    pre = default_preprocess(config.model.backbone, config.data.image_size, config.model.input_size)
+    pre = dataclasses.replace(default_preprocess(config.model.backbone, config.data.image_size,
+                                                 config.model.input_size), flip=config.model.test_flip)
     model = config.model
     return create_network(taxonomy, model.backbone, model.strategy, pre, model.pretrained, **options)
 
