@@ -132,6 +132,24 @@ def test_augment_presets_keep_shape(name):
     assert y.shape == x.shape and (mix is None or len(mix[0]) == 4)
 
 
+def test_scene_preset_paints_the_white_backdrop_and_keeps_the_item():
+    """A red square on white: the backdrop becomes a scene (no longer white), the square stays red."""
+    from fashiontag.train._augment import _SceneBackground
+
+    x = torch.ones(8, 3, 48, 48)
+    x[:, 1:, 16:32, 16:32] = 0.0  # pure red item
+    torch.manual_seed(0)
+    y = _SceneBackground(p=1.0, zoom=(1.0, 1.0), degrees=0.0)(x)
+    item, backdrop = y[:, :, 18:30, 18:30], y[:, :, :10, :10]
+    assert torch.allclose(item, x[:, :, 18:30, 18:30], atol=1e-4)
+    assert (backdrop.min(1).values > 0.92).float().mean() < 0.5  # most of the white backdrop is painted over
+    assert backdrop.std(dim=(1, 2, 3)).min() > 0.01  # a varied scene per image, not a flat fill
+    assert 0.0 <= float(y.min()) and float(y.max()) <= 1.0
+    small = _SceneBackground(p=1.0, zoom=(0.5, 0.5), degrees=0.0)(x)  # zoomed out: the item covers a quarter
+    red = (small[:, 0] > 0.9) & (small[:, 1] < 0.1) & (small[:, 2] < 0.1)
+    assert abs(red.float().mean().item() - (16 * 16 / 4) / 48**2) < 0.02
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(synthetic, tmp_path):
     """Lightning re-launches the CLI as 2 gloo processes; the run must finish and save one loadable model."""

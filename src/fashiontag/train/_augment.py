@@ -125,3 +125,70 @@ def _photo() -> nn.Module:  # phone photos: framing, zoom, light and white balan
         K.RandomHorizontalFlip(), _ResizedCropSameSize(), K.RandomRotation(10.0, p=0.5),
         K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8), K.RandomGrayscale(p=0.05),
     ])
+
+
+class _SceneBackground(nn.Module):
+    """Packshot -> photo: zoom the item out on its white backdrop, then paint the near-white backdrop with a
+    random scene (smooth colour field plus texture noise and a light gradient).
+
+    A model trained on white-background packshots meets beds, floors and hangers in a shop's photos; showing it
+    the same items on varied backgrounds (domain randomisation) is the cheap half of closing that gap. The
+    backdrop is found by colour (every channel above ``white``), so white garments lose some pixels to the
+    scene, which is the price of not segmenting.
+    """
+
+    def __init__(self, p: float = 0.8, white: float = 0.92, zoom: tuple[float, float] = (0.55, 1.0),
+                 degrees: float = 10.0) -> None:
+        super().__init__()
+        self.p, self.white, self.zoom, self.degrees = p, white, zoom, degrees
+
+    def _zoom_out(self, images: Tensor) -> Tensor:
+        """Each image shrunk by a random factor, turned a little and put onto a white canvas at a random place
+        (items fill less of a phone photo's frame than of a packshot's, and are seldom square to it)."""
+        import torch.nn.functional as F
+
+        b, _, h, w = images.shape
+        scale = torch.empty(b, device=images.device).uniform_(*self.zoom)
+        shift = (1 - scale)[:, None] * torch.empty(b, 2, device=images.device).uniform_(-1, 1)
+        angle = torch.empty(b, device=images.device).uniform_(-self.degrees, self.degrees).deg2rad()
+        theta = torch.zeros(b, 2, 3, device=images.device)
+        theta[:, 0, 0], theta[:, 0, 1] = angle.cos() / scale, -angle.sin() / scale
+        theta[:, 1, 0], theta[:, 1, 1] = angle.sin() / scale, angle.cos() / scale
+        theta[:, :, 2] = -shift / scale[:, None]
+        grid = F.affine_grid(theta, [b, 3, h, w], align_corners=False)
+        return F.grid_sample(images - 1, grid, align_corners=False, padding_mode="zeros") + 1  # white outside
+
+    def _scene(self, b: int, h: int, w: int, like: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
+        cells = int(torch.randint(2, 6, ()).item())
+        field = F.interpolate(torch.rand(b, 3, cells, cells, device=like.device, dtype=like.dtype), size=(h, w),
+                              mode="bicubic", align_corners=False)
+        tone = torch.rand(b, 1, 1, 1, device=like.device, dtype=like.dtype)  # from dark floors to pale sheets
+        field = tone * field + (1 - tone) * field.mean(1, keepdim=True)  # some scenes near-grey, some coloured
+        ramp = torch.linspace(-0.25, 0.25, h, device=like.device, dtype=like.dtype).view(1, 1, h, 1)
+        grain = 0.06 * torch.rand(b, 1, 1, 1, device=like.device, dtype=like.dtype) * torch.randn(
+            b, 1, h, w, device=like.device, dtype=like.dtype)  # luminance noise, as a phone sensor adds
+        return (field + ramp * torch.randn(b, 1, 1, 1, device=like.device, dtype=like.dtype) + grain).clamp(0, 1)
+
+    def forward(self, images: Tensor) -> Tensor:
+        b, _, h, w = images.shape
+        pick = torch.rand(b, device=images.device) < self.p
+        if not bool(pick.any()):
+            return images
+        chosen = self._zoom_out(images[pick])
+        backdrop = (chosen.min(1, keepdim=True).values > self.white).to(images.dtype)
+        scene = self._scene(int(pick.sum()), h, w, images)
+        out = images.clone()
+        out[pick] = chosen * (1 - backdrop) + scene * backdrop
+        return out
+
+
+@_preset("scene")
+def _scene() -> nn.Module:  # packshots on varied backgrounds, then the phone-photo preset's framing and light
+    K = _k()
+    return _Preset([
+        K.RandomHorizontalFlip(), _SceneBackground(), K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8),
+        K.RandomGaussianBlur((3, 3), (0.1, 1.0), p=0.2),
+        K.RandomGrayscale(p=0.05),
+    ])
