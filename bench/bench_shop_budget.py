@@ -24,6 +24,18 @@ import numpy as np
 import torch
 
 
+def score(net: torch.nn.Module, images: np.ndarray, targets: np.ndarray, tta: str = "none") -> float:
+    """Top-1 accuracy of the ``class`` head on uint8 letterboxed ``images`` (``tta``: as ``evaluate --tta``)."""
+    from fashiontag.data.tta import tta_predict
+
+    def predict(batch: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            return {"class": net(torch.from_numpy(np.ascontiguousarray(batch)))["class"].numpy()}
+
+    probs = [tta_predict(predict, images[i : i + 64], tta)["class"] for i in range(0, len(images), 64)]
+    return float((np.concatenate(probs).argmax(1) == targets).mean())
+
+
 def main() -> None:
     from fashiontag._threads import configure_threads
     from fashiontag.config import build_config, parse_overrides, updated
@@ -41,6 +53,8 @@ def main() -> None:
     parser.add_argument("--labelled", type=int, default=None,
                         help="train on this many random train photos (bench_shop's draw: seed 1 for 300)")
     parser.add_argument("--labelled-seed", type=int, default=1)
+    parser.add_argument("--score-only", action="store_true",
+                        help="score the model already in OUT/NAME (no training; the row's seconds is null)")
     parser.add_argument("overrides", nargs="*", help="key=value training settings")
     args = parser.parse_args()
 
@@ -66,17 +80,18 @@ def main() -> None:
     for override in args.overrides:  # one at a time, spelled as on the command line
         config = updated(config, **parse_overrides([override]))
     start = time.perf_counter()
-    model = fit(config, from_arrays(data.images, labels, data.taxonomy))
-    seconds = time.perf_counter() - start
+    if args.score_only:
+        model, seconds = Path(config.out) / "model", None
+    else:
+        model = fit(config, from_arrays(data.images, labels, data.taxonomy))
+        seconds = round(time.perf_counter() - start, 1)
     net = load_network(model).eval()
-    with torch.no_grad():
-        probs = [net(torch.from_numpy(data.images[test_rows[i : i + 64]]))["class"] for i in
-                 range(0, len(test_rows), 64)]
-    accuracy = float((torch.cat(probs).argmax(1).numpy() == targets).mean())
+    accuracy, accuracy_flip = (score(net, data.images[test_rows], targets, tta) for tta in ("none", "flip"))
     plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
     result = {"name": name, "overrides": args.overrides, "labelled": args.labelled,
-              "time_limit": args.time_limit, "seconds": round(seconds, 1), "test": int(len(test_rows)),
-              "accuracy": round(accuracy, 4), "threads": threads, "load": os.getloadavg()[0], "plan": plan}
+              "time_limit": args.time_limit, "seconds": seconds, "test": int(len(test_rows)),
+              "accuracy": round(accuracy, 4), "accuracy_tta_flip": round(accuracy_flip, 4), "threads": threads,
+              "load": os.getloadavg()[0], "plan": plan}
     print(json.dumps(result, indent=2))
     with open(args.out / "budget_results.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(result) + "\n")
