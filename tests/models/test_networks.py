@@ -160,6 +160,8 @@ def test_test_flip_averages_the_image_and_its_mirror_and_survives_save_load(stra
         assert not torch.allclose(both[head], a[head], atol=1e-4)  # the mirror image really changed something
     save_model(flipped, tmp_path / "flip")
     assert read_sidecar(tmp_path / "flip")["preprocess"]["flip"] is True
+    assert "mirror image" in (tmp_path / "flip" / "README.md").read_text()  # the model card says how it labels
+    assert "mirror image" not in (tmp_path / "plain" / "README.md").read_text()
     again = load_network(tmp_path / "flip")
     with torch.no_grad():
         for head, value in again(x).items():

@@ -126,7 +126,8 @@ def model_card(sidecar: dict[str, Any]) -> str:
     lines = [
         f"# {sidecar.get('name') or 'fashiontag model'}", "",
         f"A fashiontag photo tagger: `{backbone}` backbone, `{sidecar.get('strategy', '-')}` strategy; photos are "
-        f"letterboxed to {pre.get('size', '-')} px and fed at {pre.get('input_size', '-')} px "
+        f"letterboxed to {pre.get('size', '-')} px and fed at {pre.get('input_size', '-')} px"
+        f"{' together with their mirror image (labels are the mean of both)' if pre.get('flip') else ''} "
         f"(fashiontag {sidecar.get('fashiontag_version', '-')}).", "",
         "```bash", "fashiontag predict MODEL_DIR photos/ --out labels.csv   # or: fashiontag serve MODEL_DIR", "```",
         "", "## Intended use", "", INTENDED_USE, "",
