@@ -161,15 +161,14 @@ class _SceneBackground(nn.Module):
     def _scene(self, b: int, h: int, w: int, like: Tensor) -> Tensor:
         import torch.nn.functional as F
 
+        on = {"device": like.device, "dtype": like.dtype}
         cells = int(torch.randint(2, 6, ()).item())
-        field = F.interpolate(torch.rand(b, 3, cells, cells, device=like.device, dtype=like.dtype), size=(h, w),
-                              mode="bicubic", align_corners=False)
-        tone = torch.rand(b, 1, 1, 1, device=like.device, dtype=like.dtype)  # from dark floors to pale sheets
+        field = F.interpolate(torch.rand(b, 3, cells, cells, **on), size=(h, w), mode="bicubic", align_corners=False)
+        tone = torch.rand(b, 1, 1, 1, **on)  # from dark floors to pale sheets
         field = tone * field + (1 - tone) * field.mean(1, keepdim=True)  # some scenes near-grey, some coloured
-        ramp = torch.linspace(-0.25, 0.25, h, device=like.device, dtype=like.dtype).view(1, 1, h, 1)
-        grain = 0.06 * torch.rand(b, 1, 1, 1, device=like.device, dtype=like.dtype) * torch.randn(
-            b, 1, h, w, device=like.device, dtype=like.dtype)  # luminance noise, as a phone sensor adds
-        return (field + ramp * torch.randn(b, 1, 1, 1, device=like.device, dtype=like.dtype) + grain).clamp(0, 1)
+        ramp = torch.linspace(-0.25, 0.25, h, **on).view(1, 1, h, 1)
+        grain = 0.06 * torch.rand(b, 1, 1, 1, **on) * torch.randn(b, 1, h, w, **on)  # luminance noise of a sensor
+        return (field + ramp * torch.randn(b, 1, 1, 1, **on) + grain).clamp(0, 1)
 
     def forward(self, images: Tensor) -> Tensor:
         b, _, h, w = images.shape

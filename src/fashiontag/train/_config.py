@@ -47,7 +47,7 @@ class ModelConfig:
     init_from: str | None = None  # adapt: an existing fashiontag model directory
     input_size: int | None = None  # network input (default: backbone's own)
     # label with the mean of each image's and its mirror image's probabilities, inside the network (every backend);
-    # 2x the labelling cost, +0.3-1.2 pt on most FPI heads (BENCHMARKS.md, CPU study)
+    # 2x the labelling cost, up to +1.2 pt on FPI heads (BENCHMARKS.md, CPU study)
     test_flip: bool = False
 
 
