@@ -11,15 +11,17 @@ extracted once (FeatureMemo) and kept in ``OUT/features_<size>.pt``, so each poi
 * random: for each seed s (``--seeds``, default 3) and budget b, b photos drawn at random from the train part
   (bench_shop's ``_random_rows(train, b, s)``);
 * a select strategy (``--select NAME:key=value,...``, SelectConfig keys; default: ``select:`` = the defaults):
-  start from the random 50 of seed s, train, rank the unlabelled rest of the train part with the newest model
-  (labelled photos as k-center centres), label up to the next budget, retrain, ... (50 -> 100 -> 200 -> 400 -> 800);
+  start from the random 50 of seed s (``--cold-start``: the 50 the strategy picks from features alone, when
+  it would pick them ``typical``), train, rank the unlabelled rest of the train part with the newest model
+  (labelled photos as centres), label up to the next budget, retrain, ... (50 -> 100 -> 200 -> 400 -> 800);
 * all: every train photo (one point, no randomness).
 
-Prints a markdown table (mean ± sd over seeds, select - random) and writes ``OUT/curve.json`` and
-``OUT/curve.png``. Run (a few minutes on 2 busy cores, most of it the first feature extraction):
+Prints a markdown table (mean ± sd over seeds, select - random) and writes ``OUT/curve.json``,
+``OUT/curve.png`` and ``OUT/sets.json`` (each point's labelled item ids, e.g. for ``bench_shop_budget.py
+--labelled-from``). Run (a few minutes on 2 cores, most of it the first feature extraction):
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_label_curve.py --out runs/bench_label_curve \\
-        --select select: --select prior:class_prior=pool
+    OMP_NUM_THREADS=2 .venv/bin/python bench/bench_label_curve.py --out runs/bench_label_curve --seeds 10 \\
+        --cold-start --select select: --select uncertainty:strategy=uncertainty --select typical:strategy=typical
 """
 
 from __future__ import annotations
@@ -102,17 +104,26 @@ class Probe:
         return float((probs[self.shop.test_rows].argmax(1) == self.shop.test_targets).mean())
 
 
-def select_curve(probe: Probe, config: Any, budgets: list[int], seed: int) -> tuple[list[float], list[np.ndarray]]:
-    """The active-learning loop from the random ``budgets[0]`` of ``seed``: accuracy and labelled rows per budget."""
+def select_curve(
+    probe: Probe, config: Any, budgets: list[int], seed: int, cold: bool = False
+) -> tuple[list[float], list[np.ndarray]]:
+    """The active-learning loop from the random ``budgets[0]`` of ``seed`` (``cold``: the strategy picks those
+    too, from features alone, with no label yet): accuracy and labelled rows per budget."""
     from fashiontag.workflows.select import rank_pool
 
     train_rows, feats = probe.shop.train_rows, probe.features.numpy()
-    labelled = _random_rows(train_rows, budgets[0], seed)
+    if cold:
+        first = dataclasses.replace(config, budget=budgets[0], seed=seed)
+        classes = probe.net.taxonomy.head_labels("class")
+        no_model = np.full((len(train_rows), len(classes)), 1.0 / len(classes))  # typical ranks by features alone
+        labelled = np.sort(train_rows[rank_pool(feats[train_rows], no_model, first)[0]])
+    else:
+        labelled = _random_rows(train_rows, budgets[0], seed)
     accuracies, sets, probs = [], [], probe.probabilities(labelled)
     for budget in budgets:
         if budget > len(labelled):
             pool = np.setdiff1d(train_rows, labelled)
-            step = dataclasses.replace(config, budget=budget - len(labelled))
+            step = dataclasses.replace(config, budget=budget - len(labelled), seed=seed)
             picks, _, _ = rank_pool(feats[pool], probs[pool], step, feats[labelled])
             labelled = np.sort(np.concatenate([labelled, pool[picks]]))
         probs = probe.probabilities(labelled)
@@ -177,6 +188,12 @@ def main() -> None:
         metavar="NAME:key=value,...",
         help="a select strategy (SelectConfig keys; repeatable); default: select: (the defaults)",
     )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="a strategy that would take typical for the first budget (typical; auto) picks it too, from features "
+        "alone; the others start from the random draw",
+    )
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args()
     budgets = sorted({int(b) for b in args.budgets.split(",")})
@@ -186,13 +203,19 @@ def main() -> None:
     shop = load_shop(args.data, args.out, args.image_size, args.probe_steps)
     if budgets[-1] >= len(shop.train_rows):
         parser.error(f"budgets must stay below the {len(shop.train_rows)} train photos ('all' is added)")
+    from fashiontag.workflows.select import resolve_strategy
+
     probe = Probe(shop)
     probe.features = shop_features(shop, probe.net, args.out)
     classes = shop.taxonomy.head_labels("class")
     curve: dict[str, Any] = {"random": {}, **{name: {} for name, _ in strategies}}
 
+    chosen: dict[str, list[str]] = {}  # "name/budget/seed" -> item ids, for training on the same photos elsewhere
+
     def record(name: str, budget: int, accuracy: float, rows: np.ndarray) -> None:
         point = curve[name].setdefault(str(budget), {"labelled": int(len(rows)), "accuracy": [], "classes": []})
+        if len(rows) < len(shop.train_rows):
+            chosen[f"{name}/{budget}/{len(point['accuracy'])}"] = shop.labels["item_id"].iloc[rows].astype(str).tolist()
         point["accuracy"].append(round(accuracy, 4))
         counts = np.bincount(probe.targets[rows, 0].numpy(), minlength=len(classes))
         point["classes"].append(dict(zip(classes, counts.tolist(), strict=True)))
@@ -203,7 +226,9 @@ def main() -> None:
             record("random", budget, probe.accuracy(probe.probabilities(rows)), rows)
         for name, config in strategies:
             t0 = time.perf_counter()
-            accuracies, sets = select_curve(probe, config, budgets, seed)
+            first = dataclasses.replace(config, budget=budgets[0])
+            cold = args.cold_start and resolve_strategy(first, 0, len(classes)) == "typical"
+            accuracies, sets = select_curve(probe, config, budgets, seed, cold)
             for budget, accuracy, rows in zip(budgets, accuracies, sets, strict=True):
                 record(name, budget, accuracy, rows)
             print(
@@ -248,6 +273,9 @@ def main() -> None:
     with atomic_open(args.out / "curve.json", "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
     print(f"wrote {args.out / 'curve.json'}")
+    with atomic_open(args.out / "sets.json", "w", encoding="utf-8") as handle:
+        json.dump(chosen, handle)
+    print(f"wrote {args.out / 'sets.json'} (the labelled photos of every point: NAME/BUDGET/SEED -> item ids)")
     if not args.no_plot:
         plot(curve, keys, names, args.out / "curve.png")
         print(f"wrote {args.out / 'curve.png'}")

@@ -152,7 +152,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             pool_feats = memo.features(net, images, pool)
             pool_probs = net.probabilities(net.head(pool_feats))["class"].numpy()
             labelled_feats = memo.features(net, images, seed_rows).numpy()
-        config = SelectConfig(budget=100 - seed_size, candidate_factor=factor)
+        config = SelectConfig(budget=100 - seed_size, candidate_factor=factor, strategy="uncertainty")
         picks, _, _ = rank_pool(pool_feats.numpy(), pool_probs, config, labelled_feats)
         chosen = np.sort(np.concatenate([seed_rows, pool[picks]]))
         run(name, chosen)

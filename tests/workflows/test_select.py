@@ -19,7 +19,9 @@ from fashiontag.workflows.select import (
     k_center_greedy,
     margin_uncertainty,
     rank_pool,
+    resolve_strategy,
     select_for_labelling,
+    typical_picks,
 )
 
 runner = CliRunner()
@@ -46,10 +48,41 @@ def test_k_center_spreads_over_clusters_and_avoids_labelled() -> None:
 def test_rank_pool_prefers_uncertain_then_diverse() -> None:
     features = np.array([[1, 0], [1, 0.01], [0, 1], [1, 0.02]], dtype=float)
     probs = np.array([[0.5, 0.5], [0.51, 0.49], [0.6, 0.4], [0.99, 0.01]])
-    picks, uncertainty, _ = rank_pool(features, probs, SelectConfig(budget=2, candidate_factor=1.5))
+    config = SelectConfig(budget=2, candidate_factor=1.5, strategy="uncertainty")
+    picks, uncertainty, _ = rank_pool(features, probs, config)
     assert picks == [0, 2]  # 1 is as uncertain as 0 but a near copy; 3 is certain
-    picks, _, _ = rank_pool(features, probs, SelectConfig(budget=2, candidate_factor=1.0))
+    picks, _, _ = rank_pool(features, probs, SelectConfig(budget=2, candidate_factor=1.0, strategy="uncertainty"))
     assert picks == [0, 1]  # candidate_factor 1: uncertainty only
+
+
+def test_typical_picks_the_centre_of_each_cluster_largest_first_and_skips_labelled_ones() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
+    sizes = [30, 20, 10]  # rows 0-29, 30-49, 50-59: directions on the sphere, tight around each centre
+    points = np.concatenate([c + rng.normal(0, 0.05, (n, 3)) for c, n in zip(centres, sizes, strict=True)])
+    points[0] = [1.0, 0.25, 0.25]  # the largest cluster's outlier: never its representative
+    owner = np.repeat([0, 1, 2], sizes)
+    picks = typical_picks(points, 3)
+    assert [owner[p] for p in picks] == [0, 1, 2] and 0 not in picks  # largest first, one per cluster
+    for p in picks:  # each pick is in the inner third of its cluster (nearest its mean direction): typical
+        rows = np.flatnonzero(owner == owner[p])
+        unit = points[rows] / np.linalg.norm(points[rows], axis=1, keepdims=True)
+        closeness = unit @ (unit.mean(0) / np.linalg.norm(unit.mean(0)))
+        assert p in rows[np.argsort(-closeness)[: len(rows) // 3]]
+    picks = typical_picks(points, 2, labelled=points[1:4])  # the largest cluster is covered already
+    assert sorted(owner[p] for p in picks) == [1, 2]
+    assert len(set(typical_picks(points, 8))) == 8  # more picks than clusters: a second round, no repeats
+
+
+def test_auto_strategy_is_typical_for_a_cold_start_only() -> None:
+    auto = SelectConfig(budget=100)
+    assert resolve_strategy(auto, 0, 10) == "typical" and resolve_strategy(auto, 100, 10) == "typical"
+    assert resolve_strategy(auto, 101, 10) == "uncertainty"  # past 20 labelled photos per class
+    assert resolve_strategy(SelectConfig(budget=5, strategy="uncertainty"), 0, 10) == "uncertainty"
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        rank_pool(np.eye(3), np.eye(3), SelectConfig(strategy="random"))
+    with pytest.raises(ValueError, match="class_prior applies to strategy=uncertainty"):
+        rank_pool(np.eye(3), np.eye(3), SelectConfig(strategy="typical", class_prior="pool"))
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +102,7 @@ def test_select_writes_ranked_csv(tiny_model, tmp_path: Path) -> None:
     summary = select_for_labelling(model, [str(photos)], out, SelectConfig(budget=5))
     rows = list(csv.DictReader(out.open()))
     assert summary["pool"] == 18 and len(summary["failures"]) == 1 and summary["head"] == "class"
+    assert summary["strategy"] == "typical"  # 5 picks, nothing labelled: a cold start
     assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4, 5] and len({r["path"] for r in rows}) == 5
     assert {r["predicted"] for r in rows} <= {"bag", "hat", "tee"} and rows[0]["distance"] == ""
     with pytest.raises(ValueError, match=".csv"):
@@ -122,13 +156,13 @@ def test_rank_pool_class_prior_matches_a_skewed_pool() -> None:
     probs[np.arange(len(predicted)), predicted] = 0.7
     probs[:, 0] += rng.uniform(0, 0.05, len(predicted))  # uncertainty varies within a class
     probs /= probs.sum(1, keepdims=True)
-    picks, _, _ = rank_pool(features, probs, SelectConfig(budget=40, class_prior="pool"))
+    picks, _, _ = rank_pool(features, probs, SelectConfig(budget=40, class_prior="pool", strategy="uncertainty"))
     counts = np.bincount(predicted[picks], minlength=4)
     prior = probs.mean(0) * 40
     assert len(set(picks)) == 40 and np.abs(counts - prior).max() <= 1.0
     first_ten = np.bincount(predicted[picks[:10]], minlength=4)  # every prefix keeps the proportions
     assert first_ten[0] >= 5 and first_ten.min() >= 1
-    plain, _, _ = rank_pool(features, probs, SelectConfig(budget=40))
+    plain, _, _ = rank_pool(features, probs, SelectConfig(budget=40, strategy="uncertainty"))
     assert np.bincount(predicted[plain], minlength=4)[0] < counts[0]  # k-center alone spreads evenly
     with pytest.raises(ValueError, match="class_prior"):
         rank_pool(features, probs, SelectConfig(budget=4, class_prior="flat"))

@@ -1,12 +1,25 @@
 """``fashiontag select``: which unlabelled photos a shop should label next (active learning).
 
-Two signals, combined the usual way (uncertainty pre-filter, then core-set diversity):
+Two strategies, because which photos help most depends on how many are labelled already; ``strategy=auto``
+(the default) takes ``typical`` while the labelled photos plus the budget stay within ``cold_per_class`` per
+class of the scored head, and ``uncertainty`` after that (measured on the shop photos: typical wins at 50-200
+labels, uncertainty at 400-800; BENCHMARKS.md):
 
-1. **Uncertainty** of the model on the deepest taxonomy level: ``margin`` (1 - (p1 - p2)) or normalised
-   ``entropy``. The ``candidate_factor * budget`` most uncertain photos are candidates.
-2. **Diversity**: k-center greedy (Sener & Savarese 2018) on the model's pooled backbone features picks,
-   among the candidates, the photo farthest from everything already picked (and from ``labelled`` photos),
-   so 100 picks are not 100 near-copies of one confusing shirt.
+* ``uncertainty`` combines two signals the usual way, uncertainty pre-filter then core-set
+  diversity:
+
+  1. **Uncertainty** of the model on the deepest taxonomy level: ``margin`` (1 - (p1 - p2)) or normalised
+     ``entropy``. The ``candidate_factor * budget`` most uncertain photos are candidates.
+  2. **Diversity**: k-center greedy (Sener & Savarese 2018) on the model's pooled backbone features picks,
+     among the candidates, the photo farthest from everything already picked (and from ``labelled`` photos),
+     so 100 picks are not 100 near-copies of one confusing shirt.
+
+* ``typical`` (TypiClust, Hacohen et al. 2022) for a cold start, when few or no photos are labelled and the
+  model's uncertainty means little: k-means splits the pool's features into ``labelled + budget`` clusters;
+  each pick is the most *typical* photo (densest neighbourhood) of the largest cluster with the fewest labelled
+  photos, so the first labels cover the common kinds of photo, each by a representative, not the outliers
+  that k-center and uncertainty seek. It needs only the backbone's features (any model will do, even one
+  whose heads never saw a shop label).
 
 The ranked list is written atomically to a CSV (rank 1 = label first).
 
@@ -53,12 +66,16 @@ class SelectConfig:
     """Options of ``fashiontag select`` (``key=value`` on the command line)."""
 
     budget: int = 100  # photos to pick
+    strategy: str = "auto"  # auto | uncertainty (uncertain + diverse) | typical (TypiClust: a cold start)
+    cold_per_class: int = 20  # auto: typical while labelled + budget <= this x the head's classes
     uncertainty: str = "margin"  # margin | entropy
     candidate_factor: float = 4.0  # k-center runs on the budget x this most uncertain photos (1: uncertainty only)
     class_prior: str = "none"  # none | pool: picks per predicted class in proportion to the pool's predicted prior
     head: str | None = None  # taxonomy head scored (default: the deepest level)
     batch_size: int = 64
     seed: int = 0
+    neighbours: int = 20  # typical: typicality = 1 / mean distance to this many nearest neighbours in the cluster
+    max_clusters: int = 500  # typical: k-means clusters at most (labelled + budget below it)
 
 
 def k_center_greedy(
@@ -127,9 +144,95 @@ def _normalise(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def _check_class_prior(config: SelectConfig) -> None:
+def _check_config(config: SelectConfig) -> None:
     if config.class_prior not in ("none", "pool"):
         raise ValueError(f"class_prior must be 'none' or 'pool', not {config.class_prior!r}")
+    if config.strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {config.strategy!r}")
+    if config.strategy == "typical" and config.class_prior != "none":
+        raise ValueError("class_prior applies to strategy=uncertainty (typical clusters the pool instead)")
+    if config.cold_per_class < 0:
+        raise ValueError(f"cold_per_class must be >= 0, not {config.cold_per_class}")
+
+
+STRATEGIES = ("auto", "uncertainty", "typical")
+
+
+def resolve_strategy(config: SelectConfig, labelled: int, classes: int) -> str:
+    """``auto`` -> ``typical`` while ``labelled + budget <= cold_per_class * classes``, else ``uncertainty``."""
+    if config.strategy != "auto":
+        return config.strategy
+    return "typical" if labelled + config.budget <= config.cold_per_class * classes else "uncertainty"
+
+
+#: Members of a cluster whose typicality is scored at most (a random sample beyond; O(n^2) distances).
+TYPICALITY_SAMPLE = 4096
+
+
+def typicality(features: np.ndarray, neighbours: int) -> np.ndarray:
+    """1 / mean distance to the ``neighbours`` nearest other rows (TypiClust's density): higher = more typical."""
+    k = max(1, min(neighbours, len(features) // 2))
+    if len(features) < 2:
+        return np.ones(len(features))
+    squared = (features**2).sum(1)
+    means = np.empty(len(features))
+    for start in range(0, len(features), 1024):
+        chunk = features[start : start + 1024]
+        d2 = (chunk**2).sum(1)[:, None] + squared[None, :] - 2.0 * chunk @ features.T
+        d = np.sqrt(np.maximum(d2, 0.0))
+        d[np.arange(len(chunk)), np.arange(start, start + len(chunk))] = np.inf  # not its own neighbour
+        means[start : start + len(chunk)] = np.partition(d, k - 1, axis=1)[:, :k].mean(1)
+    return 1.0 / (means + 1e-5)
+
+
+def typical_picks(
+    features: np.ndarray, budget: int, labelled: np.ndarray | None = None, config: SelectConfig | None = None
+) -> list[int]:
+    """TypiClust's picks, in order: the most typical unpicked row of the clusters with the fewest labelled rows,
+    largest cluster first (clusters of fewer than 5 rows only when nothing else is left)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    config = config or SelectConfig()
+    budget = min(budget, len(features))
+    if budget <= 0:
+        return []
+    pool = _normalise(features)
+    known = _normalise(labelled) if labelled is not None and len(labelled) else np.zeros((0, pool.shape[1]))
+    everything = np.concatenate([pool, known]).astype(np.float32)
+    k = max(1, min(len(known) + budget, config.max_clusters, len(pool)))
+    kind = KMeans if len(everything) <= 50_000 else MiniBatchKMeans
+    assign = kind(n_clusters=k, n_init=3, random_state=config.seed).fit_predict(everything)
+    clusters, covered = assign[: len(pool)], np.bincount(assign[len(pool) :], minlength=k)
+    size = np.bincount(clusters, minlength=k)
+    order = sorted(range(k), key=lambda c: (size[c] < 5, covered[c], -size[c], c))
+    order = [c for c in order if size[c] > 0]
+    rng = np.random.default_rng(config.seed)
+    free = np.ones(len(pool), bool)
+    picks: list[int] = []
+    while len(picks) < budget:  # cycles through the clusters again once each has had a pick
+        for c in order:
+            rows = np.flatnonzero((clusters == c) & free)
+            if not len(rows):
+                continue
+            if len(rows) > TYPICALITY_SAMPLE:
+                rows = np.sort(rng.choice(rows, TYPICALITY_SAMPLE, replace=False))
+            pick = int(rows[np.argmax(typicality(pool[rows], config.neighbours))])
+            picks.append(pick)
+            free[pick] = False
+            if len(picks) == budget:
+                break
+    return picks
+
+
+def _distances_to_earlier(features: np.ndarray, picks: list[int], centres: np.ndarray | None) -> list[float]:
+    """Each pick's distance to the nearest labelled row or earlier pick (``inf`` for a first pick without any)."""
+    feats = _normalise(features[picks]) if picks else np.zeros((0, features.shape[1]))
+    out = []
+    for i, row in enumerate(feats):
+        others = [feats[:i]] + ([centres] if centres is not None and len(centres) else [])
+        stack = np.concatenate(others) if others else feats[:0]
+        out.append(float(np.sqrt(((stack - row) ** 2).sum(1)).min()) if len(stack) else float("inf"))
+    return out
 
 
 def class_quotas(probs: np.ndarray, budget: int) -> np.ndarray:
@@ -173,18 +276,23 @@ def _rank_rows(
 def rank_pool(
     features: np.ndarray, probs: np.ndarray, config: SelectConfig, labelled: np.ndarray | None = None
 ) -> tuple[list[int], np.ndarray, list[float]]:
-    """Row order to label (length ``min(budget, N)``), every row's uncertainty, and each pick's k-center distance.
+    """Row order to label (length ``min(budget, N)``), every row's uncertainty, and each pick's distance to the
+    nearest labelled photo or earlier pick (``inf`` when there is none).
 
     With ``class_prior="pool"`` each predicted class gets its ``class_quotas`` share of the budget, ranked
     within the class the same way; the classes are interleaved so that every prefix of the list keeps the
     proportions (label the first 40 of 100 and they still follow the pool's prior).
     """
+    _check_config(config)
     uncertainty = UNCERTAINTY.get(config.uncertainty)(probs)
     centres = None if labelled is None or not len(labelled) else _normalise(labelled)
+    strategy = resolve_strategy(config, 0 if labelled is None else len(labelled), probs.shape[1])
+    if strategy == "typical":
+        picks = typical_picks(features, config.budget, labelled, config)
+        return picks, uncertainty, _distances_to_earlier(features, picks, centres)
     if config.class_prior == "none":
         picks, distances = _rank_rows(np.arange(len(probs)), uncertainty, features, config.budget, config, centres)
         return picks, uncertainty, distances
-    _check_class_prior(config)
     predicted = probs.argmax(1)
     ranked: list[tuple[float, int, float]] = []  # (position key, row, distance)
     for cls, quota in enumerate(class_quotas(probs, config.budget)):
@@ -206,7 +314,8 @@ def select_for_labelling(
 ) -> dict[str, Any]:
     """Rank the images of ``pool`` (files, folders, globs, lists) for labelling and write ``out`` (CSV).
 
-    Returns a summary: pool size, picked, failures (path, reason) and the output path.
+    Returns a summary: pool size, picked, failures (path, reason), the output path, the head scored and the
+    strategy used (``auto`` resolved: it counts the ``labelled`` photos, none when they are not given).
     """
     from fashiontag.artifact import read_sidecar, resolve_preprocess
     from fashiontag.data.taxonomy import Taxonomy
@@ -214,7 +323,7 @@ def select_for_labelling(
     from fashiontag.models import load_network
 
     config = config or SelectConfig()
-    _check_class_prior(config)  # before any photo is decoded
+    _check_config(config)  # before any photo is decoded
     out = Path(out)
     if out.suffix.lower() != ".csv":
         raise ValueError(f"{out}: the ranked list is a .csv file")
@@ -236,6 +345,7 @@ def select_for_labelling(
         known_images, _, _ = decode_paths(collect_inputs(labelled), pre.size, pre.fill)
         known = network_embeddings(net, known_images, config.batch_size)[0] if len(known_images) else None
     picks, uncertainty, distances = rank_pool(features, probs[head], config, known)
+    strategy = resolve_strategy(config, 0 if known is None else len(known), probs[head].shape[1])
     labels = taxonomy.head_labels(head)
     rows = [
         {
@@ -252,4 +362,11 @@ def select_for_labelling(
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    return {"pool": len(paths), "picked": len(rows), "failures": failures, "out": str(out), "head": head}
+    return {
+        "pool": len(paths),
+        "picked": len(rows),
+        "failures": failures,
+        "out": str(out),
+        "head": head,
+        "strategy": strategy,
+    }
