@@ -10,6 +10,17 @@ Run:
 
 Trailing ``key=value`` pairs override the training config (e.g. ``backbone=tf_efficientnet_lite2
 trunk_cut=-4``); ``--time-limit none`` trains the config as given.
+
+Few labels: ``--labelled N`` (random) or ``--labelled-from runs/bench_label_curve_300/sets.json:select/300/0``
+(the photos a ``bench_label_curve.py`` point labelled) keeps only those train photos; ``--pseudo 0.6`` then does
+what ``fashiontag train --unlabelled`` does with the idle train photos (teacher on the labelled ones under the
+same time limit, its labels at least that sure join a student's training; ``--pseudo-rounds``: each student
+labels again); the row records per round how many were used and how many of those were right. Example:
+
+    .venv/bin/python bench/bench_label_curve.py --out runs/bench_label_curve_300 --budgets 50,100,200,300 \\
+        --seeds 3 --cold-start --select select:
+    .venv/bin/python bench/bench_shop_budget.py --out runs/bench_shop --time-limit 5m --name l300_sel_pl \\
+        --labelled-from runs/bench_label_curve_300/sets.json:select/300/0 --pseudo 0.6
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,6 +46,26 @@ def score(net: torch.nn.Module, images: np.ndarray, targets: np.ndarray, tta: st
 
     probs = [tta_predict(predict, images[i : i + 64], tta)["class"] for i in range(0, len(images), 64)]
     return float((np.concatenate(probs).argmax(1) == targets).mean())
+
+
+def _pseudo_labelled(data: Any, teacher_dir: Path, threshold: float) -> tuple[Any, dict[str, Any]]:
+    """``train --unlabelled`` on arrays: the model in ``teacher_dir`` labels ``data``'s ``unused`` rows; those at
+    least ``threshold`` sure join the train split. Returns the student's data and what happened (used, right:
+    how many of them the teacher labelled correctly)."""
+    from fashiontag.models import load_network
+    from fashiontag.workflows.pseudo import confident_leaves, with_pseudo_labels
+
+    teacher = load_network(teacher_dir).eval()
+    idle = np.flatnonzero(data.labels["split"].to_numpy() == "unused")
+    leaves, _, keep = confident_leaves(teacher, data.images[idle], threshold)
+    rows = idle[keep]
+    truth = data.labels["leaf"].to_numpy()[rows]
+    chosen = [leaves[i] for i in np.flatnonzero(keep)]
+    names = data.labels["item_id"].astype(str).to_numpy()[rows].tolist()
+    right = int((np.array(chosen, dtype=object) == truth).sum())
+    print(f"pseudo-labels: {len(rows)} of {len(idle)} idle photos at >= {threshold}, {right} right", flush=True)
+    info = {"idle": int(len(idle)), "used": int(len(rows)), "right": right}
+    return with_pseudo_labels(data, data.images[rows], names, chosen), info
 
 
 def main() -> None:
@@ -53,6 +85,11 @@ def main() -> None:
     parser.add_argument("--labelled", type=int, default=None,
                         help="train on this many random train photos (bench_shop's draw: seed 1 for 300)")
     parser.add_argument("--labelled-seed", type=int, default=1)
+    parser.add_argument("--labelled-from", default=None, metavar="SETS_JSON:KEY",
+                        help="train on the item ids under KEY of bench_label_curve.py's sets.json")
+    parser.add_argument("--pseudo", type=float, default=None, metavar="THRESHOLD",
+                        help="with --labelled/--labelled-from: pseudo-label the idle train photos (teacher, student)")
+    parser.add_argument("--pseudo-rounds", type=int, default=1, help="with --pseudo: each student labels again")
     parser.add_argument("--score-only", action="store_true",
                         help="score the model already in OUT/NAME (no training; the row's seconds is null)")
     parser.add_argument("overrides", nargs="*", help="key=value training settings")
@@ -66,12 +103,22 @@ def main() -> None:
     split = split_stratified(data.labels, seed=0, val_fraction=0.1, test_fraction=0.2).set_index("item_id")["split"]
     labels = data.labels.assign(split=data.labels["item_id"].map(split).to_numpy())
     test_rows = np.flatnonzero(labels["split"].to_numpy() == "test")
-    if args.labelled:  # the other train photos sit idle, as in bench_shop.py's label curve
+    if args.labelled or args.labelled_from:  # the other train photos sit idle, as in bench_shop.py's label curve
         train_rows = np.flatnonzero(labels["split"].to_numpy() == "train")
-        keep = np.random.default_rng(args.labelled_seed).choice(train_rows, size=args.labelled, replace=False)
+        if args.labelled_from:
+            sets, _, key = args.labelled_from.rpartition(":")
+            wanted = set(json.loads(Path(sets).read_text(encoding="utf-8"))[key])
+            keep = train_rows[labels["item_id"].astype(str).iloc[train_rows].isin(wanted).to_numpy()]
+            if len(keep) != len(wanted):
+                parser.error(f"{args.labelled_from}: {len(wanted) - len(keep)} of its photos are not in the train part")
+            args.labelled = len(keep)
+        else:
+            keep = np.random.default_rng(args.labelled_seed).choice(train_rows, size=args.labelled, replace=False)
         split_values = labels["split"].to_numpy().copy()
         split_values[np.setdiff1d(train_rows, keep)] = "unused"
         labels = labels.assign(split=split_values)
+    elif args.pseudo is not None:
+        parser.error("--pseudo needs --labelled or --labelled-from (the idle train photos are the unlabelled ones)")
     classes = data.taxonomy.head_labels("class")
     targets = np.array([classes.index(leaf) for leaf in labels["leaf"].iloc[test_rows]])
     name = args.name or f"budget_{args.time_limit}" + (f"_{args.labelled}" if args.labelled else "")
@@ -79,16 +126,28 @@ def main() -> None:
     config = updated(base, out=str(args.out / name), time_limit=limit)
     for override in args.overrides:  # one at a time, spelled as on the command line
         config = updated(config, **parse_overrides([override]))
-    start = time.perf_counter()
+    start, pseudo = time.perf_counter(), None
     if args.score_only:
         model, seconds = Path(config.out) / "model", None
     else:
-        model = fit(config, from_arrays(data.images, labels, data.taxonomy))
+        train_data = from_arrays(data.images, labels, data.taxonomy)
+        if args.pseudo is not None:  # as train --unlabelled --pseudo-rounds: teacher, then student(s)
+            model = fit(updated(config, out=str(Path(config.out) / "teacher")), train_data)
+            pseudo = {"threshold": args.pseudo, "rounds": []}
+            for r in range(1, args.pseudo_rounds + 1):
+                student_data, info = _pseudo_labelled(train_data, model, args.pseudo)
+                pseudo["rounds"].append(info)
+                last = r == args.pseudo_rounds
+                model = fit(config if last else updated(config, out=str(Path(config.out) / f"round{r}")),
+                            student_data)
+        else:
+            model = fit(config, train_data)
         seconds = round(time.perf_counter() - start, 1)
     net = load_network(model).eval()
     accuracy, accuracy_flip = (score(net, data.images[test_rows], targets, tta) for tta in ("none", "flip"))
     plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
     result = {"name": name, "overrides": args.overrides, "labelled": args.labelled,
+              "labelled_from": args.labelled_from, "pseudo": pseudo,
               "time_limit": args.time_limit, "seconds": seconds, "test": int(len(test_rows)),
               "accuracy": round(accuracy, 4), "accuracy_tta_flip": round(accuracy_flip, 4), "threads": threads,
               "load": os.getloadavg()[0], "plan": plan}

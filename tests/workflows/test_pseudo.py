@@ -23,9 +23,9 @@ FAST = [
 ]
 
 
-def _train(photos: Path, out: Path, unlabelled: Path, threshold: str):  # noqa: ANN202
+def _train(photos: Path, out: Path, unlabelled: Path, threshold: str, rounds: str = "1"):  # noqa: ANN202
     args = ["train", "--data", str(photos), "--out", str(out), "--unlabelled", str(unlabelled)]
-    return runner.invoke(app, [*args, "--pseudo-threshold", threshold, *FAST])
+    return runner.invoke(app, [*args, "--pseudo-threshold", threshold, "--pseudo-rounds", rounds, *FAST])
 
 
 @pytest.mark.slow
@@ -38,8 +38,9 @@ def test_unlabelled_photos_join_the_student(tmp_path: Path) -> None:
         path.rename(flat / f"u{i:02d}.png")
     (flat / "broken.jpg").write_bytes(b"nope")
     run = tmp_path / "run"
-    result = _train(photos, run, flat, "0.5")
+    result = _train(photos, run, flat, "0.5", rounds="2")  # the round-1 student labels again for the last one
     assert result.exit_code == 0, result.output + repr(result.exception)
+    assert (run / "round1" / "model" / "fashiontag.json").exists() and "(per round: [" in result.output
     table = list(csv.DictReader((run / "pseudo_labels.csv").open()))
     assert len(table) == 10 and all(r["label"] in {"tee", "hat"} for r in table)
     used = [r for r in table if r["used"] == "true"]

@@ -124,6 +124,9 @@ def register(app: typer.Typer) -> None:
                                               "DATA pseudo-labels them, a student trains on both (OUT/model)."),
         pseudo_threshold: float = typer.Option(0.9, "--pseudo-threshold", min=0.01, max=1.0,
                                                help="With --unlabelled: the teacher's minimum confidence."),
+        pseudo_rounds: int = typer.Option(1, "--pseudo-rounds", min=1, max=10,
+                                          help="With --unlabelled: label again with each student as the next "
+                                          "teacher, this many times."),
         threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
@@ -140,9 +143,10 @@ def register(app: typer.Typer) -> None:
             if unlabelled:
                 from fashiontag.workflows.pseudo import train_with_unlabelled
 
-                summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold)
+                summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold, pseudo_rounds)
+                rounds = "" if pseudo_rounds == 1 else f" (per round: {summary['used_per_round']})"
                 typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
-                           f">= {pseudo_threshold} ({summary['table']}); teacher: {summary['teacher']}")
+                           f">= {pseudo_threshold}{rounds} ({summary['table']}); teacher: {summary['teacher']}")
                 model = summary["model"]
             else:
                 model = fit(cfg)

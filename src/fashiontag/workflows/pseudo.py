@@ -6,7 +6,9 @@ set of a student trained the same way (Lee 2013, "pseudo-label"; the teacher/stu
 2020 without noise on the student beyond the usual augmentation). No FixMatch consistency loss.
 
 Writes ``OUT/teacher/model`` (the teacher), ``OUT/pseudo_labels.csv`` (every unlabelled photo, its label,
-confidence and whether it was used) and the student at ``OUT/model``.
+confidence and whether it was used) and the student at ``OUT/model``. ``rounds`` > 1 repeats the labelling
+with each student as the next teacher (intermediate students in ``OUT/round<r>/model``), as noisy-student
+training does.
 
 Example:
     >>> config = build_config(TrainConfig, data="photos", out="runs/shop", probe=True)  # doctest: +SKIP
@@ -48,47 +50,67 @@ def _write_table(path: Path, paths: list[str], labels: list[str], confidence: np
         )
 
 
-def train_with_unlabelled(config: Any, unlabelled: str | Path, threshold: float = 0.9) -> dict[str, Any]:
-    """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; returns a summary."""
+def confident_leaves(teacher: Any, images: np.ndarray, threshold: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The teacher's deepest-level label and confidence per image, and which to keep: at least ``threshold``
+    sure and a leaf of the taxonomy."""
+    taxonomy = teacher.taxonomy
+    labels, confidence = pseudo_label(teacher, images, taxonomy.levels[-1])
+    keep = (confidence >= threshold) & np.array([taxonomy.is_leaf(x) for x in labels], dtype=bool)
+    return labels, confidence, keep
+
+
+def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: list[str]) -> Any:
+    """``data`` (TrainData) plus ``images`` labelled ``leaves`` in its train split, item ids ``unlabelled:NAME``
+    (each its own duplicate group; attributes unknown)."""
+    from fashiontag.train import from_arrays
+
+    ids = [f"unlabelled:{name}" for name in names]
+    extra = pd.DataFrame({"item_id": ids, "path": names, "dup_group": ids, "leaf": leaves, "split": "train"})
+    for attribute in data.taxonomy.attributes:
+        extra[attribute] = None
+    for column in data.labels.columns.difference(extra.columns):
+        extra[column] = None
+    combined = pd.concat([data.labels, extra[data.labels.columns]], ignore_index=True)
+    return from_arrays(np.concatenate([data.images, images]), combined, data.taxonomy)
+
+
+def train_with_unlabelled(
+    config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1
+) -> dict[str, Any]:
+    """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; with ``rounds`` > 1 each
+    student becomes the next round's teacher (``OUT/round<r>``; the last one is ``OUT/model``). Returns a summary."""
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.infer import collect_inputs
     from fashiontag.models import load_network
-    from fashiontag.train import fit, from_arrays, load_train_data
+    from fashiontag.train import fit, load_train_data
 
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"pseudo threshold must be in (0, 1], got {threshold}")
+    if rounds < 1:
+        raise ValueError(f"pseudo rounds must be at least 1, got {rounds}")
     out = Path(config.out)
     taxonomy = resolve_taxonomy(config.data.taxonomy, config.data.reader, config.data.root, config.data.source)
     data = load_train_data(config, taxonomy)
-    teacher_dir = fit(updated(config, out=str(out / "teacher")), data)
+    teacher_dir = first_teacher = fit(updated(config, out=str(out / "teacher")), data)
     teacher = load_network(teacher_dir)
     paths = collect_inputs([str(unlabelled)])
     images, paths, _ = decode_paths(paths, teacher.preprocess.size, teacher.preprocess.fill)
     if not paths:
         raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
-    head = taxonomy.levels[-1]
-    labels, confidence = pseudo_label(teacher, images, head)
-    keep = (confidence >= threshold) & np.array([taxonomy.is_leaf(x) for x in labels], dtype=bool)
-    _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)
-    rows = np.flatnonzero(keep)
-    extra = pd.DataFrame(
-        {
-            "item_id": [f"unlabelled:{paths[i]}" for i in rows],
-            "path": [paths[i] for i in rows],
-            "dup_group": [f"unlabelled:{paths[i]}" for i in rows],
-            "leaf": [labels[i] for i in rows],
-            "split": "train",
-        }
-    )
-    for attribute in taxonomy.attributes:
-        extra[attribute] = None
-    combined = pd.concat([data.labels, extra[data.labels.columns]], ignore_index=True)
-    student = fit(config, from_arrays(np.concatenate([data.images, images[rows]]), combined, taxonomy))
+    used = []
+    for r in range(1, rounds + 1):
+        labels, confidence, keep = confident_leaves(load_network(teacher_dir), images, threshold)
+        _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)  # the last round's labels stay
+        rows = np.flatnonzero(keep)
+        used.append(int(len(rows)))
+        combined = with_pseudo_labels(data, images[rows], [paths[i] for i in rows], [labels[i] for i in rows])
+        teacher_dir = fit(config if r == rounds else updated(config, out=str(out / f"round{r}")), combined)
     return {
-        "teacher": str(teacher_dir),
-        "model": str(student),
+        "teacher": str(first_teacher),
+        "model": str(teacher_dir),
         "unlabelled": len(paths),
-        "used": int(len(rows)),
+        "used": used[-1],
+        "used_per_round": used,
         "threshold": threshold,
         "table": str(out / "pseudo_labels.csv"),
     }
