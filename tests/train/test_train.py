@@ -172,3 +172,14 @@ def _tiny_args_ddp(manifest, taxonomy, out):
     return ["--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest", "--source", "manifest",
             "--out", str(out), "--backbone", "smallcnn", "pretrained=false", "image_size=32", "input_size=32",
             "epochs=1", "batch_size=4", "progress_bar=false", "ddp=true", "devices=2", "accelerator=cpu"]
+
+
+def test_trunk_says_when_its_augmentation_is_unused(synthetic, tiny_args, tmp_path):
+    """Cached-trunk views 0 and 1 are each image and its mirror; a preset asked for with 2 views would do nothing."""
+    manifest, taxonomy = synthetic
+    for views, said in (("2", True), ("3", False)):
+        args = [*tiny_args(manifest, taxonomy, tmp_path / views), "--backbone", "smallcnn", "epochs=1", "batch_size=4",
+                "mode=trunk", "trunk_cut=-1", "augment=scene", f"trunk_views={views}"]
+        result = runner.invoke(app, ["train", *args])
+        assert result.exit_code == 0, result.output
+        assert ("augment=scene is not used" in result.output) is said

@@ -191,6 +191,9 @@ def build_activations(net: nn.Module, images: np.ndarray, train_rows: np.ndarray
     """
     from fashiontag.train._augment import create_augment
 
+    if views <= 2 and augment_name not in ("light", "none"):  # "light", the default, is not worth a line
+        print(f"   trunk: augment={augment_name} is not used: views 0 and 1 are each image and its mirror, the "
+              f"preset makes views 2 and up (trunk_views={views}; set trunk_views=3 or more)", flush=True)
     frozen, _ = split_backbone(net.backbone, cut)
     key = cache_key(net, cut, images, train_rows, val_rows, augment_name, seed, distill.key if distill else None)
     folder = root / key

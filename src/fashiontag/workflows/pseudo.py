@@ -99,12 +99,14 @@ def train_with_unlabelled(
         raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
     used = []
     for r in range(1, rounds + 1):
-        labels, confidence, keep = confident_leaves(load_network(teacher_dir), images, threshold)
+        labels, confidence, keep = confident_leaves(teacher, images, threshold)
         _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)  # the last round's labels stay
         rows = np.flatnonzero(keep)
         used.append(int(len(rows)))
         combined = with_pseudo_labels(data, images[rows], [paths[i] for i in rows], [labels[i] for i in rows])
         teacher_dir = fit(config if r == rounds else updated(config, out=str(out / f"round{r}")), combined)
+        if r < rounds:
+            teacher = load_network(teacher_dir)
     return {
         "teacher": str(first_teacher),
         "model": str(teacher_dir),
