@@ -9,12 +9,14 @@ import typer
 from fashiontag.cli._options import THREADS, begin_command
 
 EXAMPLES = """
-Picks the photos worth labelling next, in rank order. With few labels (the labelled photos given with
---labelled plus the budget, at most cold_per_class=20 per class) it takes the most typical photo of each
-k-means cluster of the model's backbone features (strategy=typical, TypiClust: a cold start, any model will
-do); after that the photos the model is least sure of on the deepest level (margin or entropy), spread out
-with k-center greedy (strategy=uncertainty). Label the rows of the CSV in rank order, add them to your class
-folders and train again.
+Picks the photos worth labelling next, in rank order. With few labels (the
+labelled photos given with --labelled plus the budget, at most
+cold_per_class=20 per class) it takes the most typical photo of each k-means
+cluster of the model's backbone features (strategy=typical, TypiClust: a
+cold start, any model will do); after that the photos the model is least
+sure of on the deepest level (margin or entropy), spread out with k-center
+greedy (strategy=uncertainty). Label the rows of the CSV in rank order, add
+them to your class folders and train again.
 
 Examples:
 
