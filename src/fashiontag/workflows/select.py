@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,19 @@ class SelectConfig:
     max_clusters: int = 500  # typical: k-means clusters at most (labelled + budget below it)
 
 
+def nearest_distance(features: np.ndarray, centres: np.ndarray | None) -> np.ndarray:
+    """Each row's distance to its nearest row of ``centres`` (``inf`` without centres), 1,024 centres at a time."""
+    nearest = np.full(len(features), np.inf)
+    if centres is None or not len(centres):
+        return nearest
+    squared = (features**2).sum(1)
+    for start in range(0, len(centres), 1024):
+        chunk = centres[start : start + 1024]
+        d2 = squared[:, None] + (chunk**2).sum(1)[None, :] - 2.0 * features @ chunk.T
+        nearest = np.minimum(nearest, np.sqrt(np.maximum(d2.min(1), 0.0)))
+    return nearest
+
+
 def k_center_greedy(
     features: np.ndarray, budget: int, first: int = 0, centres: np.ndarray | None = None
 ) -> tuple[list[int], list[float]]:
@@ -91,12 +104,7 @@ def k_center_greedy(
         return [], []
     # |a-b|^2 = |a|^2 + |b|^2 - 2ab: a matrix-vector product per pick, no [N, F] (or [N, C, F]) temporaries
     squared = (features**2).sum(1)
-    nearest = np.full(len(features), np.inf)
-    if centres is not None and len(centres):
-        for start in range(0, len(centres), 1024):
-            chunk = centres[start : start + 1024]
-            d2 = squared[:, None] + (chunk**2).sum(1)[None, :] - 2.0 * features @ chunk.T
-            nearest = np.minimum(nearest, np.sqrt(np.maximum(d2.min(1), 0.0)))
+    nearest = nearest_distance(features, centres)
     picks, distances = [], []
     pick = first if not np.isfinite(nearest).any() else int(np.argmax(nearest))
     for _ in range(budget):
@@ -205,13 +213,13 @@ def typical_picks(
     clusters, covered = assign[: len(pool)], np.bincount(assign[len(pool) :], minlength=k)
     size = np.bincount(clusters, minlength=k)
     order = sorted(range(k), key=lambda c: (size[c] < 5, covered[c], -size[c], c))
-    order = [c for c in order if size[c] > 0]
+    members = [np.flatnonzero(clusters == c) for c in order if size[c] > 0]
     rng = np.random.default_rng(config.seed)
     free = np.ones(len(pool), bool)
     picks: list[int] = []
     while len(picks) < budget:  # cycles through the clusters again once each has had a pick
-        for c in order:
-            rows = np.flatnonzero((clusters == c) & free)
+        for rows in members:
+            rows = rows[free[rows]]
             if not len(rows):
                 continue
             if len(rows) > TYPICALITY_SAMPLE:
@@ -226,13 +234,11 @@ def typical_picks(
 
 def _distances_to_earlier(features: np.ndarray, picks: list[int], centres: np.ndarray | None) -> list[float]:
     """Each pick's distance to the nearest labelled row or earlier pick (``inf`` for a first pick without any)."""
-    feats = _normalise(features[picks]) if picks else np.zeros((0, features.shape[1]))
-    out = []
-    for i, row in enumerate(feats):
-        others = [feats[:i]] + ([centres] if centres is not None and len(centres) else [])
-        stack = np.concatenate(others) if others else feats[:0]
-        out.append(float(np.sqrt(((stack - row) ** 2).sum(1)).min()) if len(stack) else float("inf"))
-    return out
+    feats = _normalise(features[picks])
+    nearest = nearest_distance(feats, centres)
+    for i in range(1, len(feats)):
+        nearest[i] = min(nearest[i], float(np.sqrt(((feats[:i] - feats[i]) ** 2).sum(1)).min()))
+    return nearest.tolist()
 
 
 def class_quotas(probs: np.ndarray, budget: int) -> np.ndarray:
@@ -344,8 +350,8 @@ def select_for_labelling(
     if labelled:
         known_images, _, _ = decode_paths(collect_inputs(labelled), pre.size, pre.fill)
         known = network_embeddings(net, known_images, config.batch_size)[0] if len(known_images) else None
-    picks, uncertainty, distances = rank_pool(features, probs[head], config, known)
     strategy = resolve_strategy(config, 0 if known is None else len(known), probs[head].shape[1])
+    picks, uncertainty, distances = rank_pool(features, probs[head], replace(config, strategy=strategy), known)
     labels = taxonomy.head_labels(head)
     rows = [
         {
