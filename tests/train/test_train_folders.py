@@ -31,6 +31,23 @@ def test_train_on_split_folders_infers_taxonomy(tmp_path: Path) -> None:
     assert split["val/tops/tee/006.png"] == "val"  # the folders decide, not the hash
 
 
+def test_image_size_left_open_follows_the_photos(tmp_path: Path) -> None:
+    """Thumbnails keep the quick 64 px cache; photos get 224 px (64 px loses what tells their classes apart)."""
+    from fashiontag.train._data import auto_image_size
+
+    thumbs = make_class_folders(tmp_path / "thumbs", {"tee": 4, "hat": 4}, size=80)
+    photos = make_class_folders(tmp_path / "photos", {"tee": 4, "hat": 4}, size=200)
+    assert auto_image_size(str(thumbs)) == (64, "thumbnails: median longer side 80 px")
+    assert auto_image_size(str(photos)) == (224, "photos: median longer side 200 px")
+    fast = [a for a in FAST if not a.startswith(("image_size", "input_size"))] + ["input_size=32"]
+    result = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "run"), *fast,
+                                 "min_class_count=2"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "image_size: 224 (photos: median longer side 200 px" in result.output
+    sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
+    assert sidecar["training"]["data"]["image_size"] == 224 and (tmp_path / "run" / "cache_224").is_dir()
+
+
 def _run_main(monkeypatch, capsys, args: list[str]) -> tuple[int, str]:
     monkeypatch.setattr("sys.argv", ["fashiontag", *args])
     with pytest.raises(SystemExit) as exit_info:

@@ -17,7 +17,7 @@ _EXPORTS = {
     "adapt_network": "_adapt", "create_augment": "_augment", "list_augments": "_augment",
     "TrainConfig": "_config", "TrainDataConfig": "_config", "ModelConfig": "_config", "OptimConfig": "_config",
     "TrainerConfig": "_config",
-    "TrainData": "_data", "from_arrays": "_data", "load_train_data": "_data",
+    "TrainData": "_data", "from_arrays": "_data", "load_train_data": "_data", "with_image_size": "_data",
     "build_net": "_fit", "fit": "_fit", "train_network": "_fit",
     "create_loss": "_losses", "focal_loss": "_losses", "list_losses": "_losses",
     "FeatureMemo": "_probe",

@@ -22,14 +22,15 @@ class TrainDataConfig(DatasetConfig):
     split, decoded and sampled.
 
     ``image_size`` is the letterbox size of training's own decoded cache ``OUT/cache_<image_size>``; it is not
-    ``DataConfig.size`` (80: the full height of an FPI photo, for ``data prepare``'s standalone cache): training
-    defaults to 64 so a default run stays quick, and the network resizes to its ``model.input_size`` anyway.
+    ``DataConfig.size`` (80: the full height of an FPI photo, for ``data prepare``'s standalone cache). Left open,
+    it is 64 for thumbnails (a default run on packshots stays quick; the network resizes to its ``model.input_size``
+    anyway) and 224 for photos (median longer side above 128 px), from a sample of the images.
     """
 
     SHORTHAND: ClassVar[str] = "root"  # data=PATH is data.root=PATH
 
     split: str | None = None  # CSV with item_id,split (train/val/test); default: hash of dup_group
-    image_size: int = 64  # letterbox size of the decoded images
+    image_size: int | None = None  # letterbox size of the decoded images (None: 64 for thumbnails, 224 for photos)
     max_items: int | None = None  # cap on items (quick runs, benchmarks)
     sources: tuple[dict[str, Any], ...] = ()  # more datasets in one model: {data, reader, source, weight, name}
     source_weight: float = 1.0  # per-image sampling weight of `root` when `sources` are given (train/_sources.py)

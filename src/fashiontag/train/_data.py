@@ -39,6 +39,50 @@ class TrainData:
         return {a: self.labels[a].iloc[rows].tolist() for a in self.taxonomy.attributes}
 
 
+#: ``image_size`` left open (None): thumbnails keep the quick 64 px cache, photos get the backbone's native 224 px
+THUMBNAIL_SIZE, PHOTO_SIZE, THUMBNAIL_MAX_SIDE = 64, 224, 128
+
+
+def auto_image_size(root: str, reader: str = "auto", sample: int = 32) -> tuple[int, str]:
+    """The decode size for data whose ``image_size`` is left open, and why, from the median longer side of up to
+    ``sample`` of its images: 64 for thumbnails up to 128 px (FPI's 60x80 packshots; the network upsamples them
+    anyway), 224 above that. A phone photo letterboxed to 64 px loses what tells a shirt from a long-sleeve
+    (BENCHMARKS.md, "Shop photos": probe 0.867 at 224 px, 0.898 at 336 px)."""
+    from fashiontag.data.folders import detect_reader
+    from fashiontag.data.images import ImageError
+    from fashiontag.data.readers import read_dataset
+    from fashiontag.data.sources import load_item
+
+    items = read_dataset(detect_reader(root) if reader == "auto" else reader, root, hash_files=False).items
+    picked = items.sample(min(sample, len(items)), random_state=0) if len(items) else items
+    crops = picked["crop"] if "crop" in picked else [None] * len(picked)
+    sides = []
+    for path, crop in zip(picked["path"], crops, strict=True):
+        try:
+            sides.append(max(load_item(str(path), crop if isinstance(crop, (list, tuple)) else None).size))
+        except ImageError:
+            continue  # the cache reports unreadable images; the size comes from the readable ones
+    if not sides:  # nothing readable: the data stage's error says why, at the quick default
+        return THUMBNAIL_SIZE, "no readable image to size it by"
+    side = int(np.median(sides))
+    kind = "thumbnails" if side <= THUMBNAIL_MAX_SIDE else "photos"
+    return (THUMBNAIL_SIZE if kind == "thumbnails" else PHOTO_SIZE), f"{kind}: median longer side {side} px"
+
+
+def with_image_size(config: TrainConfig, data: TrainData | None = None) -> TrainConfig:
+    """``config`` with ``image_size`` filled in when left open: ``data``'s own size, else :func:`auto_image_size`
+    (said on stdout, so a person sees the size their cache is built at)."""
+    if config.data.image_size is not None:
+        return config
+    from fashiontag.config import updated
+
+    if data is not None:
+        return updated(config, image_size=int(data.images.shape[1]))
+    size, why = auto_image_size(config.data.root, config.data.reader)
+    print(f"   image_size: {size} ({why}; set image_size=S to choose)", flush=True)
+    return updated(config, image_size=size)
+
+
 def hash_split(groups: pd.Series, val: float = 0.1, test: float = 0.1) -> pd.Series:
     """Deterministic train/val/test by a hash of the duplicate group."""
     def pick(group: str) -> str:
@@ -105,6 +149,7 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
 
 def load_train_data(config: TrainConfig, taxonomy: Taxonomy) -> TrainData:
     """Read, map, split and decode through the data stage's cache (kept under ``config.out``)."""
+    config = with_image_size(config)  # once for every source: their images are stacked
     if config.data.sources:  # several datasets, each through its own mapping, stacked with a `source` column
         from fashiontag.train._sources import load_sources
 

@@ -20,7 +20,7 @@ from fashiontag.data.taxonomy import Taxonomy, save_taxonomy
 from fashiontag.models import create_network, default_preprocess, save_model
 from fashiontag.train._adapt import adapt_from_config
 from fashiontag.train._config import TrainConfig
-from fashiontag.train._data import TrainData, load_train_data
+from fashiontag.train._data import TrainData, load_train_data, with_image_size
 from fashiontag.train._distill import load_distillation
 
 
@@ -155,6 +155,7 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     taxonomy = data.taxonomy if data is not None else resolve_taxonomy(dataset.taxonomy, dataset.reader, dataset.root,
                                                                         dataset.source)
     out = Path(config.out)
+    config = with_image_size(config, data)  # left open: sized from the data, before the network's preprocessing
     net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
     distill = load_distillation(config, net)  # so does a bad teacher
     data = data if data is not None else load_train_data(config, taxonomy)

@@ -229,10 +229,12 @@ def cross_validate(
         >>> cross_validate(config, 5, "runs/cv")  # doctest: +SKIP
     """
     from fashiontag.config import to_dict
+    from fashiontag.train import with_image_size
 
     _check_inputs(train_config, folds)
     out = Path(out)
     evaluate_config = evaluate_config or default_evaluate_config()
+    train_config = with_image_size(train_config)  # the folds share one cache: one size for all
     data = _load_data(train_config, out)
     split = _write_splits(assign_folds(data.labels, folds, seed), out, folds, seed)
     records = []
