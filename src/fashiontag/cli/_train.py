@@ -83,6 +83,8 @@ def settings_help() -> str:
             lines.append(f"{f.name}:  {keys}")
     top = [f.name for f in dataclasses.fields(TrainConfig) if not dataclasses.is_dataclass(getattr(default, f.name))]
     lines.append("top level:  " + "  ".join(f"{name}={getattr(default, name)!r}" for name in top))
+    lines.append("image_size=None sizes the decoded cache from a sample of the images (64 px for thumbnails up to "
+                 "128 px, 224 px for photos; printed); input_size=None is the backbone's own.")
     return "\n\n".join(lines)
 
 
