@@ -53,7 +53,10 @@ def auto_image_size(root: str, reader: str = "auto", sample: int = 32) -> tuple[
     from fashiontag.data.readers import read_dataset
     from fashiontag.data.sources import load_item
 
-    items = read_dataset(detect_reader(root) if reader == "auto" else reader, root, hash_files=False).items
+    try:
+        items = read_dataset(detect_reader(root) if reader == "auto" else reader, root, hash_files=False).items
+    except (OSError, ValueError) as exc:  # the data stage reports it in full; the network's own checks come first
+        return THUMBNAIL_SIZE, f"the data could not be read to size it: {type(exc).__name__}"
     picked = items.sample(min(sample, len(items)), random_state=0) if len(items) else items
     crops = picked["crop"] if "crop" in picked else [None] * len(picked)
     sides = []
