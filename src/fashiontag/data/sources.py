@@ -86,6 +86,12 @@ def apply_crop(image: Image.Image, crop: Sequence[float]) -> Image.Image:
     return image.crop(box)
 
 
+def item_crops(items: pd.DataFrame) -> list[Sequence[float] | None]:
+    """Each row's ``crop`` box for :func:`load_item`: a 4-number list, else None (no column, empty, NaN)."""
+    column = items["crop"] if "crop" in items else [None] * len(items)
+    return [box if isinstance(box, (list, tuple)) and len(box) == 4 else None for box in column]
+
+
 def load_item_images(items: pd.DataFrame, size: int, fill: int = 255) -> tuple[np.ndarray, list[str | None]]:
     """Letterboxed uint8 ``[N, size, size, 3]`` for ``items.path`` (crop boxes honoured); errors per row.
 
@@ -94,10 +100,8 @@ def load_item_images(items: pd.DataFrame, size: int, fill: int = 255) -> tuple[n
     """
     images = np.full((len(items), size, size, 3), fill, dtype=np.uint8)
     errors: list[str | None] = []
-    crops = items["crop"] if "crop" in items else [None] * len(items)
-    for i, (path, box) in enumerate(zip(items["path"], crops, strict=False)):
+    for i, (path, crop) in enumerate(zip(items["path"], item_crops(items), strict=False)):
         try:
-            crop = box if isinstance(box, (list, tuple)) and len(box) == 4 else None
             images[i] = letterbox(load_item(str(path), crop), size, fill=fill)
             errors.append(None)
         except ImageError as exc:

@@ -51,18 +51,17 @@ def auto_image_size(root: str, reader: str = "auto", sample: int = 32) -> tuple[
     from fashiontag.data.folders import detect_reader
     from fashiontag.data.images import ImageError
     from fashiontag.data.readers import read_dataset
-    from fashiontag.data.sources import load_item
+    from fashiontag.data.sources import item_crops, load_item
 
     try:
         items = read_dataset(detect_reader(root) if reader == "auto" else reader, root, hash_files=False).items
     except (OSError, ValueError) as exc:  # the data stage reports it in full; the network's own checks come first
         return THUMBNAIL_SIZE, f"the data could not be read to size it: {type(exc).__name__}"
     picked = items.sample(min(sample, len(items)), random_state=0) if len(items) else items
-    crops = picked["crop"] if "crop" in picked else [None] * len(picked)
     sides = []
-    for path, crop in zip(picked["path"], crops, strict=True):
+    for path, crop in zip(picked["path"], item_crops(picked), strict=True):
         try:
-            sides.append(max(load_item(str(path), crop if isinstance(crop, (list, tuple)) else None).size))
+            sides.append(max(load_item(str(path), crop).size))
         except ImageError:
             continue  # the cache reports unreadable images; the size comes from the readable ones
     if not sides:  # nothing readable: the data stage's error says why, at the quick default
