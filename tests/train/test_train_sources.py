@@ -3,19 +3,20 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
-from fashiontag.config import ConfigError, build_config
+from fashiontag.config import ConfigError, build_config, updated
 from fashiontag.data.checks import DataError
 from fashiontag.data.readers import read_dataset
 from fashiontag.data.splits import write_split
 from fashiontag.data.synthetic import TAXONOMY_YAML, make_class_folders, make_synthetic_dataset
 from fashiontag.train import TrainConfig
 from fashiontag.train._data import _apply_split_file
-from fashiontag.train._sources import parse_sources, reweight
+from fashiontag.train._sources import parse_sources, reweight, selection_split
 
 runner = CliRunner()
 
@@ -44,6 +45,44 @@ def test_parse_sources_checks_keys_names_and_weights() -> None:
     split = parse_sources(build_config(TrainConfig, data="shop", split="s.csv", sources=({"data": "fpi",
                                                                                           "split": "f.csv"},)))
     assert [s.split for s in split] == ["s.csv", "f.csv"]
+    with pytest.raises(ConfigError, match=r"monitor_source='shop': no such source .*\['main', 'fpi'\], or 'all'"):
+        parse_sources(build_config(TrainConfig, data="shop", monitor_source="shop",
+                                   sources=({"data": "fpi", "name": "fpi"},)))
+
+
+def test_the_kept_epoch_is_chosen_on_the_main_sources_val_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big packshot set's val rows must not outvote the shop's own when picking the epoch to keep."""
+    from fashiontag.data.taxonomy import parse_taxonomy
+    from fashiontag.train import _fit, _modes
+    from fashiontag.train._data import TrainData
+
+    labels = pd.DataFrame({"source": ["main"] * 4 + ["fpi"] * 4, "leaf": ["Tops > Tshirts", "Shoes > Heels"] * 4,
+                           "split": ["train", "val", "test", "val", "train", "val", "val", "test"]})
+    assert selection_split(labels, "main").tolist() == ["train", "val", "test", "val", "train", "unused", "unused",
+                                                        "test"]
+    assert selection_split(labels, "fpi").tolist()[:4] == ["train", "unused", "test", "unused"]
+    assert selection_split(labels, "all").tolist() == labels["split"].tolist()
+    assert selection_split(labels.drop(columns="source"), "main").tolist() == labels["split"].tolist()
+    with pytest.raises(ConfigError, match="has no val rows to select an epoch on"):
+        selection_split(labels.assign(split=["train"] * 4 + ["val"] * 4), "main")
+    seen = {}
+
+    def capture(net, images, strategy_t, heads_t, train_rows, val_rows, *rest):  # noqa: ANN001, ANN002, ANN202
+        seen.update(train=train_rows.tolist(), val=val_rows.tolist())
+        return {}
+
+    monkeypatch.setattr(_modes.MODES, "get", lambda name: lambda: capture)
+    taxonomy = parse_taxonomy(TAXONOMY_YAML)
+    from fashiontag.models import create_network, default_preprocess
+
+    net = create_network(taxonomy, "smallcnn", "flat", default_preprocess("smallcnn", 32, 32), pretrained=False)
+    data = TrainData(np.zeros((8, 32, 32, 3), np.uint8), labels.assign(**{a: None for a in taxonomy.attributes}),
+                     taxonomy)
+    _fit.train_network(net, data, build_config(TrainConfig, data="shop", probe=True), Path("unused"))
+    assert seen == {"train": [0, 4], "val": [1, 3]}
+    _fit.train_network(net, data, build_config(TrainConfig, data="shop", probe=True, monitor_source="all"),
+                       Path("unused"))
+    assert seen["val"] == [1, 3, 5, 6]
 
 
 def test_split_file_must_name_every_item(tmp_path: Path) -> None:
@@ -91,3 +130,33 @@ def test_train_on_two_sources(tmp_path: Path) -> None:
     given = dict(zip("shop:" + shop_split["item_id"], shop_split["split"], strict=True))
     assert len(shop_rows) == len(given)  # weight 2 repeats photos, it leaves none out
     assert all(given[i] == s for i, s in zip(shop_rows["item_id"], shop_rows["split"], strict=True))
+
+
+def test_max_per_class_draws_a_class_balanced_sample(tmp_path: Path) -> None:
+    """A big packshot source capped per class keeps its rare classes whole (a plain ``max_items`` draw would
+    keep them in proportion: 20 skirts among 3,500 FPI packshots)."""
+    from fashiontag.data.taxonomy import load_taxonomy
+    from fashiontag.train._data import load_train_data
+
+    manifest, taxonomy_file = make_synthetic_dataset(tmp_path / "syn", per_leaf=12, size=32)
+    taxonomy = load_taxonomy(taxonomy_file)
+    config = build_config(TrainConfig, data=str(manifest), reader="manifest", source="manifest",
+                          taxonomy=str(taxonomy_file), out=str(tmp_path / "run"), image_size=32, progress_bar=False)
+    full = load_train_data(config, taxonomy).labels["leaf"].value_counts()
+    assert (full == 12).all()
+    capped = load_train_data(updated(config, max_per_class=5), taxonomy)
+    counts = capped.labels["leaf"].value_counts()
+    assert (counts == 5).all() and set(counts.index) == set(full.index)
+    both = load_train_data(updated(config, max_per_class=5, max_items=8),
+                           taxonomy).labels
+    assert len(both) == 8 and both["leaf"].value_counts().max() <= 5
+    again = load_train_data(updated(config, max_per_class=5), taxonomy).labels
+    assert again["item_id"].tolist() == capped.labels["item_id"].tolist()  # the same draw for the same seed
+    spec = parse_sources(build_config(TrainConfig, data="shop", max_per_class=9,
+                                      sources=({"data": "fpi", "max_per_class": 300, "max_items": 3500},)))
+    assert [(s.max_items, s.max_per_class) for s in spec] == [(None, None), (3500, 300)]
+    with pytest.raises(ConfigError, match="sources: 'fpi_1' max_per_class must be at least 1"):
+        parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "max_per_class": 0},)))
+    with pytest.raises(ConfigError, match="max_items must be at least 1"):
+        load_train_data(updated(config, max_items=-3), taxonomy)
+

@@ -32,7 +32,8 @@ class TrainDataConfig(DatasetConfig):
     split: str | None = None  # CSV with item_id,split (train/val/test); default: hash of dup_group
     image_size: int | None = None  # letterbox size of the decoded images (None: 64 for thumbnails, 224 for photos)
     max_items: int | None = None  # cap on items (quick runs, benchmarks)
-    sources: tuple[dict[str, Any], ...] = ()  # more datasets in one model: {data, reader, source, weight, name}
+    max_per_class: int | None = None  # cap on items per class (leaf), drawn before max_items: a class-balanced sample
+    sources: tuple[dict[str, Any], ...] = ()  # more datasets in one model: {data, reader, source, weight, name, ...}
     source_weight: float = 1.0  # per-image sampling weight of `root` when `sources` are given (train/_sources.py)
     lazy_cache: bool = False  # read the decoded cache row by row from its memmap (each DDP rank: only its rows)
 
@@ -84,6 +85,9 @@ class TrainerConfig:
     # the cosine schedule to the budget: stopping early skips its low-learning-rate end)
     early_stopping_patience: int | None = None
     monitor: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"  # picks the kept checkpoint; see docs/train.md
+    # several sources: whose val rows `monitor` is measured on - `main` (the --data one, what the model is for),
+    # a source's name, or `all`; the other val rows are still scored per source in the sidecar
+    monitor_source: str = "main"
     mode: Literal["auto", "full", "trunk", "probe"] = "auto"  # auto: full, or the time_limit planner's pick
     probe: bool = False  # shorthand for mode=probe
     trunk_cut: int = -3  # trunk mode: first trained backbone stage (negative: from the end); earlier ones cached

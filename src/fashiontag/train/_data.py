@@ -121,11 +121,22 @@ def _apply_split_file(index: pd.DataFrame, path: str, root: str) -> pd.DataFrame
     return index.drop(columns="split", errors="ignore").merge(table[["item_id", "split"]], on="item_id")
 
 
+def check_caps(max_items: int | None, max_per_class: int | None, where: str = "") -> None:
+    """``max_items`` / ``max_per_class`` are counts of at least 1 when given (a negative one would silently drop
+    the last rows of every class)."""
+    from fashiontag.config import ConfigError
+
+    for key, value in (("max_items", max_items), ("max_per_class", max_per_class)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{where}{key} must be at least 1 (or left out for no cap), got {value}")
+
+
 def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.DataFrame]:
     """The data stage's decoded cache under ``<out>/cache_<S>`` (built once; undecodable images left out)."""
     from fashiontag.data.cache import open_cache, prepare_cache
     from fashiontag.data.config import DataConfig
 
+    check_caps(config.data.max_items, config.data.max_per_class)
     folder = training_cache_dir(config.out, config.data.image_size)
     if not (folder / "meta.json").exists() and not wait_for_leader(folder / "meta.json"):  # rank 0 builds it
         data_config = DataConfig(reader=config.data.reader, root=config.data.root, taxonomy=config.data.taxonomy,
@@ -133,6 +144,10 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
         prepare_cache(data_config, folder, progress=config.trainer.progress_bar)
     cache = open_cache(folder)
     index = cache.index[cache.index["leaf"].notna()].reset_index(drop=True)
+    if config.data.max_per_class:  # a random max_per_class of each class, in the cache's order
+        shuffled = index.sample(frac=1.0, random_state=config.seed)
+        index = shuffled.groupby("leaf", sort=False).head(config.data.max_per_class).sort_index()
+        index = index.reset_index(drop=True)
     if config.data.max_items and len(index) > config.data.max_items:
         index = index.sample(config.data.max_items, random_state=config.seed).reset_index(drop=True)
     if config.data.split:

@@ -75,8 +75,10 @@ def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Mo
 def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, run_dir: Path,
                   max_seconds: float | None = None, distill: Any = None) -> dict[str, Any]:
     """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
-    Lightning run then, keeping its best checkpoint."""
-    split = data.labels["split"].to_numpy()
+    Lightning run then, keeping its best checkpoint. With several sources, ``monitor_source``'s val rows pick it."""
+    from fashiontag.train._sources import selection_split
+
+    split = selection_split(data.labels, config.trainer.monitor_source)
     if not net.parts():  # one network; a cascade trains each of its parts
         rows = np.arange(len(data.labels))
         return _train_one(net, data.images, data.labels["leaf"].tolist(), data.attributes(rows), split, config,
@@ -97,9 +99,10 @@ def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: T
         return config, net, None, None
     from fashiontag.train._budget import CANDIDATES, RESERVE_SECONDS, parse_duration, plan_recipe
     from fashiontag.train._resume import recorded_recipe
+    from fashiontag.train._sources import selection_split
 
     limit = parse_duration(config.trainer.time_limit)
-    split = data.labels["split"].to_numpy()
+    split = selection_split(data.labels, config.trainer.monitor_source)
     recorded = recorded_recipe(Path(config.out), max(config.trainer.epochs, *(c.max_epochs for c in CANDIDATES)))
     candidates = CANDIDATES
     if recorded:  # an interrupted run resumes with its own recipe

@@ -17,6 +17,9 @@ Example (YAML ``--config``):
     sources:
       - {data: ../shared/data/fpi_small, reader: fpi, source: fpi, weight: 0.2, split: runs/exp/split.csv}
 
+``max_items`` and ``max_per_class`` cap a source's items (drawn at random, per class first: a class-balanced
+sample of a big packshot set); left out, the run's ``data.max_items`` / ``data.max_per_class`` apply.
+
 Every source decodes at the run's one ``image_size`` (a phone photo and a packshot alike are letterboxed to it).
 The sidecar's ``split`` names the ``data=`` split only; the sources' split files are in ``training.data.sources``.
 """
@@ -49,11 +52,14 @@ class SourceSpec:
     weight: float = 1.0
     name: str = ""
     split: str | None = None
+    max_items: int | None = None  # None: the run's data.max_items
+    max_per_class: int | None = None  # None: the run's data.max_per_class
 
 
 def parse_sources(config: Any) -> list[SourceSpec]:
     """``config.data.sources`` (mappings) as checked specs, ``data=`` first as ``main``; names are unique."""
     from fashiontag.config import ConfigError, from_dict
+    from fashiontag.train._data import check_caps
 
     specs = [SourceSpec(config.data.root, config.data.reader, config.data.source, config.data.source_weight, MAIN,
                         config.data.split)]
@@ -66,7 +72,18 @@ def parse_sources(config: Any) -> list[SourceSpec]:
     for spec in specs:
         if spec.weight <= 0:
             raise ConfigError(f"sources: {spec.name!r} weight must be > 0, got {spec.weight}")
+        check_caps(spec.max_items, spec.max_per_class, f"sources: {spec.name!r} ")
+    if len(specs) > 1:  # a misspelt monitor_source fails before any image is decoded
+        check_monitor_source(config.trainer.monitor_source, names)
     return specs
+
+
+def check_monitor_source(monitor_source: str, names: list[str]) -> None:
+    """``monitor_source`` must name one of ``names``, or be ``all``."""
+    from fashiontag.config import ConfigError
+
+    if monitor_source not in [*names, "all"]:
+        raise ConfigError(f"monitor_source={monitor_source!r}: no such source (the sources are {names}, or 'all')")
 
 
 def reweight(labels: pd.DataFrame, weights: dict[str, float], seed: int = 0) -> np.ndarray:
@@ -100,7 +117,8 @@ def load_sources(config: Any, taxonomy: Taxonomy, load_one: Any) -> Any:
         one = updated(config, root=spec.data, reader=spec.reader, source=spec.source, sources=(),
                       taxonomy=config.data.taxonomy if spec.name == MAIN else str(taxonomy_file),
                       out=str(out if spec.name == MAIN else out / "sources" / spec.name),
-                      split=spec.split)
+                      split=spec.split, max_items=spec.max_items or config.data.max_items,
+                      max_per_class=spec.max_per_class or config.data.max_per_class)
         data = load_one(one, taxonomy)
         images.append(data.images)
         tables.append(data.labels.assign(source=spec.name, item_id=data.labels["item_id"].map(
@@ -110,6 +128,26 @@ def load_sources(config: Any, taxonomy: Taxonomy, load_one: Any) -> Any:
     order = reweight(labels, weights, config.seed)
     stacked = np.concatenate(images)
     return TrainData(stacked[order], labels.iloc[order].reset_index(drop=True), taxonomy)
+
+
+def selection_split(labels: pd.DataFrame, monitor_source: str) -> np.ndarray:
+    """The ``split`` column with every val row outside ``monitor_source`` marked ``unused``, so the kept epoch
+    (and early stopping) follows the source the model is for: a big packshot set's val rows would otherwise
+    outvote a shop's own (593 FPI against 305 shop rows in the shop bench).
+
+    ``all`` (or data without a ``source`` column) keeps every val row; a name no source has is an error.
+    """
+    from fashiontag.config import ConfigError
+
+    split = labels["split"].to_numpy()
+    if monitor_source == "all" or "source" not in labels:
+        return split
+    source = labels["source"].to_numpy()
+    check_monitor_source(monitor_source, [str(n) for n in pd.unique(source)])
+    if not ((source == monitor_source) & (split == "val")).any():
+        raise ConfigError(f"monitor_source={monitor_source!r}: that source has no val rows to select an epoch on; "
+                          f"give it val items in its split file, or set monitor_source=all")
+    return np.where((split == "val") & (source != monitor_source), "unused", split)
 
 
 def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: str = "val") -> dict[str, Any]:

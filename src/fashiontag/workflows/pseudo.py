@@ -69,7 +69,7 @@ def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: 
     for attribute in data.taxonomy.attributes:
         extra[attribute] = None
     for column in data.labels.columns.difference(extra.columns):
-        extra[column] = None
+        extra[column] = "unlabelled" if column == "source" else None  # several sources: these rows are their own
     combined = pd.concat([data.labels, extra[data.labels.columns]], ignore_index=True)
     return from_arrays(np.concatenate([data.images, images]), combined, data.taxonomy)
 
