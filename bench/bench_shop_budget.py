@@ -21,6 +21,10 @@ labels again); the row records per round how many were used and how many of thos
         --seeds 3 --cold-start --select select:
     .venv/bin/python bench/bench_shop_budget.py --out runs/bench_shop --time-limit 5m --name l300_sel_pl \\
         --labelled-from runs/bench_label_curve_300/sets.json:select/300/0 --pseudo 0.6
+
+``--write-split DIR --labelled 300`` writes that draw as a split file and a list of the idle photos instead, for
+the same experiment through ``fashiontag train --split DIR/split.csv --unlabelled DIR/unlabelled.txt`` (which
+can add sources such as FPI packshots).
 """
 
 from __future__ import annotations
@@ -68,6 +72,20 @@ def _pseudo_labelled(data: Any, teacher_dir: Path, threshold: float) -> tuple[An
     return with_pseudo_labels(data, data.images[rows], names, chosen), info
 
 
+def _write_split(folder: Path, labels: Any, root: str) -> None:
+    """The split as an ``item_id,split`` file and the ``unused`` photos as a path list, so the CLI can train on
+    exactly this bench's draw (``--split``, ``--unlabelled``)."""
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame({"item_id": labels["item_id"].astype(str), "split": labels["split"]})
+    table.to_csv(folder / "split.csv", index=False)
+    idle = table.loc[table["split"] == "unused", "item_id"]
+    (folder / "unlabelled.txt").write_text("".join(f"{Path(root).resolve() / i}\n" for i in idle), encoding="utf-8")
+    print(f"{folder / 'split.csv'}: {table['split'].value_counts().to_dict()}; {folder / 'unlabelled.txt'}: "
+          f"{len(idle)} photos")
+
+
 def main() -> None:
     from fashiontag._threads import configure_threads
     from fashiontag.config import build_config, parse_overrides, updated
@@ -92,6 +110,10 @@ def main() -> None:
     parser.add_argument("--pseudo-rounds", type=int, default=1, help="with --pseudo: each student labels again")
     parser.add_argument("--score-only", action="store_true",
                         help="score the model already in OUT/NAME (no training; the row's seconds is null)")
+    parser.add_argument("--write-split", type=Path, default=None, metavar="DIR",
+                        help="write DIR/split.csv (this bench's split; with --labelled: the idle train photos "
+                             "'unused') and DIR/unlabelled.txt (the idle photos' paths) for a `fashiontag train "
+                             "--split ... --unlabelled ...` run, then exit")
     parser.add_argument("overrides", nargs="*", help="key=value training settings")
     args = parser.parse_args()
 
@@ -119,6 +141,9 @@ def main() -> None:
         labels = labels.assign(split=split_values)
     elif args.pseudo is not None:
         parser.error("--pseudo needs --labelled or --labelled-from (the idle train photos are the unlabelled ones)")
+    if args.write_split:
+        _write_split(args.write_split, labels, args.data)
+        return
     classes = data.taxonomy.head_labels("class")
     targets = np.array([classes.index(leaf) for leaf in labels["leaf"].iloc[test_rows]])
     name = args.name or f"budget_{args.time_limit}" + (f"_{args.labelled}" if args.labelled else "")
