@@ -24,7 +24,8 @@ labels again); the row records per round how many were used and how many of thos
 
 ``--write-split DIR --labelled 300`` writes that draw as a split file and a list of the idle photos instead, for
 the same experiment through ``fashiontag train --split DIR/split.csv --unlabelled DIR/unlabelled.txt`` (which
-can add sources such as FPI packshots).
+can add sources such as FPI packshots); ``DIR/pool.txt`` lists every photo outside the test split, the unlabelled
+photos of a model trained without shop labels.
 """
 
 from __future__ import annotations
@@ -80,10 +81,11 @@ def _write_split(folder: Path, labels: Any, root: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame({"item_id": labels["item_id"].astype(str), "split": labels["split"]})
     table.to_csv(folder / "split.csv", index=False)
-    idle = table.loc[table["split"] == "unused", "item_id"]
-    (folder / "unlabelled.txt").write_text("".join(f"{Path(root).resolve() / i}\n" for i in idle), encoding="utf-8")
-    print(f"{folder / 'split.csv'}: {table['split'].value_counts().to_dict()}; {folder / 'unlabelled.txt'}: "
-          f"{len(idle)} photos")
+    for name, rows in (("unlabelled.txt", table["split"] == "unused"), ("pool.txt", table["split"] != "test")):
+        paths = [f"{Path(root).resolve() / i}\n" for i in table.loc[rows, "item_id"]]
+        (folder / name).write_text("".join(paths), encoding="utf-8")
+        print(f"{folder / name}: {len(paths)} photos")
+    print(f"{folder / 'split.csv'}: {table['split'].value_counts().to_dict()}")
 
 
 def main() -> None:
@@ -112,7 +114,8 @@ def main() -> None:
                         help="score the model already in OUT/NAME (no training; the row's seconds is null)")
     parser.add_argument("--write-split", type=Path, default=None, metavar="DIR",
                         help="write DIR/split.csv (this bench's split; with --labelled: the idle train photos "
-                             "'unused') and DIR/unlabelled.txt (the idle photos' paths) for a `fashiontag train "
+                             "'unused'), DIR/unlabelled.txt (the idle photos' paths) and DIR/pool.txt (every "
+                             "photo but the test ones: a zero-shot run's unlabelled photos) for a `fashiontag train "
                              "--split ... --unlabelled ...` run, then exit")
     parser.add_argument("overrides", nargs="*", help="key=value training settings")
     args = parser.parse_args()

@@ -160,3 +160,14 @@ def test_max_per_class_draws_a_class_balanced_sample(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="max_items must be at least 1"):
         load_train_data(updated(config, max_items=-3), taxonomy)
 
+
+
+def test_a_bad_source_spec_writes_nothing(tmp_path: Path) -> None:
+    from fashiontag.data.taxonomy import parse_taxonomy
+    from fashiontag.train._sources import load_sources
+
+    config = build_config(TrainConfig, data="shop", out=str(tmp_path / "run"), monitor_source="shopp",
+                          sources=({"data": "fpi", "name": "fpi"},))
+    with pytest.raises(ConfigError, match="monitor_source='shopp'"):
+        load_sources(config, parse_taxonomy(TAXONOMY_YAML), load_one=None)
+    assert not (tmp_path / "run").exists()

@@ -55,3 +55,21 @@ def test_bad_threshold_is_refused(tmp_path: Path) -> None:
     photos = make_class_folders(tmp_path / "photos", {"tee": 6, "hat": 6})
     result = _train(photos, tmp_path / "r", photos, "1.5")
     assert result.exit_code == 2 and not (tmp_path / "r").exists()
+
+
+def test_pseudo_labelled_rows_are_their_own_source() -> None:
+    """With several sources the pseudo-labelled photos are neither the shop's nor FPI's rows (per-source metrics
+    and ``monitor_source`` count only real labels)."""
+    import numpy as np
+
+    from fashiontag.data.taxonomy import parse_taxonomy
+    from fashiontag.train import from_arrays
+    from fashiontag.workflows.pseudo import with_pseudo_labels
+
+    taxonomy = parse_taxonomy("name: t\nversion: '1'\nlevels: [class]\ntree: [hat, tee]\n")
+    labels = pd.DataFrame({"item_id": ["a", "fpi:b"], "path": ["a", "b"], "dup_group": ["a", "b"],
+                           "leaf": ["hat", "tee"], "split": ["train", "val"], "source": ["main", "fpi"]})
+    data = from_arrays(np.zeros((2, 8, 8, 3), np.uint8), labels, taxonomy)
+    combined = with_pseudo_labels(data, np.zeros((1, 8, 8, 3), np.uint8), ["u.jpg"], ["tee"]).labels
+    assert combined["source"].tolist() == ["main", "fpi", "unlabelled"]
+    assert combined.iloc[2][["item_id", "split", "leaf"]].tolist() == ["unlabelled:u.jpg", "train", "tee"]

@@ -111,9 +111,10 @@ def load_sources(config: Any, taxonomy: Taxonomy, load_one: Any) -> Any:
     from fashiontag.train._data import TrainData
 
     out = Path(config.out)
+    specs = parse_sources(config)  # a bad spec fails before anything is written
     taxonomy_file = save_taxonomy(taxonomy, out / "sources" / "taxonomy.yaml")  # every source maps into this one
     images, tables, weights = [], [], {}
-    for spec in parse_sources(config):
+    for spec in specs:
         one = updated(config, root=spec.data, reader=spec.reader, source=spec.source, sources=(),
                       taxonomy=config.data.taxonomy if spec.name == MAIN else str(taxonomy_file),
                       out=str(out if spec.name == MAIN else out / "sources" / spec.name),
