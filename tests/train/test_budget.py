@@ -113,7 +113,10 @@ def test_an_interrupted_planned_run_resumes_with_its_recorded_recipe(tmp_path) -
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(config)}))
     assert recorded_recipe(tmp_path, 15) == Recipe("trunk", 160, min_epochs=1, max_epochs=15, trunk_cut=-4,
-                                                   trunk_views=4)
+                                                   trunk_views=4)  # a record without its epochs: whatever fits
+    (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(config), "epochs": 9}))
+    assert recorded_recipe(tmp_path, 15) == Recipe("trunk", 160, min_epochs=9, max_epochs=9, trunk_cut=-4,
+                                                   trunk_views=4)  # the planned epochs, however slow it is now
     probe = build_config(TrainConfig, None, ["probe=true"])
     (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(probe)}))
     assert recorded_recipe(tmp_path, 15) is None  # a probe has no checkpoints to continue

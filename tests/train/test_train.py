@@ -112,6 +112,12 @@ def test_resume_refuses_checkpoints_of_other_settings(synthetic, tiny_args, tmp_
     assert last.read_bytes() == before  # nothing of the interrupted run was touched
     _train([*args, "epochs=3"])  # same settings, longer: resumes
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 2
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs"] == 3
+    before = last.read_bytes()
+    fewer = runner.invoke(app, ["train", *args, "epochs=1"])  # fewer epochs than the checkpoint has done
+    text = " ".join(fewer.output.replace("│", " ").split())
+    assert fewer.exit_code == 2 and "saved in epoch 3" in text and "epochs=3 or more" in text, fewer.output
+    assert last.read_bytes() == before
 
 
 def test_focal_loss_matches_hand_computation():

@@ -23,8 +23,8 @@ FAST = [
 ]
 
 
-def _train(photos: Path, out: Path, unlabelled: Path, threshold: str, rounds: str = "1"):  # noqa: ANN202
-    args = ["train", "--data", str(photos), "--out", str(out), "--unlabelled", str(unlabelled)]
+def _train(photos: Path, out: Path, unlabelled: Path, threshold: str, rounds: str = "1", *more: str):  # noqa: ANN202
+    args = ["train", "--data", str(photos), "--out", str(out), "--unlabelled", str(unlabelled), *more]
     return runner.invoke(app, [*args, "--pseudo-threshold", threshold, "--pseudo-rounds", rounds, *FAST])
 
 
@@ -49,6 +49,20 @@ def test_unlabelled_photos_join_the_student(tmp_path: Path) -> None:
     assert split["item_id"].str.startswith("unlabelled:").sum() == len(used)
     assert (run / "teacher" / "model" / "fashiontag.json").exists()
     assert json.loads((run / "model" / "fashiontag.json").read_text())["heads"]["class"] == ["hat", "tee"]
+
+
+def test_adapt_bn_adapts_the_teacher_and_the_final_model(tmp_path: Path) -> None:
+    photos = make_class_folders(tmp_path / "photos", {"tee": 8, "hat": 8})
+    inbox = make_class_folders(tmp_path / "inbox", {"tee": 20, "hat": 20}, seed=1)  # AdaBN needs >= 32 photos
+    run = tmp_path / "run"
+    result = _train(photos, run, inbox, "0.5", "1", "--adapt-bn")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "BatchNorm statistics adapted" in result.output
+    adaptation = json.loads((run / "model" / "fashiontag.json").read_text())["adaptation"]
+    assert adaptation["images"] == 40 and adaptation["from"] == str(run / "unadapted" / "model")
+    assert "adaptation" not in json.loads((run / "unadapted" / "model" / "fashiontag.json").read_text())
+    refused = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "r"), "--adapt-bn", *FAST])
+    assert refused.exit_code == 2 and not (tmp_path / "r").exists()
 
 
 def test_bad_threshold_is_refused(tmp_path: Path) -> None:

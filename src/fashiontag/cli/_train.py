@@ -129,6 +129,10 @@ def register(app: typer.Typer) -> None:
         pseudo_rounds: int = typer.Option(1, "--pseudo-rounds", min=1, max=10,
                                           help="With --unlabelled: label again with each student as the next "
                                           "teacher, this many times."),
+        adapt_bn: bool = typer.Option(False, "--adapt-bn", help="With --unlabelled: re-estimate BatchNorm "
+                                      "statistics on the unlabelled photos (AdaBN) for each teacher before it "
+                                      "labels them and for the final model (OUT/model; before: OUT/unadapted/model). "
+                                      "For photos of another domain than DATA (packshots -> phone photos)."),
         threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
@@ -138,6 +142,9 @@ def register(app: typer.Typer) -> None:
         from fashiontag.config import ConfigError
         from fashiontag.train import fit
 
+        if adapt_bn and not unlabelled:
+            raise typer.BadParameter("needs --unlabelled (the photos whose statistics it takes)",
+                                     param_hint="--adapt-bn")
         try:
             cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, backbone=backbone,
                           strategy=strategy, reader=reader, source=source, split=split, probe=probe or None,
@@ -145,10 +152,13 @@ def register(app: typer.Typer) -> None:
             if unlabelled:
                 from fashiontag.workflows.pseudo import train_with_unlabelled
 
-                summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold, pseudo_rounds)
+                summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold, pseudo_rounds, adapt_bn)
                 rounds = "" if pseudo_rounds == 1 else f" (per round: {summary['used_per_round']})"
                 typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
                            f">= {pseudo_threshold}{rounds} ({summary['table']}); teacher: {summary['teacher']}")
+                if summary["adapted"]:
+                    typer.echo(f"BatchNorm statistics adapted to the unlabelled photos (teacher and model; the "
+                               f"unadapted model: {Path(summary['model']).parent / 'unadapted' / 'model'})")
                 model = summary["model"]
             else:
                 model = fit(cfg)

@@ -15,7 +15,7 @@ app = typer.Typer(
 
 # Each stage registers its own commands; modules import heavy libraries only inside commands.
 _STAGES = ["_data", "_train", "_evaluate", "_crossval", "_export", "_predict", "_select", "_serve", "_demo",
-           "_backbones", "_labelstudio", "_audit"]
+           "_backbones", "_labelstudio", "_audit", "_adapt"]
 for _name in _STAGES:
     importlib.import_module(f"fashiontag.cli.{_name}").register(app)
 

@@ -13,6 +13,7 @@ from fashiontag.models._backbones import (
     list_backbones,
     register_backbone,
 )
+from fashiontag.models._batchnorm import MIN_BATCHNORM_IMAGES, adapt_batchnorm, batchnorm_layers
 from fashiontag.models._card import model_card, write_model_card
 from fashiontag.models._cascade import CascadeNet
 from fashiontag.models._net import (
@@ -29,7 +30,8 @@ from fashiontag.models._strategies import create_strategy, list_strategies, regi
 from fashiontag.models._weights import WeightsError, map_state_dict, resolve_pretrained_state
 
 __all__ = [
-    "BackboneSpec", "CascadeNet", "TaggerNet", "WEIGHTS_NAME", "WeightsError", "backbone_spec", "backbone_stages",
+    "BackboneSpec", "CascadeNet", "MIN_BATCHNORM_IMAGES", "TaggerNet", "WEIGHTS_NAME", "WeightsError",
+    "adapt_batchnorm", "backbone_spec", "backbone_stages", "batchnorm_layers",
     "create_backbone", "create_network", "create_strategy", "default_preprocess", "describe_backbones",
     "images_to_input", "list_backbones", "list_cuttable_families", "list_strategies", "load_network",
     "map_state_dict", "model_card", "normalise_input", "register_backbone", "register_strategy", "resize_images",

@@ -119,6 +119,19 @@ def _thresholds_section(sidecar: dict[str, Any]) -> list[str]:
     ]
 
 
+def _adaptation_section(sidecar: dict[str, Any]) -> list[str]:
+    adaptation = sidecar.get("adaptation")
+    if not adaptation:
+        return []
+    return [
+        "## Adaptation", "",
+        f"BatchNorm statistics re-estimated ({adaptation.get('method', '-')}) on {adaptation.get('images', '-')} "
+        f"unlabelled photos of the domain it labels, from the model `{adaptation.get('from', '-')}`. Its metrics "
+        "(`adaptation.metrics_before` in fashiontag.json), temperature and thresholds were measured before "
+        "adaptation: score it with `fashiontag evaluate` on labelled photos of that domain.", "",
+    ]  # fmt: skip
+
+
 def model_card(sidecar: dict[str, Any]) -> str:
     """The README.md text for a model directory with this sidecar."""
     backbone = (sidecar.get("backbone") or {}).get("name", "-")
@@ -132,7 +145,7 @@ def model_card(sidecar: dict[str, Any]) -> str:
         "```bash", "fashiontag predict MODEL_DIR photos/ --out labels.csv   # or: fashiontag serve MODEL_DIR", "```",
         "", "## Intended use", "", INTENDED_USE, "",
         *_data_section(sidecar), *_taxonomy_section(sidecar), *_metrics_section(sidecar),
-        *_thresholds_section(sidecar),
+        *_adaptation_section(sidecar), *_thresholds_section(sidecar),
         "## Limits", "", *[f"- {limit}" for limit in LIMITS], "",
     ]  # fmt: skip
     return "\n".join(lines)

@@ -4,8 +4,9 @@
 command with other settings (another cut, input size, learning rate) would silently continue the first run and
 save its network as the new model. So the settings that define the run are written next to the checkpoints; a
 resume with different ones stops with the differing keys and the fix. Settings that only say how long or how
-visibly to train (``epochs``, ``time_limit``, ``progress_bar``, threads) may change on resume. With a time
-limit, an interrupted run keeps its planned recipe (see :func:`recorded_recipe`).
+visibly to train (``epochs``, ``time_limit``, ``progress_bar``, threads) may change on resume, but never to fewer
+epochs than the checkpoint's (that stops with the count to ask for). With a time limit, an interrupted run
+keeps its planned recipe and epochs (see :func:`recorded_recipe`): its cosine schedule was sized to them.
 """
 
 from __future__ import annotations
@@ -62,9 +63,24 @@ def check_resume(run_dir: Path, config: TrainConfig) -> bool:
                 f"{folder} holds checkpoints of a run with other settings ({'; '.join(changed[:6])}); "
                 f"resuming needs the same settings: train into another --out, or delete {folder} to start over"
             )
+    if resumable:
+        saved_in = checkpoint_epoch(folder / "last.ckpt") + 1
+        if saved_in > config.trainer.epochs:  # Lightning would stop with a traceback
+            raise ConfigError(
+                f"{folder / 'last.ckpt'} was saved in epoch {saved_in} and this run asks for "
+                f"{config.trainer.epochs} epochs: resume with epochs={saved_in} or more, train into another --out, "
+                f"or delete {folder} to start over"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(record, {"settings": settings})
+    write_json(record, {"settings": settings, "epochs": config.trainer.epochs})
     return resumable
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The 0-based epoch a Lightning checkpoint was saved in (memory-mapped: the weights are not read)."""
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", 0))
 
 
 def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:
@@ -74,9 +90,12 @@ def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:
 
     if not (run_dir / "checkpoints" / "last.ckpt").exists() or not (run_dir / RECORD).exists():
         return None
-    settings = json.loads((run_dir / RECORD).read_text(encoding="utf-8")).get("settings", {})
+    record = json.loads((run_dir / RECORD).read_text(encoding="utf-8"))
+    settings = record.get("settings", {})
     trainer = settings.get("trainer", {})
     if trainer.get("mode") not in ("trunk", "full"):
         return None
-    return Recipe(trainer["mode"], settings.get("model", {}).get("input_size"), min_epochs=1, max_epochs=max_epochs,
-                  trunk_cut=trainer.get("trunk_cut", -3), trunk_views=trainer.get("trunk_views", 2))
+    epochs = record.get("epochs")  # the planned epochs (records before they were kept: whatever fits, up to max)
+    return Recipe(trainer["mode"], settings.get("model", {}).get("input_size"), min_epochs=epochs or 1,
+                  max_epochs=epochs or max_epochs, trunk_cut=trainer.get("trunk_cut", -3),
+                  trunk_views=trainer.get("trunk_views", 2))

@@ -75,13 +75,17 @@ def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: 
 
 
 def train_with_unlabelled(
-    config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1
+    config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1, adapt_bn: bool = False
 ) -> dict[str, Any]:
     """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; with ``rounds`` > 1 each
-    student becomes the next round's teacher (``OUT/round<r>``; the last one is ``OUT/model``). Returns a summary."""
+    student becomes the next round's teacher (``OUT/round<r>``; the last one is ``OUT/model``). With ``adapt_bn``
+    each teacher labels with its BatchNorm statistics re-estimated on the unlabelled photos (AdaBN), and
+    ``OUT/model`` is the last student adapted the same way (``OUT/unadapted/model`` before): for unlabelled photos
+    of another domain than the labelled data (a packshot catalogue's model meeting phone photos). Returns a
+    summary."""
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.infer import collect_inputs
-    from fashiontag.models import load_network
+    from fashiontag.models import adapt_batchnorm, load_network
     from fashiontag.train import fit, load_train_data
 
     if not 0.0 < threshold <= 1.0:
@@ -99,6 +103,8 @@ def train_with_unlabelled(
         raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
     used = []
     for r in range(1, rounds + 1):
+        if adapt_bn:
+            adapt_batchnorm(teacher, images)
         labels, confidence, keep = confident_leaves(teacher, images, threshold)
         _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)  # the last round's labels stay
         rows = np.flatnonzero(keep)
@@ -107,6 +113,8 @@ def train_with_unlabelled(
         teacher_dir = fit(config if r == rounds else updated(config, out=str(out / f"round{r}")), combined)
         if r < rounds:
             teacher = load_network(teacher_dir)
+    if adapt_bn:
+        teacher_dir = _adapt_student(Path(teacher_dir), images, len(paths))
     return {
         "teacher": str(first_teacher),
         "model": str(teacher_dir),
@@ -115,4 +123,24 @@ def train_with_unlabelled(
         "used_per_round": used,
         "threshold": threshold,
         "table": str(out / "pseudo_labels.csv"),
+        "adapted": adapt_bn,
     }
+
+
+def _adapt_student(model_dir: Path, images: np.ndarray, count: int) -> Path:
+    """Move the student to ``OUT/unadapted/model`` and write it adapted to the unlabelled photos at ``model_dir``."""
+    import shutil
+
+    from fashiontag.artifact import read_sidecar
+    from fashiontag.models import adapt_batchnorm, load_network
+    from fashiontag.workflows.adapt import save_adapted
+
+    unadapted = model_dir.parent / "unadapted" / model_dir.name
+    shutil.rmtree(unadapted, ignore_errors=True)  # a previous run's
+    unadapted.parent.mkdir(parents=True, exist_ok=True)
+    model_dir.replace(unadapted)
+    sidecar = read_sidecar(unadapted)
+    net = load_network(unadapted, sidecar)
+    layers = adapt_batchnorm(net, images)
+    save_adapted(net, sidecar, unadapted, model_dir, count, 0, layers)
+    return model_dir
