@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
+from fashiontag.data.checks import DataError
 from fashiontag.data.synthetic import make_class_folders
 
 runner = CliRunner()
@@ -62,7 +63,10 @@ def test_adapt_bn_adapts_the_teacher_and_the_final_model(tmp_path: Path) -> None
     assert adaptation["images"] == 40 and adaptation["from"] == str(run / "unadapted" / "model")
     assert "adaptation" not in json.loads((run / "unadapted" / "model" / "fashiontag.json").read_text())
     refused = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "r"), "--adapt-bn", *FAST])
-    assert refused.exit_code == 2 and not (tmp_path / "r").exists()
+    assert refused.exit_code == 2 and not (tmp_path / "r").exists()  # --adapt-bn without --unlabelled
+    few = _train(photos, tmp_path / "few", photos / "tee", "0.5", "1", "--adapt-bn")  # 8 photos: refused up front
+    assert isinstance(few.exception, DataError) and "too few for --adapt-bn" in str(few.exception)
+    assert not (tmp_path / "few" / "teacher").exists()
 
 
 def test_bad_threshold_is_refused(tmp_path: Path) -> None:

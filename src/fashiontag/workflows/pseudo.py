@@ -93,14 +93,16 @@ def train_with_unlabelled(
     if rounds < 1:
         raise ValueError(f"pseudo rounds must be at least 1, got {rounds}")
     out = Path(config.out)
+    paths = collect_inputs([str(unlabelled)])
+    _check_adaptable(unlabelled, len(paths), adapt_bn)  # before the teacher trains, as far as a count can tell
     taxonomy = resolve_taxonomy(config.data.taxonomy, config.data.reader, config.data.root, config.data.source)
     data = load_train_data(config, taxonomy)
     teacher_dir = first_teacher = fit(updated(config, out=str(out / "teacher")), data)
     teacher = load_network(teacher_dir)
-    paths = collect_inputs([str(unlabelled)])
-    images, paths, _ = decode_paths(paths, teacher.preprocess.size, teacher.preprocess.fill)
+    images, paths, failures = decode_paths(paths, teacher.preprocess.size, teacher.preprocess.fill)
     if not paths:
         raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
+    _check_adaptable(unlabelled, len(paths), adapt_bn)
     used = []
     for r in range(1, rounds + 1):
         if adapt_bn:
@@ -114,7 +116,7 @@ def train_with_unlabelled(
         if r < rounds:
             teacher = load_network(teacher_dir)
     if adapt_bn:
-        teacher_dir = _adapt_student(Path(teacher_dir), images, len(paths))
+        teacher_dir = _adapt_student(Path(teacher_dir), images, len(failures))
     return {
         "teacher": str(first_teacher),
         "model": str(teacher_dir),
@@ -127,7 +129,15 @@ def train_with_unlabelled(
     }
 
 
-def _adapt_student(model_dir: Path, images: np.ndarray, count: int) -> Path:
+def _check_adaptable(unlabelled: str | Path, count: int, adapt_bn: bool) -> None:
+    from fashiontag.models import MIN_BATCHNORM_IMAGES
+
+    if adapt_bn and count < MIN_BATCHNORM_IMAGES:
+        raise DataError(f"{unlabelled}: {count} readable photos are too few for --adapt-bn (BatchNorm statistics "
+                        f"need at least {MIN_BATCHNORM_IMAGES}); give more photos or leave --adapt-bn out")
+
+
+def _adapt_student(model_dir: Path, images: np.ndarray, unreadable: int) -> Path:
     """Move the student to ``OUT/unadapted/model`` and write it adapted to the unlabelled photos at ``model_dir``."""
     import shutil
 
@@ -142,5 +152,5 @@ def _adapt_student(model_dir: Path, images: np.ndarray, count: int) -> Path:
     sidecar = read_sidecar(unadapted)
     net = load_network(unadapted, sidecar)
     layers = adapt_batchnorm(net, images)
-    save_adapted(net, sidecar, unadapted, model_dir, count, 0, layers)
+    save_adapted(net, sidecar, unadapted, model_dir, len(images), unreadable, layers)
     return model_dir
