@@ -51,16 +51,42 @@ def test_the_running_statistics_become_the_new_photos_own() -> None:
     per_batch = [batch.mean(dim=(0, 2, 3)) for batch in seen]
     assert torch.allclose(first.running_mean, torch.stack(per_batch).mean(0), atol=1e-4)
     assert torch.allclose(first.running_mean, inputs.mean(dim=(0, 2, 3)), atol=1e-4)  # equal batches: the mean
+    per_batch_var = torch.stack([batch.var(dim=(0, 2, 3), unbiased=True) for batch in seen]).mean(0)
+    assert torch.allclose(first.running_var, per_batch_var, atol=1e-4)
     assert not net.training and not first.training and first.momentum == momentum
     assert dropout_modes and not any(dropout_modes)  # dropout stayed off while the statistics were gathered
 
 
-def test_too_few_photos_or_no_batchnorm_is_refused() -> None:
+def test_too_few_photos_no_batchnorm_a_cascade_or_a_failing_pass_are_refused_and_change_nothing() -> None:
     images, _ = _squares(10, 0)
     with pytest.raises(ValueError, match=f"at least {MIN_BATCHNORM_IMAGES}"):
         adapt_batchnorm(_net(), images[: MIN_BATCHNORM_IMAGES - 1])
+    with pytest.raises(ValueError, match="at least 2"):
+        adapt_batchnorm(_net(), images, batch_size=1)
     with pytest.raises(ValueError, match="no BatchNorm"):
         adapt_batchnorm(nn.Sequential(nn.Flatten(), nn.Linear(3072, 4)), images)
+
+    class Cascade(nn.Module):  # what check_adaptable sees of a CascadeNet: parts
+        def parts(self) -> dict[str, nn.Module]:
+            return {"router": _net()}
+
+    with pytest.raises(ValueError, match="cascade"):
+        adapt_batchnorm(Cascade(), images)
+    net, calls = _net(), []
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    forward = net.forward
+
+    def fails_on_the_second_batch(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        calls.append(len(x))
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+        return forward(x)
+
+    net.forward = fails_on_the_second_batch
+    with pytest.raises(RuntimeError, match="interrupted"):  # the first batch had already moved the statistics
+        adapt_batchnorm(net, images, batch_size=20)
+    assert calls == [20, 20] and not net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # ... and they are back
 
 
 def _accuracy(net: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:

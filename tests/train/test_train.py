@@ -118,6 +118,10 @@ def test_resume_refuses_checkpoints_of_other_settings(synthetic, tiny_args, tmp_
     text = " ".join(fewer.output.replace("│", " ").split())
     assert fewer.exit_code == 2 and "saved in epoch 3" in text and "epochs=3 or more" in text, fewer.output
     assert last.read_bytes() == before
+    _train([*args, "epochs=3"])  # as many as it was saved in: allowed (nothing left to train)
+    last.write_bytes(b"truncated by a crash")
+    broken = runner.invoke(app, ["train", *args, "epochs=3"])
+    assert broken.exit_code == 2 and "cannot be read" in " ".join(broken.output.replace("│", " ").split())
 
 
 def test_focal_loss_matches_hand_computation():

@@ -26,7 +26,8 @@ def model_and_photos(tmp_path: Path) -> tuple[Path, Path]:
     photos = make_class_folders(tmp_path / "photos", {"tee": 20, "hat": 20}, size=32)
     torch.manual_seed(0)
     net = create_network(infer_folder_taxonomy(photos), "smallcnn", "flat", default_preprocess("smallcnn", 32, 32))
-    save_model(net.eval(), tmp_path / "model", metrics={"acc_class": 0.5}, name="fpi-model")
+    save_model(net.eval(), tmp_path / "model", metrics={"acc_class": 0.5}, name="fpi-model",
+               export={"onnx": {"opset": 17}})  # an export report: its ONNX files do not come along
     return tmp_path / "model", photos
 
 
@@ -43,6 +44,7 @@ def test_adapt_writes_a_new_model_and_leaves_the_input_alone(model_and_photos, t
     assert adaptation["images"] == 40 and adaptation["unreadable"] == 1 and adaptation["method"] == "adabn"
     assert adaptation["metrics_before"] == {"acc_class": 0.5} and "metrics" not in sidecar
     assert sidecar["name"] == "fpi-model" and "## Adaptation" in (tmp_path / "shop" / "README.md").read_text()
+    assert "export" not in sidecar and adaptation["from"] == str(model.resolve())
     old, new = load_file(str(model / "model.safetensors")), load_file(str(tmp_path / "shop" / "model.safetensors"))
     stats = [k for k in old if k.endswith("running_mean")]
     assert stats and all(not torch.equal(old[k], new[k]) for k in stats)  # the statistics moved ...
@@ -60,3 +62,8 @@ def test_adapt_refuses_its_input_an_existing_model_and_too_few_photos(model_and_
     assert runner.invoke(app, ["adapt", str(model), str(photos), "--out", str(tmp_path / "a")]).exit_code == 0
     again = runner.invoke(app, ["adapt", str(model), str(photos), "--out", str(tmp_path / "a")])
     assert again.exit_code == 2 and "already holds a model" in _text(again)
+    twice = runner.invoke(app, ["adapt", str(tmp_path / "a"), str(photos), "--out", str(tmp_path / "b")])
+    previous = json.loads((tmp_path / "b" / "fashiontag.json").read_text())["adaptation"]["previous"]
+    assert twice.exit_code == 0 and previous["from"] == str(model.resolve())  # the first adaptation is kept
+    sample = runner.invoke(app, ["adapt", str(model), str(photos), "--out", str(tmp_path / "c"), "--max-images", "8"])
+    assert sample.exit_code == 2 and "32" in _text(sample)  # a sample too small to estimate anything

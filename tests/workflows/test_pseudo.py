@@ -52,21 +52,32 @@ def test_unlabelled_photos_join_the_student(tmp_path: Path) -> None:
     assert json.loads((run / "model" / "fashiontag.json").read_text())["heads"]["class"] == ["hat", "tee"]
 
 
-def test_adapt_bn_adapts_the_teacher_and_the_final_model(tmp_path: Path) -> None:
+def test_adapt_bn_adapts_the_teacher_and_the_final_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fashiontag.models
+
     photos = make_class_folders(tmp_path / "photos", {"tee": 8, "hat": 8})
     inbox = make_class_folders(tmp_path / "inbox", {"tee": 20, "hat": 20}, seed=1)  # AdaBN needs >= 32 photos
+    adapted = []  # (network, photos) of each adaptation, in order
+    real = fashiontag.models.adapt_batchnorm
+    monkeypatch.setattr(fashiontag.models, "adapt_batchnorm",
+                        lambda net, images, *a, **k: adapted.append((net, len(images))) or real(net, images, *a, **k))
     run = tmp_path / "run"
     result = _train(photos, run, inbox, "0.5", "1", "--adapt-bn")
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "BatchNorm statistics adapted" in result.output
+    assert [n for _, n in adapted] == [40, 40] and adapted[0][0] is not adapted[1][0]  # the teacher, then the student
     adaptation = json.loads((run / "model" / "fashiontag.json").read_text())["adaptation"]
-    assert adaptation["images"] == 40 and adaptation["from"] == str(run / "unadapted" / "model")
+    assert adaptation["images"] == 40 and adaptation["from"] == str((run / "unadapted" / "model").resolve())
+    assert not (run / ".model.adapting").exists()
     assert "adaptation" not in json.loads((run / "unadapted" / "model" / "fashiontag.json").read_text())
     refused = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "r"), "--adapt-bn", *FAST])
     assert refused.exit_code == 2 and not (tmp_path / "r").exists()  # --adapt-bn without --unlabelled
     few = _train(photos, tmp_path / "few", photos / "tee", "0.5", "1", "--adapt-bn")  # 8 photos: refused up front
     assert isinstance(few.exception, DataError) and "too few for --adapt-bn" in str(few.exception)
     assert not (tmp_path / "few" / "teacher").exists()
+    cascade = _train(photos, tmp_path / "cascade", inbox, "0.5", "1", "--adapt-bn", "strategy=cascade")
+    assert cascade.exit_code == 2 and "cascade cannot be adapted" in " ".join(cascade.output.replace("│", " ").split())
+    assert not (tmp_path / "cascade" / "teacher").exists()
 
 
 def test_bad_threshold_is_refused(tmp_path: Path) -> None:

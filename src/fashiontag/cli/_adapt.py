@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         photos: list[str] = typer.Argument(..., help="Unlabelled photos of the new domain: files, folders, globs, "
                                            ".csv/.txt lists (at least 32 readable)."),
         out: Path = typer.Option(..., "--out", "-o", help="New model directory to write."),
-        max_images: int = typer.Option(5000, "--max-images", min=1, help="Use a random sample of at most this "
+        max_images: int = typer.Option(5000, "--max-images", min=32, help="Use a random sample of at most this "
                                        "many photos (the statistics settle after a few thousand)."),
         seed: int = typer.Option(0, help="Seed of that sample."),
         threads: int = THREADS,

@@ -157,8 +157,9 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
                            f">= {pseudo_threshold}{rounds} ({summary['table']}); teacher: {summary['teacher']}")
                 if summary["adapted"]:
-                    typer.echo(f"BatchNorm statistics adapted to the unlabelled photos (teacher and model; the "
-                               f"unadapted model: {Path(summary['model']).parent / 'unadapted' / 'model'})")
+                    typer.echo("BatchNorm statistics adapted to the unlabelled photos: the teacher labelled them "
+                               "adapted (its saved model is not), the model below is the adapted student (before: "
+                               f"{Path(summary['model']).parent / 'unadapted' / 'model'})")
                 model = summary["model"]
             else:
                 model = fit(cfg)

@@ -13,7 +13,7 @@ from fashiontag.models._backbones import (
     list_backbones,
     register_backbone,
 )
-from fashiontag.models._batchnorm import MIN_BATCHNORM_IMAGES, adapt_batchnorm, batchnorm_layers
+from fashiontag.models._batchnorm import MIN_BATCHNORM_IMAGES, adapt_batchnorm, batchnorm_layers, check_adaptable
 from fashiontag.models._card import model_card, write_model_card
 from fashiontag.models._cascade import CascadeNet
 from fashiontag.models._net import (
@@ -31,7 +31,7 @@ from fashiontag.models._weights import WeightsError, map_state_dict, resolve_pre
 
 __all__ = [
     "BackboneSpec", "CascadeNet", "MIN_BATCHNORM_IMAGES", "TaggerNet", "WEIGHTS_NAME", "WeightsError",
-    "adapt_batchnorm", "backbone_spec", "backbone_stages", "batchnorm_layers",
+    "adapt_batchnorm", "backbone_spec", "backbone_stages", "batchnorm_layers", "check_adaptable",
     "create_backbone", "create_network", "create_strategy", "default_preprocess", "describe_backbones",
     "images_to_input", "list_backbones", "list_cuttable_families", "list_strategies", "load_network",
     "map_state_dict", "model_card", "normalise_input", "register_backbone", "register_strategy", "resize_images",

@@ -5,8 +5,9 @@ command with other settings (another cut, input size, learning rate) would silen
 save its network as the new model. So the settings that define the run are written next to the checkpoints; a
 resume with different ones stops with the differing keys and the fix. Settings that only say how long or how
 visibly to train (``epochs``, ``time_limit``, ``progress_bar``, threads) may change on resume, but never to fewer
-epochs than the checkpoint's (that stops with the count to ask for). With a time limit, an interrupted run
-keeps its planned recipe and epochs (see :func:`recorded_recipe`): its cosine schedule was sized to them.
+epochs than the checkpoint's (that stops with the count to ask for). With a time limit the planner sets the
+epochs, and an interrupted run keeps its planned recipe and epochs (see :func:`recorded_recipe`): its cosine
+schedule was sized to them.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def check_resume(run_dir: Path, config: TrainConfig) -> bool:
             )
     if resumable:
         saved_in = checkpoint_epoch(folder / "last.ckpt") + 1
-        if saved_in > config.trainer.epochs:  # Lightning would stop with a traceback
+        if saved_in > config.trainer.epochs:  # Lightning would train nothing, or (one more) stop with a traceback
             raise ConfigError(
                 f"{folder / 'last.ckpt'} was saved in epoch {saved_in} and this run asks for "
                 f"{config.trainer.epochs} epochs: resume with epochs={saved_in} or more, train into another --out, "
@@ -80,7 +81,11 @@ def checkpoint_epoch(path: Path) -> int:
     """The 0-based epoch a Lightning checkpoint was saved in (memory-mapped: the weights are not read)."""
     import torch
 
-    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", 0))
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", 0))
+    except Exception as exc:  # truncated by a crash mid-write, or not a checkpoint at all
+        raise ConfigError(f"{path} cannot be read ({type(exc).__name__}); delete it (or its folder) to start "
+                          "over, or train into another --out") from None
 
 
 def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:

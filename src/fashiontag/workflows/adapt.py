@@ -44,15 +44,18 @@ def adapt_model(
     ``inputs`` (files, folders, globs, .txt/.csv lists; a random ``max_images`` of them when there are more).
     Unreadable photos are skipped and listed. Returns a summary."""
     from fashiontag.infer import collect_inputs
-    from fashiontag.models import MIN_BATCHNORM_IMAGES, adapt_batchnorm, load_network
+    from fashiontag.models import MIN_BATCHNORM_IMAGES, adapt_batchnorm, check_adaptable, load_network
     from fashiontag.workflows.select import decode_paths
 
     model_dir, out = Path(model_dir), Path(out)
     if max_images < 1:
         raise ValueError(f"max_images must be at least 1, got {max_images}")
     _check_out(model_dir, out)
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be at least 2, got {batch_size}")
     sidecar = read_sidecar(model_dir)
     net = load_network(model_dir, sidecar)
+    check_adaptable(net)  # before thousands of photos are decoded
     paths = collect_inputs(list(inputs))
     if not paths:
         raise DataError(f"{', '.join(map(str, inputs))}: no images found (folders, globs or .txt/.csv lists)")
@@ -81,15 +84,17 @@ def save_adapted(net: Any, sidecar: dict[str, Any], source: Path, out: Path, ima
     sidecar's records over and moving its metrics to ``adaptation.metrics_before``."""
     from fashiontag.models import save_model
 
-    extra = {k: v for k, v in sidecar.items() if k not in _REBUILT and k not in ("metrics", "adaptation")}
+    # not carried: the metrics (measured before), the export report (its ONNX files stay with the source)
+    extra = {k: v for k, v in sidecar.items() if k not in _REBUILT and k not in ("metrics", "adaptation", "export")}
     extra["adaptation"] = {
         "method": "adabn",
-        "from": str(source),
+        "from": str(source.resolve()),
         "from_weights_sha256": sidecar["files"].get("model.safetensors"),
         "images": images,
         "unreadable": unreadable,
         "layers": layers,
         "metrics_before": sidecar.get("metrics"),
         "note": "metrics_before, temperature and thresholds were measured on the model before adaptation",
+        **({"previous": sidecar["adaptation"]} if sidecar.get("adaptation") else {}),
     }
     save_model(net, out, **extra)

@@ -94,7 +94,9 @@ def train_with_unlabelled(
         raise ValueError(f"pseudo rounds must be at least 1, got {rounds}")
     out = Path(config.out)
     paths = collect_inputs([str(unlabelled)])
-    _check_adaptable(unlabelled, len(paths), adapt_bn)  # before the teacher trains, as far as a count can tell
+    if adapt_bn:  # before the teacher trains: a network it cannot adapt, too few photos (as far as a count tells)
+        _check_network_adaptable(config)
+        _check_adaptable(unlabelled, len(paths), adapt_bn)
     taxonomy = resolve_taxonomy(config.data.taxonomy, config.data.reader, config.data.root, config.data.source)
     data = load_train_data(config, taxonomy)
     teacher_dir = first_teacher = fit(updated(config, out=str(out / "teacher")), data)
@@ -129,6 +131,19 @@ def train_with_unlabelled(
     }
 
 
+def _check_network_adaptable(config: Any) -> None:
+    from fashiontag.config import ConfigError
+    from fashiontag.models import check_adaptable, create_backbone
+
+    if config.model.strategy == "cascade":
+        raise ConfigError("--adapt-bn: a cascade cannot be adapted (each specialist sees only the photos routed to "
+                          "it); use strategy flat, multihead or combined")
+    try:
+        check_adaptable(create_backbone(config.model.backbone, pretrained=False)[0])  # untrained: its layers do
+    except ValueError as exc:
+        raise ConfigError(f"--adapt-bn: {exc}") from None
+
+
 def _check_adaptable(unlabelled: str | Path, count: int, adapt_bn: bool) -> None:
     from fashiontag.models import MIN_BATCHNORM_IMAGES
 
@@ -145,12 +160,14 @@ def _adapt_student(model_dir: Path, images: np.ndarray, unreadable: int) -> Path
     from fashiontag.models import adapt_batchnorm, load_network
     from fashiontag.workflows.adapt import save_adapted
 
-    unadapted = model_dir.parent / "unadapted" / model_dir.name
+    unadapted, staging = model_dir.parent / "unadapted" / model_dir.name, model_dir.parent / ".model.adapting"
+    sidecar = read_sidecar(model_dir)
+    net = load_network(model_dir, sidecar)
+    layers = adapt_batchnorm(net, images)
+    shutil.rmtree(staging, ignore_errors=True)  # an interrupted attempt's
+    save_adapted(net, sidecar, unadapted, staging, len(images), unreadable, layers)
     shutil.rmtree(unadapted, ignore_errors=True)  # a previous run's
     unadapted.parent.mkdir(parents=True, exist_ok=True)
-    model_dir.replace(unadapted)
-    sidecar = read_sidecar(unadapted)
-    net = load_network(unadapted, sidecar)
-    layers = adapt_batchnorm(net, images)
-    save_adapted(net, sidecar, unadapted, model_dir, len(images), unreadable, layers)
+    model_dir.replace(unadapted)  # two renames: OUT/model is missing only between them
+    staging.replace(model_dir)
     return model_dir
