@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
                                            ".csv/.txt lists (at least 32 readable)."),
         out: Path = typer.Option(..., "--out", "-o", help="New model directory to write."),
         max_images: int = typer.Option(5000, "--max-images", min=32, help="Use a random sample of at most this "
-                                       "many photos (the statistics settle after a few thousand)."),
+                                       "many photos (decoded into memory: about 0.15 MB each at 224 px)."),
         seed: int = typer.Option(0, help="Seed of that sample."),
         threads: int = THREADS,
     ) -> None:
