@@ -156,10 +156,10 @@ def register(app: typer.Typer) -> None:
                 rounds = "" if pseudo_rounds == 1 else f" (per round: {summary['used_per_round']})"
                 typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
                            f">= {pseudo_threshold}{rounds} ({summary['table']}); teacher: {summary['teacher']}")
-                if summary["adapted"]:
+                if summary["unadapted"]:
                     typer.echo("BatchNorm statistics adapted to the unlabelled photos: the teacher labelled them "
                                "adapted (its saved model is not), the model below is the adapted student (before: "
-                               f"{Path(summary['model']).parent / 'unadapted' / 'model'})")
+                               f"{summary['unadapted']})")
                 model = summary["model"]
             else:
                 model = fit(cfg)

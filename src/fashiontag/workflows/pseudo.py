@@ -96,7 +96,7 @@ def train_with_unlabelled(
     paths = collect_inputs([str(unlabelled)])
     if adapt_bn:  # before the teacher trains: a network it cannot adapt, too few photos (as far as a count tells)
         _check_network_adaptable(config)
-        _check_adaptable(unlabelled, len(paths), adapt_bn)
+        _check_enough_photos(unlabelled, len(paths))
     taxonomy = resolve_taxonomy(config.data.taxonomy, config.data.reader, config.data.root, config.data.source)
     data = load_train_data(config, taxonomy)
     teacher_dir = first_teacher = fit(updated(config, out=str(out / "teacher")), data)
@@ -104,7 +104,8 @@ def train_with_unlabelled(
     images, paths, failures = decode_paths(paths, teacher.preprocess.size, teacher.preprocess.fill)
     if not paths:
         raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
-    _check_adaptable(unlabelled, len(paths), adapt_bn)
+    if adapt_bn:
+        _check_enough_photos(unlabelled, len(paths))
     used = []
     for r in range(1, rounds + 1):
         if adapt_bn:
@@ -117,8 +118,7 @@ def train_with_unlabelled(
         teacher_dir = fit(config if r == rounds else updated(config, out=str(out / f"round{r}")), combined)
         if r < rounds:
             teacher = load_network(teacher_dir)
-    if adapt_bn:
-        teacher_dir = _adapt_student(Path(teacher_dir), images, len(failures))
+    unadapted = _adapt_student(Path(teacher_dir), images, len(failures)) if adapt_bn else None
     return {
         "teacher": str(first_teacher),
         "model": str(teacher_dir),
@@ -127,7 +127,7 @@ def train_with_unlabelled(
         "used_per_round": used,
         "threshold": threshold,
         "table": str(out / "pseudo_labels.csv"),
-        "adapted": adapt_bn,
+        "unadapted": str(unadapted) if unadapted else None,  # with adapt_bn: the student before adaptation
     }
 
 
@@ -144,16 +144,17 @@ def _check_network_adaptable(config: Any) -> None:
         raise ConfigError(f"--adapt-bn: {exc}") from None
 
 
-def _check_adaptable(unlabelled: str | Path, count: int, adapt_bn: bool) -> None:
+def _check_enough_photos(unlabelled: str | Path, count: int) -> None:
     from fashiontag.models import MIN_BATCHNORM_IMAGES
 
-    if adapt_bn and count < MIN_BATCHNORM_IMAGES:
+    if count < MIN_BATCHNORM_IMAGES:
         raise DataError(f"{unlabelled}: {count} readable photos are too few for --adapt-bn (BatchNorm statistics "
                         f"need at least {MIN_BATCHNORM_IMAGES}); give more photos or leave --adapt-bn out")
 
 
 def _adapt_student(model_dir: Path, images: np.ndarray, unreadable: int) -> Path:
-    """Move the student to ``OUT/unadapted/model`` and write it adapted to the unlabelled photos at ``model_dir``."""
+    """Move the student to ``OUT/unadapted/model`` and write it adapted to the unlabelled photos at ``model_dir``;
+    returns where the unadapted student now is."""
     import shutil
 
     from fashiontag.artifact import read_sidecar
@@ -170,4 +171,4 @@ def _adapt_student(model_dir: Path, images: np.ndarray, unreadable: int) -> Path
     unadapted.parent.mkdir(parents=True, exist_ok=True)
     model_dir.replace(unadapted)  # two renames: OUT/model is missing only between them
     staging.replace(model_dir)
-    return model_dir
+    return unadapted
