@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from fashiontag.config import ConfigError, build_config
 from fashiontag.data.synthetic import TAXONOMY_YAML
@@ -120,3 +121,37 @@ def test_an_interrupted_planned_run_resumes_with_its_recorded_recipe(tmp_path) -
     probe = build_config(TrainConfig, None, ["probe=true"])
     (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(probe)}))
     assert recorded_recipe(tmp_path, 15) is None  # a probe has no checkpoints to continue
+
+
+def test_a_distillation_teacher_is_counted_in_the_estimate() -> None:
+    trunk, full = Recipe("trunk", 128, 1, 9, trunk_views=4), Recipe("full", 128, 1, 9)
+    rates = (400.0, 300.0)
+    # trunk: the teacher labels every training image's views once; full mode: every epoch
+    assert estimate(trunk, rates, 3000, 300, 3, teacher_rate=100.0) == pytest.approx(
+        estimate(trunk, rates, 3000, 300, 3) + 3000 * 4 / 100.0)
+    assert estimate(full, rates, 3000, 300, 3, teacher_rate=100.0) == pytest.approx(
+        estimate(full, rates, 3000, 300, 3) + 3 * 3000 / 100.0)
+
+
+def test_a_slow_teacher_makes_the_plan_cheaper(taxonomy: Taxonomy) -> None:
+    import time
+
+    from torch import nn
+
+    class SlowTeacher(nn.Module):  # 64 images a second, in torch (it refuses the ONNX export)
+        input_size = 32
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if torch.jit.is_tracing():
+                raise RuntimeError("not exportable")
+            time.sleep(1.0)
+            return x.new_zeros(len(x), 2)
+
+    net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+    config = build_config(TrainConfig, image_size=32, time_limit="1h")
+    alone = plan_recipe(config, net, _images(), n_train=20_000, n_val=100, seconds_left=3600)
+    taught = plan_recipe(config, net, _images(), n_train=20_000, n_val=100, seconds_left=3600, teacher=SlowTeacher())
+    assert any("distillation teacher:" in line for line in taught.lines)
+    # 20,000 images x 4 views at 64 img/s: 20 minutes more, far beyond the timing noise of the two plans
+    assert (taught.recipe, taught.config.trainer.epochs) != (alone.recipe, alone.config.trainer.epochs) or \
+        taught.estimate_seconds > alone.estimate_seconds + 600

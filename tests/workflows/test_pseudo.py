@@ -102,3 +102,36 @@ def test_pseudo_labelled_rows_are_their_own_source() -> None:
     combined = with_pseudo_labels(data, np.zeros((1, 8, 8, 3), np.uint8), ["u.jpg"], ["tee"]).labels
     assert combined["source"].tolist() == ["main", "fpi", "unlabelled"]
     assert combined.iloc[2][["item_id", "split", "leaf"]].tolist() == ["unlabelled:u.jpg", "train", "tee"]
+
+
+def test_soft_pseudo_labels_keep_every_photo_and_distil_from_the_teacher(tmp_path: Path) -> None:
+    photos = make_class_folders(tmp_path / "photos", {"tee": 8, "hat": 8})
+    inbox = make_class_folders(tmp_path / "inbox", {"tee": 5, "hat": 5}, seed=1)
+    run = tmp_path / "run"
+    result = _train(photos, run, inbox, "0.99", "1", "--pseudo-soft")  # few are that sure: most join soft only
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    table = list(csv.DictReader((run / "pseudo_labels.csv").open()))
+    hard = sum(r["used"] == "true" for r in table)
+    assert hard < 10 and f"pseudo-labels: {hard} of 10 unlabelled photos at >= 0.99, {10 - hard} more with soft " \
+        "labels only" in " ".join(result.output.split())
+    split = pd.read_csv(run / "split.csv")
+    assert (split["item_id"].str.startswith("unlabelled:") & (split["split"] == "train")).sum() == 10
+    optim = json.loads((run / "model" / "fashiontag.json").read_text())["training"]["optim"]
+    assert Path(optim["teacher"]).resolve() == (run / "teacher" / "model").resolve()
+    teacher = json.loads((run / "teacher" / "model" / "fashiontag.json").read_text())["training"]["optim"]
+    assert teacher["teacher"] is None  # the teacher itself learnt from the labels alone
+
+
+@pytest.mark.parametrize(("more", "message"), [
+    (["--adapt-bn"], "--pseudo-soft with --adapt-bn"),
+    (["teacher=elsewhere/model"], "leave teacher=elsewhere/model out"),
+    (["strategy=cascade"], "cannot distil into strategy=cascade"),
+])
+def test_soft_pseudo_labels_refuse_what_they_cannot_combine_with(tmp_path: Path, more: list[str], message: str) -> None:
+    photos = make_class_folders(tmp_path / "photos", {"tee": 6, "hat": 6})
+    inbox = make_class_folders(tmp_path / "inbox", {"tee": 20, "hat": 20}, seed=1)
+    result = _train(photos, tmp_path / "r", inbox, "0.5", "1", "--pseudo-soft", *more)
+    assert result.exit_code == 2 and message in " ".join(result.output.replace("│", " ").split()), result.output
+    assert not (tmp_path / "r" / "teacher").exists()  # refused before the teacher trained
+    alone = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-soft", *FAST])
+    assert alone.exit_code == 2 and "needs --unlabelled" in alone.output

@@ -151,23 +151,49 @@ def _measure_full(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, batc
     return forward, _train_rate(lambda: work.head(work.backbone.train()(x)), list(work.parameters()), len(x))
 
 
-def estimate(recipe: Recipe, rates: tuple[float, float], n_train: int, n_val: int, epochs: int) -> float:
-    """Seconds for extraction (trunk/probe) plus ``epochs`` of training and validation."""
+def estimate(recipe: Recipe, rates: tuple[float, float], n_train: int, n_val: int, epochs: int,
+             teacher_rate: float | None = None) -> float:
+    """Seconds for extraction (trunk/probe) plus ``epochs`` of training and validation, plus a distillation
+    teacher's forward passes at ``teacher_rate`` images/s (once per training image and view where the mode caches
+    its inputs, every epoch in full mode)."""
     first, train = rates
+    teacher = 0.0
+    if teacher_rate:
+        per_pass = {"trunk": recipe.trunk_views, "probe": 1}.get(recipe.mode, epochs)
+        teacher = n_train * per_pass / teacher_rate
     if recipe.mode == "trunk":
         extract = (n_train * recipe.trunk_views + n_val) / first
-        return extract + epochs * (n_train / train + n_val / (3 * train))
+        return teacher + extract + epochs * (n_train / train + n_val / (3 * train))
     if recipe.mode == "probe":
-        return (n_train + n_val) / first + 15.0  # heads on cached features: seconds
-    return epochs * (n_train / train + n_val / first)
+        return teacher + (n_train + n_val) / first + 15.0  # heads on cached features: seconds
+    return teacher + epochs * (n_train / train + n_val / first)
+
+
+def measure_teacher(teacher: torch.nn.Module, images: np.ndarray, batch: int = 64) -> float:
+    """Images/s of a distillation teacher (``TeacherLogits``) on real images at its own input size, the way the
+    activation pass runs it (onnxruntime when it exports): it runs beside the student's first pass, so the plan
+    must count it."""
+    import tempfile
+    from pathlib import Path
+
+    from fashiontag.models import resize_images
+    from fashiontag.train._trunk import _Runner
+
+    size = int(getattr(teacher, "input_size", images.shape[1]))
+    x = resize_images(_sample(images, batch), images.shape[1], size)
+    with tempfile.TemporaryDirectory() as folder:
+        runner = _Runner(teacher, size, Path(folder), "teacher")
+        return _rate(lambda: runner(x), len(x))
 
 
 def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n_train: int, n_val: int,
-                seconds_left: float, candidates: tuple[Recipe, ...] = CANDIDATES, batch: int = 64) -> Plan:
+                seconds_left: float, candidates: tuple[Recipe, ...] = CANDIDATES, batch: int = 64,
+                teacher: torch.nn.Module | None = None) -> Plan:
     """The first candidate (best first) whose estimate with ``min_epochs`` fits ``seconds_left``.
 
     With ``mode`` set explicitly (not ``auto``) only that mode's candidates are considered; a model that
     cannot be cut (no trunk stages) skips trunk candidates. Nothing fits: the cheapest candidate, said loudly.
+    A distillation ``teacher`` (``TeacherLogits``) is measured once and its passes counted in every estimate.
     """
     from fashiontag.models import backbone_stages, list_cuttable_families
 
@@ -178,17 +204,21 @@ def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n
     wanted = [c for i, c in enumerate(sized) if config.trainer.mode in ("auto", c.mode) and c not in sized[:i]]
     stages = len(backbone_stages(net.backbone)) if type(net.backbone).__name__ in list_cuttable_families() else 0
     wanted = [c for c in wanted if c.mode != "trunk" or 0 < abs(c.trunk_cut) < stages]  # cuts this backbone has
+    teacher_rate = measure_teacher(teacher, images, batch) if teacher is not None else None
+    if teacher_rate:
+        lines.append(f"distillation teacher: {teacher_rate:.0f} img/s, counted in every estimate")
     for recipe in wanted:
         measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
         rates = measure(net, recipe, images, batch)
-        need = estimate(recipe, rates, n_train, n_val, recipe.min_epochs)
+        need = estimate(recipe, rates, n_train, n_val, recipe.min_epochs, teacher_rate)
         lines.append(f"{recipe.describe()}: {rates[0]:.0f} img/s first pass, {rates[1]:.0f} img/s training "
                      f"-> {need:.0f} s with {recipe.min_epochs} epoch(s)")
         if need <= budget or recipe is wanted[-1]:
             epochs = recipe.min_epochs
-            while epochs < recipe.max_epochs and estimate(recipe, rates, n_train, n_val, epochs + 1) <= budget:
+            while (epochs < recipe.max_epochs
+                   and estimate(recipe, rates, n_train, n_val, epochs + 1, teacher_rate) <= budget):
                 epochs += 1
-            total = estimate(recipe, rates, n_train, n_val, epochs)
+            total = estimate(recipe, rates, n_train, n_val, epochs, teacher_rate)
             verdict = "fits" if total <= budget else "DOES NOT FIT (the cheapest; training stops at the limit)"
             lines.append(f"chose {recipe.describe()}, {epochs} epoch(s): estimated {total:.0f} s, {verdict}")
             chosen = updated(config, mode=recipe.mode, probe=False, epochs=epochs, input_size=recipe.input_size,

@@ -92,7 +92,7 @@ def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, ru
 
 
 def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: TrainData,
-          started: float) -> tuple[TrainConfig, torch.nn.Module, Any, float | None]:
+          started: float, distill: Any = None) -> tuple[TrainConfig, torch.nn.Module, Any, float | None]:
     """With ``time_limit``: the recipe that fits what is left of it (printed), the network rebuilt for its
     input size, and the seconds training may run."""
     if not config.trainer.time_limit:
@@ -109,7 +109,8 @@ def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: T
         print(f"   plan: resuming the interrupted run in {config.out} with its recipe", flush=True)
         candidates = (recorded,)
     plan = plan_recipe(config, net, data.images, int((split == "train").sum()), int((split == "val").sum()),
-                       limit - (time.perf_counter() - started), candidates=candidates)
+                       limit - (time.perf_counter() - started), candidates=candidates,
+                       teacher=distill.teacher if distill is not None else None)
     for line in plan.lines:
         print(f"   plan: {line}", flush=True)
     if plan.config.model.input_size != config.model.input_size:
@@ -153,6 +154,10 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
         from fashiontag.train._budget import parse_duration
 
         parse_duration(config.trainer.time_limit)
+    if config.optim.ema_decay is not None:  # so does a decay outside (0, 1)
+        from fashiontag.train._ema import check_decay
+
+        check_decay(config.optim.ema_decay)
     torch.manual_seed(config.seed)
     dataset = config.data
     taxonomy = data.taxonomy if data is not None else resolve_taxonomy(dataset.taxonomy, dataset.reader, dataset.root,
@@ -162,7 +167,7 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
     distill = load_distillation(config, net)  # so does a bad teacher
     data = data if data is not None else load_train_data(config, taxonomy)
-    config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started)
+    config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started, distill)
     metrics = train_network(net, data, config, out, max_seconds, distill)
     if int(os.environ.get("LOCAL_RANK", "0")) != 0:
         return out / "model"

@@ -48,6 +48,7 @@ def _epoch_lines() -> Any:
 def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any]:
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
+    from fashiontag.train._ema import ema_callback
     from fashiontag.train._module import HeadFirstFinetuning
 
     monitor = config.trainer.monitor
@@ -60,7 +61,8 @@ def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any
     stop = [EarlyStopping(monitor=monitor, mode="max", patience=patience)] if patience is not None else []
     finetune = HeadFirstFinetuning(config.trainer.head_epochs, config.optim.lr * config.optim.backbone_lr_scale)
     lines = [] if config.trainer.progress_bar else [_epoch_lines()]
-    return [checkpoint, latest, *stop, finetune, *lines, *extra]
+    ema = [ema_callback(config.optim.ema_decay)] if config.optim.ema_decay is not None else []
+    return [checkpoint, latest, *stop, finetune, *ema, *lines, *extra]
 
 
 def early_stopping_patience(config: TrainConfig) -> int | None:

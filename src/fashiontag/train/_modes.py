@@ -35,6 +35,8 @@ def _train_probe(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
                 feature_memo: Any = None, max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
     from fashiontag.train._probe import evaluate_features, extract_features, train_heads
 
+    if config.optim.ema_decay is not None:  # a planner may pick the probe for a config written for fine-tuning
+        print("   ema_decay: not used by the probe (its heads train on fixed features in a few seconds)", flush=True)
     rows = np.concatenate([train_rows, val_rows])
     feats = feature_memo.features(net, images, rows) if feature_memo is not None else extract_features(
         net, images[rows])

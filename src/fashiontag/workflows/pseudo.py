@@ -10,6 +10,12 @@ confidence and whether it was used) and the student at ``OUT/model``. ``rounds``
 with each student as the next teacher (intermediate students in ``OUT/round<r>/model``), as noisy-student
 training does.
 
+With ``soft`` the student also learns each teacher's softened probabilities on every training row
+(distillation, ``distill_alpha`` / ``distill_temperature``; Hinton et al. 2015), and the unlabelled photos
+under the threshold join too, with those soft labels only: the photos the teacher is unsure of are the ones a
+hard threshold throws away (300 labelled shop photos, the same teacher: 0.865 -> 0.867 under a 10-minute
+plan, 0.877 with the student's recipe pinned; BENCHMARKS.md, "Few labels").
+
 Example:
     >>> config = build_config(TrainConfig, data="photos", out="runs/shop", probe=True)  # doctest: +SKIP
     >>> train_with_unlabelled(config, "inbox/")  # doctest: +SKIP
@@ -59,9 +65,9 @@ def confident_leaves(teacher: Any, images: np.ndarray, threshold: float) -> tupl
     return labels, confidence, keep
 
 
-def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: list[str]) -> Any:
+def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: list[str | None]) -> Any:
     """``data`` (TrainData) plus ``images`` labelled ``leaves`` in its train split, item ids ``unlabelled:NAME``
-    (each its own duplicate group; attributes unknown)."""
+    (each its own duplicate group; attributes unknown; a leaf of None: no label, for soft labels only)."""
     from fashiontag.train import from_arrays
 
     ids = [f"unlabelled:{name}" for name in names]
@@ -75,14 +81,16 @@ def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: 
 
 
 def train_with_unlabelled(
-    config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1, adapt_bn: bool = False
+    config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1, adapt_bn: bool = False,
+    soft: bool = False,
 ) -> dict[str, Any]:
     """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; with ``rounds`` > 1 each
     student becomes the next round's teacher (``OUT/round<r>``; the last one is ``OUT/model``). With ``adapt_bn``
     each teacher labels with its BatchNorm statistics re-estimated on the unlabelled photos (AdaBN), and
     ``OUT/model`` is the last student adapted the same way (``OUT/unadapted/model`` before): for unlabelled photos
-    of another domain than the labelled data (a packshot catalogue's model meeting phone photos). Returns a
-    summary."""
+    of another domain than the labelled data (a packshot catalogue's model meeting phone photos). With ``soft``
+    each student distils from its teacher on every row, and the photos under ``threshold`` join with the
+    teacher's soft labels only (module docstring). Returns a summary."""
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.infer import collect_inputs
     from fashiontag.models import adapt_batchnorm, load_network
@@ -92,6 +100,8 @@ def train_with_unlabelled(
         raise ValueError(f"pseudo threshold must be in (0, 1], got {threshold}")
     if rounds < 1:
         raise ValueError(f"pseudo rounds must be at least 1, got {rounds}")
+    if soft:
+        _check_soft(config, adapt_bn)
     out = Path(config.out)
     paths = collect_inputs([str(unlabelled)])
     if adapt_bn:  # before the teacher trains: a network it cannot adapt, too few photos (as far as a count tells)
@@ -112,10 +122,12 @@ def train_with_unlabelled(
             adapt_batchnorm(teacher, images)
         labels, confidence, keep = confident_leaves(teacher, images, threshold)
         _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)  # the last round's labels stay
-        rows = np.flatnonzero(keep)
-        used.append(int(len(rows)))
-        combined = with_pseudo_labels(data, images[rows], [paths[i] for i in rows], [labels[i] for i in rows])
-        teacher_dir = fit(config if r == rounds else updated(config, out=str(out / f"round{r}")), combined)
+        used.append(int(keep.sum()))
+        rows = np.arange(len(paths)) if soft else np.flatnonzero(keep)  # soft: the unsure ones join unlabelled
+        leaves = [labels[i] if keep[i] else None for i in rows]
+        combined = with_pseudo_labels(data, images[rows], [paths[i] for i in rows], leaves)
+        student = config if r == rounds else updated(config, out=str(out / f"round{r}"))
+        teacher_dir = fit(updated(student, teacher=str(teacher_dir)) if soft else student, combined)
         if r < rounds:
             teacher = load_network(teacher_dir)
     unadapted = _adapt_student(Path(teacher_dir), images, len(failures)) if adapt_bn else None
@@ -126,9 +138,25 @@ def train_with_unlabelled(
         "used": used[-1],
         "used_per_round": used,
         "threshold": threshold,
+        "soft_only": len(paths) - used[-1] if soft else 0,  # photos that joined with the teacher's soft labels only
         "table": str(out / "pseudo_labels.csv"),
         "unadapted": str(unadapted) if unadapted else None,  # with adapt_bn: the student before adaptation
     }
+
+
+def _check_soft(config: Any, adapt_bn: bool) -> None:
+    """Before the teacher trains: what soft pseudo-labels cannot be combined with."""
+    from fashiontag.config import ConfigError
+
+    if config.optim.teacher:
+        raise ConfigError(f"--pseudo-soft distils from the pseudo-labelling teacher; leave teacher="
+                          f"{config.optim.teacher} out, or leave --pseudo-soft out to distil from that model")
+    if adapt_bn:
+        raise ConfigError("--pseudo-soft with --adapt-bn: the student would distil from the saved teacher, whose "
+                          "BatchNorm statistics are not the adapted ones that labelled the photos; use one of them")
+    if config.model.strategy == "cascade":
+        raise ConfigError("--pseudo-soft: a teacher cannot distil into strategy=cascade (its parts train "
+                          "separately); use flat, multihead or combined")
 
 
 def _check_network_adaptable(config: Any) -> None:
