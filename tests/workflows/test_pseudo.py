@@ -135,3 +135,10 @@ def test_soft_pseudo_labels_refuse_what_they_cannot_combine_with(tmp_path: Path,
     assert not (tmp_path / "r" / "teacher").exists()  # refused before the teacher trained
     alone = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-soft", *FAST])
     assert alone.exit_code == 2 and "needs --unlabelled" in alone.output
+
+
+def test_a_missing_unlabelled_folder_stops_before_the_teacher_trains(tmp_path: Path) -> None:
+    photos = make_class_folders(tmp_path / "photos", {"tee": 6, "hat": 6})
+    result = _train(photos, tmp_path / "r", tmp_path / "nothing", "0.5")
+    assert isinstance(result.exception, DataError) and "no images to pseudo-label" in str(result.exception)
+    assert not (tmp_path / "r" / "teacher").exists()

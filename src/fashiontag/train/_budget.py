@@ -171,8 +171,8 @@ def estimate(recipe: Recipe, rates: tuple[float, float], n_train: int, n_val: in
 
 def measure_teacher(teacher: torch.nn.Module, images: np.ndarray, batch: int = 64) -> float:
     """Images/s of a distillation teacher (``TeacherLogits``) on real images at its own input size, the way the
-    activation pass runs it (onnxruntime when it exports): it runs beside the student's first pass, so the plan
-    must count it."""
+    activation pass runs it (onnxruntime when it exports; full mode runs it in torch on every batch, a little
+    slower than this): its passes are part of the run, so the plan must count them."""
     import tempfile
     from pathlib import Path
 

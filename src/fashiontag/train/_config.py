@@ -72,7 +72,7 @@ class OptimConfig:
     teacher: str | None = None  # its model directory (same taxonomy heads and strategy as the student), or None
     distill_alpha: float = 0.5  # loss = (1 - alpha) * task loss + alpha * T^2 * KL(teacher || student), per head
     distill_temperature: float = 2.0  # T: softens both distributions
-    ema_decay: float | None = None  # e.g. 0.998: validate, keep and save an EMA of the weights (train/_ema.py)
+    ema_decay: float | None = None  # e.g. 0.995: validate, keep and save an EMA of the weights (train/_ema.py)
 
 
 @dataclass(frozen=True)

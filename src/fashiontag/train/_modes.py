@@ -36,7 +36,7 @@ def _train_probe(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
     from fashiontag.train._probe import evaluate_features, extract_features, train_heads
 
     if config.optim.ema_decay is not None:  # a planner may pick the probe for a config written for fine-tuning
-        print("   ema_decay: not used by the probe (its heads train on fixed features in a few seconds)", flush=True)
+        print("   ema_decay: not used by the probe (its heads train on fixed features)", flush=True)
     rows = np.concatenate([train_rows, val_rows])
     feats = feature_memo.features(net, images, rows) if feature_memo is not None else extract_features(
         net, images[rows])

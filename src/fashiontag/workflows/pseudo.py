@@ -104,6 +104,8 @@ def train_with_unlabelled(
         _check_soft(config, adapt_bn)
     out = Path(config.out)
     paths = collect_inputs([str(unlabelled)])
+    if not any(Path(path).is_file() for path in paths):  # before the teacher trains, not after
+        raise DataError(f"{unlabelled}: no images to pseudo-label (folders, globs or .txt/.csv lists of files)")
     if adapt_bn:  # before the teacher trains: a network it cannot adapt, too few photos (as far as a count tells)
         _check_network_adaptable(config)
         _check_enough_photos(unlabelled, len(paths))
