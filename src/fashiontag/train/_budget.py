@@ -179,7 +179,7 @@ def measure_teacher(teacher: torch.nn.Module, images: np.ndarray, batch: int = 6
     from fashiontag.models import resize_images
     from fashiontag.train._trunk import _Runner
 
-    size = int(getattr(teacher, "input_size", images.shape[1]))
+    size = int(teacher.input_size)
     x = resize_images(_sample(images, batch), images.shape[1], size)
     with tempfile.TemporaryDirectory() as folder:
         runner = _Runner(teacher, size, Path(folder), "teacher")
