@@ -137,6 +137,45 @@ def test_full_and_probe_modes_distil_and_record_the_teacher(mode: str, data: dic
         assert abs(epoch["train_loss_epoch"] - epoch["train_task_loss"]) > 1e-3, epoch
 
 
+def test_an_ensemble_teacher_gives_the_mean_of_its_members_probabilities(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    taxonomy = load_taxonomy(data["taxonomy"])
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_tiny_model(a, taxonomy, seed=0)
+    make_tiny_model(b, taxonomy, seed=1)
+    x = torch.rand(5, 3, 32, 32)
+    single = [TeacherLogits(load_network(m))(x) for m in (a, b)]
+    ensemble = TeacherLogits([load_network(a), load_network(b)])(x)
+    assert not torch.allclose(single[0], single[1])  # two different members
+    for part, (s0, s1) in zip(
+        ensemble.split([4, 2], 1), zip(single[0].split([4, 2], 1), single[1].split([4, 2], 1), strict=True), strict=True
+    ):  # per logit head (leaf: 4, colour: 2), softmax of the ensemble's logits = the mean of the members'
+        mean = (s0.softmax(1) + s1.softmax(1)) / 2
+        torch.testing.assert_close(part.softmax(1), mean, atol=1e-6, rtol=1e-5)
+
+    model = fit(
+        _config(
+            data, tmp_path / "student", backbone="smallcnn", pretrained=False, input_size=32, probe=True,
+            probe_steps=20, teacher=f"{a}, {b}",
+        )
+    )
+    record = json.loads((model / "fashiontag.json").read_text())["teacher"]
+    assert [m["path"] for m in record["members"]] == [str(a.resolve()), str(b.resolve())]
+    assert [m["sha256"] for m in record["members"]] == [sha256_file(m / "fashiontag.json") for m in (a, b)]
+    assert record["sha256"] not in {m["sha256"] for m in record["members"]}  # its soft labels are neither's
+
+
+@pytest.mark.parametrize(("teacher", "message"), [("{a},{a}", "names a model twice"), ("{a},", "an empty entry")])
+def test_a_bad_ensemble_teacher_is_refused(teacher: str, message: str, data: dict[str, Path], tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    make_tiny_model(a, load_taxonomy(data["taxonomy"]))
+    config = _config(data, tmp_path / "run", backbone="smallcnn", pretrained=False, teacher=teacher.format(a=a))
+    with pytest.raises(ConfigError, match=message):
+        fit(config)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     packaged_weights_path("tf_efficientnet_lite0") is None,

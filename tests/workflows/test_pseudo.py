@@ -142,3 +142,36 @@ def test_a_missing_unlabelled_folder_stops_before_the_teacher_trains(tmp_path: P
     result = _train(photos, tmp_path / "r", tmp_path / "nothing", "0.5")
     assert isinstance(result.exception, DataError) and "no images to pseudo-label" in str(result.exception)
     assert not (tmp_path / "r" / "teacher").exists()
+
+
+def test_several_teachers_label_as_an_ensemble_and_the_student_distils_from_all(tmp_path: Path) -> None:
+    import numpy as np
+
+    from fashiontag.models import load_network
+    from fashiontag.workflows.select import decode_paths, network_embeddings
+
+    photos = make_class_folders(tmp_path / "photos", {"tee": 8, "hat": 8})
+    inbox = make_class_folders(tmp_path / "inbox", {"tee": 5, "hat": 5}, seed=1)
+    run = tmp_path / "run"
+    result = _train(photos, run, inbox, "0.5", "1", "--pseudo-soft", "--pseudo-teachers", "2")
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    teachers = [run / "teacher" / "model", run / "teacher2" / "model"]
+    seeds = [json.loads((t / "fashiontag.json").read_text())["training"]["seed"] for t in teachers]
+    assert seeds == [0, 1]  # each its own seed, so they differ
+    flat = " ".join(result.output.split())
+    assert f"teacher: {teachers[0]}, {teachers[1]}" in flat
+
+    table = list(csv.DictReader((run / "pseudo_labels.csv").open()))  # the mean of both teachers' probabilities
+    nets = [load_network(t) for t in teachers]
+    images, paths, _ = decode_paths([r["path"] for r in table], nets[0].preprocess.size, nets[0].preprocess.fill)
+    each = [network_embeddings(net, images)[1]["class"] for net in nets]
+    assert not np.allclose(each[0], each[1])
+    mean = (each[0] + each[1]) / 2
+    np.testing.assert_allclose([float(r["confidence"]) for r in table], mean.max(1), atol=1e-5)
+    assert [r["label"] for r in table] == [nets[0].taxonomy.head_labels("class")[i] for i in mean.argmax(1)]
+
+    record = json.loads((run / "model" / "fashiontag.json").read_text())["teacher"]
+    assert [Path(m["path"]) for m in record["members"]] == [t.resolve() for t in teachers]
+    alone = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-teachers",
+                                "2", *FAST])
+    assert alone.exit_code == 2 and "needs --unlabelled" in alone.output

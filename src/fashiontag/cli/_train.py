@@ -137,6 +137,10 @@ def register(app: typer.Typer) -> None:
                                          "learns the teacher's soft labels (distillation: distill_alpha, "
                                          "distill_temperature) on every row, and the photos under the threshold "
                                          "join with soft labels only."),
+        pseudo_teachers: int = typer.Option(1, "--pseudo-teachers", min=1, max=8,
+                                            help="With --unlabelled: train this many teachers, each with its own "
+                                            "seed (OUT/teacher, OUT/teacher2, ...); their mean probabilities "
+                                            "label the photos (and, with --pseudo-soft, are the soft labels)."),
         threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
@@ -149,8 +153,9 @@ def register(app: typer.Typer) -> None:
         if adapt_bn and not unlabelled:
             raise typer.BadParameter("needs --unlabelled (the photos whose statistics it takes)",
                                      param_hint="--adapt-bn")
-        if pseudo_soft and not unlabelled:
-            raise typer.BadParameter("needs --unlabelled (the photos to label)", param_hint="--pseudo-soft")
+        for flag, given in (("--pseudo-soft", pseudo_soft), ("--pseudo-teachers", pseudo_teachers > 1)):
+            if given and not unlabelled:
+                raise typer.BadParameter("needs --unlabelled (the photos to label)", param_hint=flag)
         try:
             cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, backbone=backbone,
                           strategy=strategy, reader=reader, source=source, split=split, probe=probe or None,
@@ -159,11 +164,12 @@ def register(app: typer.Typer) -> None:
                 from fashiontag.workflows.pseudo import train_with_unlabelled
 
                 summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold, pseudo_rounds, adapt_bn,
-                                                pseudo_soft)
+                                                pseudo_soft, pseudo_teachers)
                 rounds = "" if pseudo_rounds == 1 else f" (per round: {summary['used_per_round']})"
                 soft = f", {summary['soft_only']} more with soft labels only" if pseudo_soft else ""
                 typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
-                           f">= {pseudo_threshold}{rounds}{soft} ({summary['table']}); teacher: {summary['teacher']}")
+                           f">= {pseudo_threshold}{rounds}{soft} ({summary['table']}); teacher: "
+                           f"{', '.join(summary['teachers'])}")
                 if summary["unadapted"]:
                     typer.echo("BatchNorm statistics adapted to the unlabelled photos: the teacher labelled them "
                                "adapted (its saved model is not), the model below is the adapted student (before: "

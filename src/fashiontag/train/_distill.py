@@ -1,7 +1,9 @@
 """Knowledge distillation (Hinton et al. 2015): a stronger saved model's softened logits as extra targets.
 
-``optim.teacher`` names a saved fashiontag model (a larger input size, another backbone such as lite2, or an
-ensemble saved as one model) with the student's taxonomy heads and strategy. Per strategy logit head:
+``optim.teacher`` names a saved fashiontag model (a larger input size, another backbone such as lite2) with the
+student's taxonomy heads and strategy, or several, comma-separated: an ensemble, whose soft labels are the mean
+of its members' probabilities (members trained apart make fewer of the same mistakes; Hinton et al. distilled
+ensembles). Per strategy logit head:
 
     loss = (1 - alpha) * task loss + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
 
@@ -15,7 +17,10 @@ most. Validation and the kept checkpoint stay on the true labels.
 
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,22 +34,35 @@ from fashiontag.train._config import TrainConfig
 
 
 class TeacherLogits(nn.Module):
-    """Float ``[0,1]`` NCHW (the student's view of a batch, at any size) -> the teacher's raw logits per strategy
-    head, concatenated in ``logit_heads`` order. The teacher resizes to its own input size and normalises with its
-    own mean/std, so it sees the same (augmented) pixels the student sees. Exportable to ONNX."""
+    """Float ``[0,1]`` NCHW (the student's view of a batch, at any size) -> the teacher's logits per strategy
+    head, concatenated in ``logit_heads`` order. Each member resizes to its own input size and normalises with
+    its own mean/std, so it sees the same (augmented) pixels the student sees. One member: its raw logits;
+    several: per head the log of their mean probability (softmax of it = the ensemble's mean). Exportable to
+    ONNX."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, nets: nn.Module | list[nn.Module]) -> None:
         super().__init__()
-        self.net = net.eval().requires_grad_(False)
-        self.input_size = net.preprocess.input_size
+        members = [nets] if isinstance(nets, nn.Module) else list(nets)
+        self.nets = nn.ModuleList(net.eval().requires_grad_(False) for net in members)
+        self.input_size = max(int(net.preprocess.input_size) for net in members)  # decode at the largest
+
+    def _member_logits(self, net: nn.Module, x: Tensor) -> dict[str, Tensor]:
+        size = net.preprocess.input_size
+        if tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+        return net.forward_logits(normalise_input(x.to(net.mean.dtype), net.mean, net.std))
 
     def forward(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
-            x = F.interpolate(
-                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False, antialias=False
-            )
-        logits = self.net.forward_logits(normalise_input(x.to(self.net.mean.dtype), self.net.mean, self.net.std))
-        return torch.cat([logits[h].float() for h in self.net.logit_heads], dim=1)
+        outputs = [self._member_logits(net, x) for net in self.nets]
+        heads = self.nets[0].logit_heads
+        if len(outputs) == 1:
+            return torch.cat([outputs[0][h].float() for h in heads], dim=1)
+        mean_log_probs = [
+            torch.logsumexp(torch.stack([F.log_softmax(out[h].float(), dim=1) for out in outputs]), dim=0)
+            - math.log(len(outputs))
+            for h in heads
+        ]
+        return torch.cat(mean_log_probs, dim=1)
 
 
 def kd_loss(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
@@ -93,15 +111,27 @@ class Distillation:
         return (1 - self.alpha) * task + self.alpha * self.soft_loss(student, teacher)
 
     def sidecar(self) -> dict[str, Any]:
-        """The student sidecar's ``teacher`` entry."""
-        net = self.teacher.net
-        return {
-            **self.record,
-            "backbone": net.backbone_name,
-            "input_size": net.preprocess.input_size,
-            "alpha": self.alpha,
-            "temperature": self.temperature,
-        }
+        """The student sidecar's ``teacher`` entry (an ensemble: its ``members``, each recorded as one teacher)."""
+        described = [
+            {**record, "backbone": net.backbone_name, "input_size": net.preprocess.input_size}
+            for record, net in zip(self.record.get("members", [self.record]), self.teacher.nets, strict=True)
+        ]
+        base = described[0] if len(described) == 1 else {**self.record, "members": described}
+        return {**base, "alpha": self.alpha, "temperature": self.temperature}
+
+
+def teacher_paths(value: str) -> list[str]:
+    """``optim.teacher``'s model directories: one, or several comma-separated (an ensemble).
+
+    Raises:
+        ConfigError: an empty entry (``a,,b``, a trailing comma) or the same directory twice.
+    """
+    paths = [part.strip() for part in value.split(",")]
+    if not all(paths):
+        raise ConfigError(f"teacher={value!r}: an empty entry; give model directories separated by commas")
+    if len({str(Path(p).resolve()) for p in paths}) != len(paths):
+        raise ConfigError(f"teacher={value!r} names a model twice; an ensemble's members must differ")
+    return paths
 
 
 def _head_labels(net: nn.Module) -> dict[str, list]:
@@ -167,21 +197,32 @@ def load_distillation(config: TrainConfig, net: nn.Module) -> Distillation | Non
             "a teacher cannot distil into strategy=cascade (its parts train separately); use flat, "
             "multihead or combined"
         )
-    try:
-        teacher, record = load_checked(optim.teacher)
-    except ModelFileError as exc:
-        raise ConfigError(f"teacher={optim.teacher}: {exc}") from None
-    if teacher.parts():
-        raise ConfigError(f"teacher={optim.teacher} is a cascade; distillation needs a single-network teacher")
-    _check_heads(optim.teacher, teacher, net)
+    nets, records = [], []
+    for path in teacher_paths(optim.teacher):
+        try:
+            teacher, record = load_checked(path)
+        except ModelFileError as exc:
+            raise ConfigError(f"teacher={path}: {exc}") from None
+        if teacher.parts():
+            raise ConfigError(f"teacher={path} is a cascade; distillation needs a single-network teacher")
+        _check_heads(path, teacher, net)
+        nets.append(teacher)
+        records.append(record)
     return Distillation(
-        TeacherLogits(teacher),
-        record,
+        TeacherLogits(nets),
+        records[0] if len(records) == 1 else _ensemble_record(records),
         list(net.logit_heads),
         _logit_sizes(net),
         float(optim.distill_alpha),
         float(optim.distill_temperature),
     )
+
+
+def _ensemble_record(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ensemble's record: its members', and one hash over theirs (what its cached soft labels depend on)."""
+    joined = "\n".join(r["sha256"] for r in records).encode()
+    return {"path": ",".join(r["path"] for r in records), "sha256": hashlib.sha256(joined).hexdigest(),
+            "members": records}
 
 
 @torch.no_grad()

@@ -8,7 +8,8 @@ set of a student trained the same way (Lee 2013, "pseudo-label"; the teacher/stu
 Writes ``OUT/teacher/model`` (the teacher), ``OUT/pseudo_labels.csv`` (every unlabelled photo, its label,
 confidence and whether it was used) and the student at ``OUT/model``. ``rounds`` > 1 repeats the labelling
 with each student as the next teacher (intermediate students in ``OUT/round<r>/model``), as noisy-student
-training does.
+training does. ``teachers`` > 1 trains several first teachers with their own seeds (``OUT/teacher2/model``, ...)
+whose mean probabilities label the photos (an ensemble usually errs less than its members).
 
 With ``soft`` the student also learns each teacher's softened probabilities on every training row
 (distillation, ``distill_alpha`` / ``distill_temperature``; Hinton et al. 2015), and the unlabelled photos
@@ -37,12 +38,13 @@ from fashiontag.workflows.select import decode_paths, network_embeddings
 
 
 def pseudo_label(net: Any, images: np.ndarray, head: str, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
-    """The teacher's label and confidence on ``head`` for each image (leaf ids when ``head`` is the deepest level)."""
-
+    """The teacher's label and confidence on ``head`` for each image (leaf ids when ``head`` is the deepest
+    level); ``net`` may be a list of networks with one taxonomy (an ensemble: the mean of their probabilities)."""
+    nets = net if isinstance(net, list) else [net]
     if not len(images):
         return [], np.zeros(0)
-    probs = network_embeddings(net, images, batch_size)[1][head]
-    labels = net.taxonomy.head_labels(head)
+    probs = np.mean([network_embeddings(member, images, batch_size)[1][head] for member in nets], axis=0)
+    labels = nets[0].taxonomy.head_labels(head)
     return [labels[i] for i in probs.argmax(1)], probs.max(1)
 
 
@@ -57,9 +59,9 @@ def _write_table(path: Path, paths: list[str], labels: list[str], confidence: np
 
 
 def confident_leaves(teacher: Any, images: np.ndarray, threshold: float) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The teacher's deepest-level label and confidence per image, and which to keep: at least ``threshold``
-    sure and a leaf of the taxonomy."""
-    taxonomy = teacher.taxonomy
+    """The teacher's (or an ensemble's, a list) deepest-level label and confidence per image, and which to keep:
+    at least ``threshold`` sure and a leaf of the taxonomy."""
+    taxonomy = (teacher[0] if isinstance(teacher, list) else teacher).taxonomy
     labels, confidence = pseudo_label(teacher, images, taxonomy.levels[-1])
     keep = (confidence >= threshold) & np.array([taxonomy.is_leaf(x) for x in labels], dtype=bool)
     return labels, confidence, keep
@@ -82,7 +84,7 @@ def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: 
 
 def train_with_unlabelled(
     config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1, adapt_bn: bool = False,
-    soft: bool = False,
+    soft: bool = False, teachers: int = 1,
 ) -> dict[str, Any]:
     """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; with ``rounds`` > 1 each
     student becomes the next round's teacher (``OUT/round<r>``; the last one is ``OUT/model``). With ``adapt_bn``
@@ -90,7 +92,10 @@ def train_with_unlabelled(
     ``OUT/model`` is the last student adapted the same way (``OUT/unadapted/model`` before): for unlabelled photos
     of another domain than the labelled data (a packshot catalogue's model meeting phone photos). With ``soft``
     each student distils from its teacher on every row, and the photos under ``threshold`` join with the
-    teacher's soft labels only (module docstring). Returns a summary."""
+    teacher's soft labels only (module docstring). ``teachers`` > 1 trains that many first teachers, each with
+    its own seed (``OUT/teacher``, ``OUT/teacher2``, ...; each as ``train ... seed=S`` would, capped sources
+    drawn with that seed too), and the first round's labels (and, with ``soft``,
+    soft labels) are their ensemble's: the mean of their probabilities. Returns a summary."""
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.infer import collect_inputs
     from fashiontag.models import adapt_batchnorm, load_network
@@ -100,6 +105,8 @@ def train_with_unlabelled(
         raise ValueError(f"pseudo threshold must be in (0, 1], got {threshold}")
     if rounds < 1:
         raise ValueError(f"pseudo rounds must be at least 1, got {rounds}")
+    if teachers < 1:
+        raise ValueError(f"pseudo teachers must be at least 1, got {teachers}")
     if soft:
         _check_soft(config, adapt_bn)
     out = Path(config.out)
@@ -111,9 +118,13 @@ def train_with_unlabelled(
         _check_enough_photos(unlabelled, len(paths))
     taxonomy = resolve_taxonomy(config.data.taxonomy, config.data.reader, config.data.root, config.data.source)
     data = load_train_data(config, taxonomy)
-    teacher_dir = first_teacher = fit(updated(config, out=str(out / "teacher")), data)
-    teacher = load_network(teacher_dir)
-    images, paths, failures = decode_paths(paths, teacher.preprocess.size, teacher.preprocess.fill)
+    teacher_dirs = [fit(updated(config, out=str(out / "teacher")), data)]
+    for i in range(1, teachers):  # as `train ... seed=S` would: its own draw of capped sources, init and views
+        seeded = updated(config, seed=config.seed + i)
+        teacher_dirs.append(fit(updated(seeded, out=str(out / f"teacher{i + 1}")), load_train_data(seeded, taxonomy)))
+    first_teachers = list(teacher_dirs)
+    members = [load_network(d) for d in teacher_dirs]
+    images, paths, failures = decode_paths(paths, members[0].preprocess.size, members[0].preprocess.fill)
     if not paths:
         raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
     if adapt_bn:
@@ -121,21 +132,25 @@ def train_with_unlabelled(
     used = []
     for r in range(1, rounds + 1):
         if adapt_bn:
-            adapt_batchnorm(teacher, images)
-        labels, confidence, keep = confident_leaves(teacher, images, threshold)
+            for member in members:
+                adapt_batchnorm(member, images)
+        labels, confidence, keep = confident_leaves(members, images, threshold)
         _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)  # the last round's labels stay
         used.append(int(keep.sum()))
         rows = np.arange(len(paths)) if soft else np.flatnonzero(keep)  # soft: the unsure ones join unlabelled
         leaves = [labels[i] if keep[i] else None for i in rows]
         combined = with_pseudo_labels(data, images[rows], [paths[i] for i in rows], leaves)
         student = config if r == rounds else updated(config, out=str(out / f"round{r}"))
-        teacher_dir = fit(updated(student, teacher=str(teacher_dir)) if soft else student, combined)
+        spec = ",".join(str(d) for d in teacher_dirs)  # several: distillation's ensemble teacher
+        teacher_dirs = [fit(updated(student, teacher=spec) if soft else student, combined)]
         if r < rounds:
-            teacher = load_network(teacher_dir)
-    unadapted = _adapt_student(Path(teacher_dir), images, len(failures)) if adapt_bn else None
+            members = [load_network(teacher_dirs[0])]
+    model_dir = Path(teacher_dirs[0])
+    unadapted = _adapt_student(model_dir, images, len(failures)) if adapt_bn else None
     return {
-        "teacher": str(first_teacher),
-        "model": str(teacher_dir),
+        "teacher": str(first_teachers[0]),
+        "teachers": [str(d) for d in first_teachers],
+        "model": str(model_dir),
         "unlabelled": len(paths),
         "used": used[-1],
         "used_per_round": used,
