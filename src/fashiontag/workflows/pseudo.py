@@ -94,8 +94,8 @@ def train_with_unlabelled(
     each student distils from its teacher on every row, and the photos under ``threshold`` join with the
     teacher's soft labels only (module docstring). ``teachers`` > 1 trains that many first teachers, each with
     its own seed (``OUT/teacher``, ``OUT/teacher2``, ...; each as ``train ... seed=S`` would, capped sources
-    drawn with that seed too), and the first round's labels (and, with ``soft``,
-    soft labels) are their ensemble's: the mean of their probabilities. Returns a summary."""
+    drawn with that seed too), and the first round's labels (and, with ``soft``, soft labels) are their
+    ensemble's: the mean of their probabilities. Returns a summary."""
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.infer import collect_inputs
     from fashiontag.models import adapt_batchnorm, load_network
