@@ -37,10 +37,15 @@ from fashiontag.data.checks import DataError
 from fashiontag.workflows.select import decode_paths, network_embeddings
 
 
+def _members(net: Any) -> list[Any]:
+    """One network or an ensemble's list of them, as a list."""
+    return net if isinstance(net, list) else [net]
+
+
 def pseudo_label(net: Any, images: np.ndarray, head: str, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
     """The teacher's label and confidence on ``head`` for each image (leaf ids when ``head`` is the deepest
     level); ``net`` may be a list of networks with one taxonomy (an ensemble: the mean of their probabilities)."""
-    nets = net if isinstance(net, list) else [net]
+    nets = _members(net)
     if not len(images):
         return [], np.zeros(0)
     probs = np.mean([network_embeddings(member, images, batch_size)[1][head] for member in nets], axis=0)
@@ -61,7 +66,7 @@ def _write_table(path: Path, paths: list[str], labels: list[str], confidence: np
 def confident_leaves(teacher: Any, images: np.ndarray, threshold: float) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The teacher's (or an ensemble's, a list) deepest-level label and confidence per image, and which to keep:
     at least ``threshold`` sure and a leaf of the taxonomy."""
-    taxonomy = (teacher[0] if isinstance(teacher, list) else teacher).taxonomy
+    taxonomy = _members(teacher)[0].taxonomy
     labels, confidence = pseudo_label(teacher, images, taxonomy.levels[-1])
     keep = (confidence >= threshold) & np.array([taxonomy.is_leaf(x) for x in labels], dtype=bool)
     return labels, confidence, keep
