@@ -5,6 +5,10 @@ fitted on ``val`` first, as ``fashiontag evaluate calibrate_split=val`` does), f
 (Learn-then-Test at each target, delta 0.1, levels decide needs_review) and for the old one (the lowest
 threshold whose validation rows reach 99%, no guarantee, every head decides needs_review), beside the ceiling
 of any threshold policy on this model: thresholds fitted on the test photos themselves (``oracle_<target>``).
+``--rank-scores`` also asks whether another confidence would rank a level's mistakes last better than the
+decoded label's probability (the path product, the top-1 minus top-2 margin, the margin among the chosen
+parent's children times the parent's probability): each one's ceiling and val-fitted share at the oracle target.
+``--mistakes-at 0.65`` lists the deepest level's mistakes among its 65% most confident test photos.
 
 Run (a model and the split/cache it was trained with; decoded once, probabilities cached beside --out):
 
@@ -52,6 +56,74 @@ def _old_fit(tax, probs, targets, target: float = 0.99) -> dict[str, float]:
     return out
 
 
+def _prefix_share(score: np.ndarray, correct: np.ndarray, target: float) -> float:
+    """The largest share of photos that, taken in descending ``score``, are still ``target`` accurate."""
+    order = np.argsort(-score, kind="stable")
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(running >= target)
+    return float((ok[-1] + 1) / len(order)) if len(ok) else 0.0
+
+
+def _rank_scores(tax, probs, level: str) -> dict[str, np.ndarray]:
+    """Candidate confidences for ``level``'s decoded label: what the policy uses and three alternatives."""
+    from fashiontag.review import level_index
+
+    decoded = H.decode_top_down(tax, probs)
+    depth, p = tax.levels.index(level), probs[level]
+    top2 = np.sort(p, axis=1)[:, -2:]
+    parent_conf = decoded.confidence[tax.levels[depth - 1]] if depth else np.ones(len(p))
+    parents = decoded.index[tax.levels[depth - 1]] if depth else np.full(len(p), -1)
+    sibling_margin = np.zeros(len(p))  # top-1 minus top-2 among the chosen parent's children
+    for parent, columns in level_index(tax).children[depth].items():
+        rows = np.flatnonzero(parents == parent)
+        if len(rows) and len(columns) > 1:
+            q = np.sort(p[np.ix_(rows, columns)], axis=1)
+            sibling_margin[rows] = (q[:, -1] - q[:, -2]) / q.sum(1)
+        elif len(rows):
+            sibling_margin[rows] = 1.0
+    return {
+        "probability (the policy's)": decoded.confidence[level],
+        "path product": np.prod([decoded.confidence[lv] for lv in tax.levels[: depth + 1]], axis=0),
+        "margin top-1 - top-2": top2[:, 1] - top2[:, 0],
+        "sibling margin x parent probability": sibling_margin * parent_conf,
+    }
+
+
+def rank_scores(tax, val_probs, val_targets, test_probs, test_targets, target: float) -> dict[str, dict]:
+    """Per level and candidate score: the ceiling share (cut fitted on test, as ``oracle``) and the share and
+    accuracy on test of the cut fitted on val (no guarantee) - whether another score ranks mistakes lower."""
+    out: dict[str, dict] = {}
+    for level in tax.levels[1:]:
+        val_scores, test_scores = _rank_scores(tax, val_probs, level), _rank_scores(tax, test_probs, level)
+        val_rows, test_rows = val_targets[level] >= 0, test_targets[level] >= 0
+        val_ok = H.level_correct(H.decode_top_down(tax, val_probs), val_targets, level)[val_rows]
+        test_ok = H.level_correct(H.decode_top_down(tax, test_probs), test_targets, level)[test_rows]
+        out[level] = {}
+        for name in test_scores:
+            cut = _old_threshold(val_scores[name][val_rows], val_ok, target)
+            taken = test_scores[name][test_rows] >= cut
+            out[level][name] = {"ceiling": _prefix_share(test_scores[name][test_rows], test_ok, target),
+                                "val_fitted": float(taken.mean()),
+                                "val_fitted_accuracy": float(test_ok[taken].mean()) if taken.any() else None}
+    return out
+
+
+def mistakes_at(tax, probs, targets, level: str, share: float, top: int = 12) -> dict:
+    """The ``share`` most confident photos on ``level`` (by the policy's probability): how many are wrong, and
+    the most frequent (true, predicted) pairs among them - what a target share would have to accept."""
+    decoded = H.decode_top_down(tax, probs)
+    rows = np.flatnonzero(targets[level] >= 0)
+    rows = rows[np.argsort(-decoded.confidence[level][rows], kind="stable")][: int(share * len(rows))]
+    wrong = rows[decoded.index[level][rows] != targets[level][rows]]
+    names = [label.split(">")[-1].strip() for label in tax.head_labels(level)]
+    pairs: dict[str, int] = {}
+    for i in wrong:
+        pair = f"{names[targets[level][i]]} -> {names[decoded.index[level][i]]}"
+        pairs[pair] = pairs.get(pair, 0) + 1
+    return {"share": share, "photos": int(len(rows)), "wrong": int(len(wrong)),
+            "pairs": dict(sorted(pairs.items(), key=lambda kv: -kv[1])[:top])}
+
+
 def _probabilities(model: str, data: str, split_file: str | None, cache: Path):
     if cache.exists():
         with open(cache, "rb") as handle:
@@ -88,6 +160,10 @@ def main() -> None:
     parser.add_argument("--targets", default="0.985,0.97,0.95", help="LTT targets to try (comma-separated)")
     parser.add_argument("--delta", type=float, default=0.1)
     parser.add_argument("--oracle", type=float, default=0.985, help="target of the test-fitted ceiling row")
+    parser.add_argument("--rank-scores", action="store_true",
+                        help="also compare other confidence scores for ranking each level's mistakes last")
+    parser.add_argument("--mistakes-at", type=float, default=None, metavar="SHARE",
+                        help="list the deepest level's mistakes among its SHARE most confident test photos")
     args = parser.parse_args()
     start = time.perf_counter()
     out = Path(args.out)
@@ -106,6 +182,19 @@ def main() -> None:
         thresholds = {head: fit.threshold for head, fit in fits.items()}
         result[f"ltt_{target}"] = {**H.review_summary(tax, test_probs, test_targets, thresholds),
                                    "refused": {h: f.reason for h, f in fits.items() if f.refused}}
+    if args.rank_scores:
+        result["rank_scores"] = rank_scores(tax, val_probs, val_targets, test_probs, test_targets, args.oracle)
+        for level, rows in result["rank_scores"].items():
+            for name, row in rows.items():
+                fitted = row["val_fitted_accuracy"]
+                print(f"rank {level} by {name}: ceiling {100 * row['ceiling']:.1f}%, cut fitted on val "
+                      f"{100 * row['val_fitted']:.1f}%" + (f" at {100 * fitted:.2f}%" if fitted is not None else ""))
+    if args.mistakes_at:
+        level = tax.levels[-1]
+        found = result["mistakes_at"] = mistakes_at(tax, test_probs, test_targets, level, args.mistakes_at)
+        print(f"{level}: the {100 * args.mistakes_at:g}% most confident test photos ({found['photos']}) hold "
+              f"{found['wrong']} mistakes ({100 * (1 - found['wrong'] / max(1, found['photos'])):.2f}% right): "
+              + ", ".join(f"{pair} {n}" for pair, n in found["pairs"].items()))
     result["seconds"] = round(time.perf_counter() - start, 1)
     out.write_text(json.dumps(result, indent=1, default=float))
     for name, row in result.items():

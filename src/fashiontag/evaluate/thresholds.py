@@ -128,7 +128,8 @@ def ltt_threshold(
     last = fixed_sequence_test(p_value, start, delta)
     if last is None:
         reason = (f"no threshold shows {100 * target:g}% accuracy with delta={delta:g} on {n} photos (best: "
-                  f"{accepted[start] - mistakes[start]}/{accepted[start]} test photos right above {grid[start]:.6g})")
+                  f"{accepted[start] - mistakes[start]} of {accepted[start]} right above {grid[start]:.6g}, among "
+                  f"the {len(test)} of them that test the thresholds)")
         return ThresholdFit(NEVER, target, delta, n, 0, 0, float(p_value[start]), reason)
     kept = int((confidence >= grid[last]).sum())
     wrong = int(((confidence >= grid[last]) & ~correct).sum())

@@ -50,13 +50,15 @@ def run_demo(
     split_dataset(data_config, split_file)
     echo(f"   split written to {split_file}")
     done()
-    done = _step("3/5 train (tf_efficientnet_lite0, ImageNet weights; recipe planned for a 10-minute budget)", echo)
     train_config = build_config(
         TrainConfig, None, overrides, data=str(data), taxonomy="fpi", reader="fpi", source="fpi",
         split=str(split_file), out=str(out / "train"), backbone="tf_efficientnet_lite0", time_limit="10m",
         image_size=80, batch_size=128, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5, warmup_epochs=0.2,
         label_smoothing=0.1, probe_steps=1000, progress_bar=False, test_flip=True,
     )  # fmt: skip
+    budget = train_config.trainer.time_limit
+    recipe = f"recipe planned for a {budget} budget" if budget else "recipe as given, no time limit"
+    done = _step(f"3/5 train ({train_config.model.backbone}, ImageNet weights; {recipe})", echo)
     model_dir = fit(train_config)
     echo(f"   model: {model_dir}")
     done()
