@@ -57,18 +57,15 @@ def _old_fit(tax, probs, targets, target: float = 0.99) -> dict[str, float]:
 
 
 def _prefix_share(score: np.ndarray, correct: np.ndarray, target: float) -> float:
-    """The largest share of photos that, taken in descending ``score``, are still ``target`` accurate."""
-    order = np.argsort(-score, kind="stable")
-    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    ok = np.flatnonzero(running >= target)
-    return float((ok[-1] + 1) / len(order)) if len(ok) else 0.0
+    """The largest share of photos that, taken in descending ``score``, are still ``target`` accurate (the
+    oracle's cut)."""
+    return float((score >= _old_threshold(score, correct, target)).mean()) if len(score) else 0.0
 
 
-def _rank_scores(tax, probs, level: str) -> dict[str, np.ndarray]:
+def _rank_scores(tax, probs, decoded, level: str) -> dict[str, np.ndarray]:
     """Candidate confidences for ``level``'s decoded label: what the policy uses and three alternatives."""
     from fashiontag.review import level_index
 
-    decoded = H.decode_top_down(tax, probs)
     depth, p = tax.levels.index(level), probs[level]
     top2 = np.sort(p, axis=1)[:, -2:]
     parent_conf = decoded.confidence[tax.levels[depth - 1]] if depth else np.ones(len(p))
@@ -93,11 +90,13 @@ def rank_scores(tax, val_probs, val_targets, test_probs, test_targets, target: f
     """Per level and candidate score: the ceiling share (cut fitted on test, as ``oracle``) and the share and
     accuracy on test of the cut fitted on val (no guarantee) - whether another score ranks mistakes lower."""
     out: dict[str, dict] = {}
+    val_decoded, test_decoded = H.decode_top_down(tax, val_probs), H.decode_top_down(tax, test_probs)
     for level in tax.levels[1:]:
-        val_scores, test_scores = _rank_scores(tax, val_probs, level), _rank_scores(tax, test_probs, level)
+        val_scores = _rank_scores(tax, val_probs, val_decoded, level)
+        test_scores = _rank_scores(tax, test_probs, test_decoded, level)
         val_rows, test_rows = val_targets[level] >= 0, test_targets[level] >= 0
-        val_ok = H.level_correct(H.decode_top_down(tax, val_probs), val_targets, level)[val_rows]
-        test_ok = H.level_correct(H.decode_top_down(tax, test_probs), test_targets, level)[test_rows]
+        val_ok = H.level_correct(val_decoded, val_targets, level)[val_rows]
+        test_ok = H.level_correct(test_decoded, test_targets, level)[test_rows]
         out[level] = {}
         for name in test_scores:
             cut = _old_threshold(val_scores[name][val_rows], val_ok, target)

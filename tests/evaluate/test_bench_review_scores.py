@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fashiontag.data.taxonomy import Taxonomy
+from fashiontag.evaluate import hierarchy as H
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_review.py"
 
@@ -40,7 +41,7 @@ def test_a_margin_can_rank_a_confident_mistake_last(bench, tax: Taxonomy) -> Non
     probs = {"group": np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
              "type": np.array([[0.50, 0.45, 0.05], [0.40, 0.05, 0.55], [0.05, 0.45, 0.50], [0.0, 0.0, 1.0]])}
     targets = {"group": np.array([0, 0, 0, 1]), "type": np.array([1, 0, 1, 2])}
-    scores = bench._rank_scores(tax, probs, "type")
+    scores = bench._rank_scores(tax, probs, H.decode_top_down(tax, probs), "type")
     # decoded among Shoes' children: Heels (0.50), Heels (0.40), Flats (0.45), Tote (1.0)
     np.testing.assert_allclose(scores["probability (the policy's)"], [0.50, 0.40, 0.45, 1.0])
     np.testing.assert_allclose(scores["margin top-1 - top-2"], [0.05, 0.15, 0.05, 1.0])
