@@ -175,3 +175,57 @@ def test_several_teachers_label_as_an_ensemble_and_the_student_distils_from_all(
     alone = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-teachers",
                                 "2", *FAST])
     assert alone.exit_code == 2 and "needs --unlabelled" in alone.output
+
+
+def test_saved_models_label_at_their_own_size_and_no_teacher_trains(tmp_path: Path) -> None:
+    import numpy as np
+
+    from fashiontag.models import load_network
+    from fashiontag.workflows.select import decode_paths, network_embeddings
+
+    photos = make_class_folders(tmp_path / "photos", {"tee": 8, "hat": 8})
+    inbox = make_class_folders(tmp_path / "inbox", {"tee": 5, "hat": 5}, seed=1)
+    saved = []
+    for name, size in (("small", "32"), ("large", "40")):  # two saved models, one trained at another size
+        args = ["train", "--data", str(photos), "--out", str(tmp_path / name), *FAST, f"image_size={size}",
+                f"input_size={size}"]
+        assert runner.invoke(app, args).exit_code == 0
+        saved.append(tmp_path / name / "model")
+    run = tmp_path / "run"
+    more = [item for model in saved for item in ("--pseudo-teacher", str(model))]
+    result = _train(photos, run, inbox, "0.5", "1", "--pseudo-soft", *more)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert not (run / "teacher").exists() and f"teacher: {saved[0]}, {saved[1]}" in " ".join(result.output.split())
+
+    table = list(csv.DictReader((run / "pseudo_labels.csv").open()))  # each model saw the photos at its own size
+    nets = [load_network(model) for model in saved]
+    probs = []
+    for net in nets:
+        images, _, _ = decode_paths([r["path"] for r in table], net.preprocess.size, net.preprocess.fill)
+        probs.append(network_embeddings(net, images)[1]["class"])
+    assert nets[1].preprocess.size == 40 != nets[0].preprocess.size
+    np.testing.assert_allclose([float(r["confidence"]) for r in table], np.mean(probs, 0).max(1), atol=1e-5)
+    record = json.loads((run / "model" / "fashiontag.json").read_text())
+    assert [Path(m["path"]) for m in record["teacher"]["members"]] == [m.resolve() for m in saved]
+    assert record["preprocess"]["size"] == 32  # the student keeps its own size; its new rows were decoded at it
+
+
+def test_a_saved_teacher_of_another_taxonomy_or_with_trained_teachers_is_refused(tmp_path: Path) -> None:
+    photos = make_class_folders(tmp_path / "photos", {"tee": 6, "hat": 6})
+    other = make_class_folders(tmp_path / "other", {"tee": 6, "bag": 6})
+    inbox = make_class_folders(tmp_path / "inbox", {"tee": 3, "hat": 3}, seed=1)
+    assert runner.invoke(app, ["train", "--data", str(other), "--out", str(tmp_path / "o"), *FAST]).exit_code == 0
+    cases = [
+        (["--pseudo-teacher", str(tmp_path / "o" / "model")], "has labels ['bag', 'tee'], the run's 'class' has "
+                                                              "['hat', 'tee']"),
+        (["--pseudo-teacher", str(tmp_path / "missing")], "--pseudo-teacher " + str(tmp_path / "missing")),
+        (["--pseudo-teacher", str(tmp_path / "o" / "model"), "--pseudo-teachers", "2"], "use one of them"),
+    ]
+    for more, message in cases:
+        result = _train(photos, tmp_path / "r", inbox, "0.5", "1", *more)
+        flat = " ".join(result.output.replace("│", " ").split())
+        assert result.exit_code == 2 and message in flat, flat
+        assert not (tmp_path / "r" / "teacher").exists()
+    alone = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-teacher",
+                                str(tmp_path / "o" / "model"), *FAST])
+    assert alone.exit_code == 2 and "needs --unlabelled" in alone.output

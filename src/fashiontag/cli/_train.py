@@ -141,6 +141,10 @@ def register(app: typer.Typer) -> None:
                                             help="With --unlabelled: train this many teachers, each with its own "
                                             "seed (OUT/teacher, OUT/teacher2, ...); their mean probabilities "
                                             "label the photos (and, with --pseudo-soft, are the soft labels)."),
+        pseudo_teacher: list[str] | None = typer.Option(None, "--pseudo-teacher", metavar="MODEL_DIR",
+                                                        help="With --unlabelled: label the photos with this saved "
+                                                        "model instead of training a teacher on DATA (repeat for "
+                                                        "an ensemble; any backbone or size, the run's taxonomy)."),
         threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
@@ -153,7 +157,8 @@ def register(app: typer.Typer) -> None:
         if adapt_bn and not unlabelled:
             raise typer.BadParameter("needs --unlabelled (the photos whose statistics it takes)",
                                      param_hint="--adapt-bn")
-        for flag, given in (("--pseudo-soft", pseudo_soft), ("--pseudo-teachers", pseudo_teachers > 1)):
+        for flag, given in (("--pseudo-soft", pseudo_soft), ("--pseudo-teachers", pseudo_teachers > 1),
+                            ("--pseudo-teacher", bool(pseudo_teacher))):
             if given and not unlabelled:
                 raise typer.BadParameter("needs --unlabelled (the photos to label)", param_hint=flag)
         try:
@@ -164,7 +169,7 @@ def register(app: typer.Typer) -> None:
                 from fashiontag.workflows.pseudo import train_with_unlabelled
 
                 summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold, pseudo_rounds, adapt_bn,
-                                                pseudo_soft, pseudo_teachers)
+                                                pseudo_soft, pseudo_teachers, pseudo_teacher)
                 rounds = "" if pseudo_rounds == 1 else f" (per round: {summary['used_per_round']})"
                 soft = f", {summary['soft_only']} more with soft labels only" if pseudo_soft else ""
                 typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "

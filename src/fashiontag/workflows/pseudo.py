@@ -9,7 +9,9 @@ Writes ``OUT/teacher/model`` (the teacher), ``OUT/pseudo_labels.csv`` (every unl
 confidence and whether it was used) and the student at ``OUT/model``. ``rounds`` > 1 repeats the labelling
 with each student as the next teacher (intermediate students in ``OUT/round<r>/model``), as noisy-student
 training does. ``teachers`` > 1 trains several first teachers with their own seeds (``OUT/teacher2/model``, ...)
-whose mean probabilities label the photos (an ensemble usually errs less than its members).
+whose mean probabilities label the photos (an ensemble usually errs less than its members). ``teacher_models``
+labels with saved models instead (yesterday's model, another backbone or input size, an ensemble of them):
+no teacher trains, and each model labels the photos decoded at its own size.
 
 With ``soft`` the student also learns each teacher's softened probabilities on every training row
 (distillation, ``distill_alpha`` / ``distill_temperature``; Hinton et al. 2015), and the unlabelled photos
@@ -34,7 +36,10 @@ import pandas as pd
 from fashiontag._io import atomic_open
 from fashiontag.config import updated
 from fashiontag.data.checks import DataError
+from fashiontag.data.config import DataConfig
 from fashiontag.workflows.select import decode_paths, network_embeddings
+
+Decoded = dict[tuple[int, int], np.ndarray]  # the same photos letterboxed at each (size, fill) a network needs
 
 
 def _members(net: Any) -> list[Any]:
@@ -42,13 +47,22 @@ def _members(net: Any) -> list[Any]:
     return net if isinstance(net, list) else [net]
 
 
-def pseudo_label(net: Any, images: np.ndarray, head: str, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
+def _view(member: Any, images: np.ndarray | Decoded) -> np.ndarray:
+    """``images``, or from a :data:`Decoded` mapping the copy letterboxed as ``member`` was trained."""
+    pre = member.preprocess
+    return images[(pre.size, pre.fill)] if isinstance(images, dict) else images
+
+
+def pseudo_label(
+    net: Any, images: np.ndarray | Decoded, head: str, batch_size: int = 64,
+) -> tuple[list[str], np.ndarray]:
     """The teacher's label and confidence on ``head`` for each image (leaf ids when ``head`` is the deepest
-    level); ``net`` may be a list of networks with one taxonomy (an ensemble: the mean of their probabilities)."""
+    level); ``net`` may be a list of networks with one taxonomy (an ensemble: the mean of their probabilities),
+    and ``images`` a :data:`Decoded` mapping when they were trained at different sizes."""
     nets = _members(net)
-    if not len(images):
+    if not len(_view(nets[0], images)):
         return [], np.zeros(0)
-    probs = np.mean([network_embeddings(member, images, batch_size)[1][head] for member in nets], axis=0)
+    probs = np.mean([network_embeddings(m, _view(m, images), batch_size)[1][head] for m in nets], axis=0)
     labels = nets[0].taxonomy.head_labels(head)
     return [labels[i] for i in probs.argmax(1)], probs.max(1)
 
@@ -63,7 +77,9 @@ def _write_table(path: Path, paths: list[str], labels: list[str], confidence: np
         )
 
 
-def confident_leaves(teacher: Any, images: np.ndarray, threshold: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+def confident_leaves(
+    teacher: Any, images: np.ndarray | Decoded, threshold: float,
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The teacher's (or an ensemble's, a list) deepest-level label and confidence per image, and which to keep:
     at least ``threshold`` sure and a leaf of the taxonomy."""
     taxonomy = _members(teacher)[0].taxonomy
@@ -89,7 +105,7 @@ def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: 
 
 def train_with_unlabelled(
     config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1, adapt_bn: bool = False,
-    soft: bool = False, teachers: int = 1,
+    soft: bool = False, teachers: int = 1, teacher_models: list[str] | None = None,
 ) -> dict[str, Any]:
     """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; with ``rounds`` > 1 each
     student becomes the next round's teacher (``OUT/round<r>``; the last one is ``OUT/model``). With ``adapt_bn``
@@ -100,7 +116,8 @@ def train_with_unlabelled(
     teacher's soft labels only (module docstring). ``teachers`` > 1 trains that many first teachers, each with
     its own seed (``OUT/teacher``, ``OUT/teacher2``, ...; each as ``train ... seed=S`` would, capped sources
     drawn with that seed too), and the first round's labels (and, with ``soft``, soft labels) are their
-    ensemble's: the mean of their probabilities. Returns a summary."""
+    ensemble's: the mean of their probabilities. ``teacher_models`` (saved model directories with the run's
+    taxonomy) label instead of trained teachers. Returns a summary."""
     from fashiontag.data.folders import resolve_taxonomy
     from fashiontag.infer import collect_inputs
     from fashiontag.models import adapt_batchnorm, load_network
@@ -112,6 +129,11 @@ def train_with_unlabelled(
         raise ValueError(f"pseudo rounds must be at least 1, got {rounds}")
     if teachers < 1:
         raise ValueError(f"pseudo teachers must be at least 1, got {teachers}")
+    if teacher_models and teachers > 1:
+        from fashiontag.config import ConfigError
+
+        raise ConfigError("--pseudo-teachers trains that many teachers, --pseudo-teacher labels with saved models: "
+                          "use one of them (an ensemble of saved models: repeat --pseudo-teacher)")
     if soft:
         _check_soft(config, adapt_bn)
     out = Path(config.out)
@@ -123,13 +145,19 @@ def train_with_unlabelled(
         _check_enough_photos(unlabelled, len(paths))
     taxonomy = resolve_taxonomy(config.data.taxonomy, config.data.reader, config.data.root, config.data.source)
     data = load_train_data(config, taxonomy)
-    teacher_dirs = [fit(updated(config, out=str(out / "teacher")), data)]
-    for i in range(1, teachers):  # as `train ... seed=S` would: its own draw of capped sources, init and views
-        seeded = updated(config, seed=config.seed + i)
-        teacher_dirs.append(fit(updated(seeded, out=str(out / f"teacher{i + 1}")), load_train_data(seeded, taxonomy)))
+    if teacher_models:
+        teacher_dirs = [str(d) for d in teacher_models]
+        members = [_saved_teacher(d, data.taxonomy) for d in teacher_dirs]
+    else:
+        teacher_dirs = [fit(updated(config, out=str(out / "teacher")), data)]
+        for i in range(1, teachers):  # as `train ... seed=S` would: its own draw of capped sources, init and views
+            seeded = updated(config, seed=config.seed + i)
+            teacher_dirs.append(fit(updated(seeded, out=str(out / f"teacher{i + 1}")),
+                                    load_train_data(seeded, taxonomy)))
+        members = [load_network(d) for d in teacher_dirs]
     first_teachers = list(teacher_dirs)
-    members = [load_network(d) for d in teacher_dirs]
-    images, paths, failures = decode_paths(paths, members[0].preprocess.size, members[0].preprocess.fill)
+    own = (int(data.images.shape[1]), DataConfig.fill)  # the student's rows: letterboxed as its cache is
+    decoded, paths, failures = decode_views(paths, [own, *((m.preprocess.size, m.preprocess.fill) for m in members)])
     if not paths:
         raise DataError(f"{unlabelled}: no readable images to pseudo-label (folders, globs or .txt/.csv lists)")
     if adapt_bn:
@@ -138,20 +166,20 @@ def train_with_unlabelled(
     for r in range(1, rounds + 1):
         if adapt_bn:
             for member in members:
-                adapt_batchnorm(member, images)
-        labels, confidence, keep = confident_leaves(members, images, threshold)
+                adapt_batchnorm(member, _view(member, decoded))
+        labels, confidence, keep = confident_leaves(members, decoded, threshold)
         _write_table(out / "pseudo_labels.csv", paths, labels, confidence, keep)  # the last round's labels stay
         used.append(int(keep.sum()))
         rows = np.arange(len(paths)) if soft else np.flatnonzero(keep)  # soft: the unsure ones join unlabelled
         leaves = [labels[i] if keep[i] else None for i in rows]
-        combined = with_pseudo_labels(data, images[rows], [paths[i] for i in rows], leaves)
+        combined = with_pseudo_labels(data, decoded[own][rows], [paths[i] for i in rows], leaves)
         student = config if r == rounds else updated(config, out=str(out / f"round{r}"))
         spec = ",".join(str(d) for d in teacher_dirs)  # several: distillation's ensemble teacher
         teacher_dirs = [fit(updated(student, teacher=spec) if soft else student, combined)]
         if r < rounds:
             members = [load_network(teacher_dirs[0])]
     model_dir = Path(teacher_dirs[0])
-    unadapted = _adapt_student(model_dir, images, len(failures)) if adapt_bn else None
+    unadapted = _adapt_student(model_dir, decoded[own], len(failures)) if adapt_bn else None
     return {
         "teacher": str(first_teachers[0]),
         "teachers": [str(d) for d in first_teachers],
@@ -164,6 +192,41 @@ def train_with_unlabelled(
         "table": str(out / "pseudo_labels.csv"),
         "unadapted": str(unadapted) if unadapted else None,  # with adapt_bn: the student before adaptation
     }
+
+
+def decode_views(paths: list[str], views: list[tuple[int, int]]) -> tuple[Decoded, list[str], list[tuple[str, str]]]:
+    """The readable ``paths`` letterboxed at each distinct ``(size, fill)`` (first decode finds the unreadable
+    ones), those paths, and (path, reason) for the others."""
+    first, *rest = dict.fromkeys(views)
+    images, good, failures = decode_paths(paths, *first)
+    decoded = {first: images}
+    for view in rest:
+        decoded[view] = decode_paths(good, *view)[0]
+    return decoded, good, failures
+
+
+def _saved_teacher(path: str, taxonomy: Any) -> Any:
+    """A saved model that may label this run's photos: loaded from safetensors, its deepest level's labels the
+    run's (in the same order, as the mean of an ensemble's probabilities needs).
+
+    Raises:
+        ConfigError: a missing or tampered model directory, or one trained on another taxonomy (named).
+    """
+    from fashiontag.artifact import ModelFileError
+    from fashiontag.config import ConfigError
+    from fashiontag.models import load_network
+
+    try:
+        net = load_network(path)
+    except ModelFileError as exc:
+        raise ConfigError(f"--pseudo-teacher {path}: {exc}") from None
+    level = taxonomy.levels[-1]
+    theirs = list(net.taxonomy.head_labels(level)) if level in net.taxonomy.levels else None
+    if theirs != list(taxonomy.head_labels(level)):
+        found = f"labels {theirs}" if theirs is not None else f"no level {level!r} (levels {net.taxonomy.levels})"
+        raise ConfigError(f"--pseudo-teacher {path} has {found}, the run's {level!r} has "
+                          f"{list(taxonomy.head_labels(level))}; label with a model trained on this taxonomy")
+    return net
 
 
 def _check_soft(config: Any, adapt_bn: bool) -> None:
