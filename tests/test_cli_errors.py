@@ -1,5 +1,6 @@
 """The ``fashiontag`` entry point turns input errors into one ``error:`` line and exit code 2."""
 
+import io
 import sys
 
 import pytest
@@ -19,3 +20,15 @@ def test_unknown_source_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsy
     assert exit_info.value.code == 2
     assert err.startswith("error: TaxonomyError:") and "nope" in err and "manifest" in err
     assert "Traceback" not in err and not (tmp_path / "split.csv").exists()
+
+
+def test_output_reaches_a_redirected_file_line_by_line(monkeypatch) -> None:
+    """``train ... > log``: a block-buffered stdout (a file or pipe) would hold the epoch lines until exit."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8")  # what Python gives a redirected stdout: not line-buffered
+    monkeypatch.setattr(sys, "stdout", stream)
+    monkeypatch.setattr(sys, "argv", ["fashiontag", "--help"])
+    with pytest.raises(SystemExit):
+        main()
+    print("   epoch 1/8: accuracy 0.84")  # no flush: a line-buffered stream writes it through at the newline
+    assert raw.getvalue().endswith(b"epoch 1/8: accuracy 0.84\n")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import io
+import sys
 
 import typer
 
@@ -34,8 +36,17 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             WeightsError)
 
 
+def _line_buffered() -> None:
+    """Flush every line, also into a file or pipe (``train ... > log``): the per-epoch lines of a long run
+    must reach the person watching while it runs, not in one block when it ends."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and not stream.line_buffering:
+            stream.reconfigure(line_buffering=True)
+
+
 def main() -> None:
     """Entry point: an input error prints one ``error:`` line and exits 2 instead of a traceback."""
+    _line_buffered()
     try:
         app()
     except _user_errors() as exc:
