@@ -1,4 +1,4 @@
-"""The ``fashiontag`` entry point turns input errors into one ``error:`` line and exit code 2."""
+"""The ``fashiontag`` entry point: input errors become one ``error:`` line and exit code 2; output is line-buffered."""
 
 import io
 import sys
