@@ -20,7 +20,13 @@ from torch.utils.data import DistributedSampler
 from fashiontag.config import build_config
 from fashiontag.models import load_network
 from fashiontag.train._config import TrainConfig
-from fashiontag.train._distributed import LazyRows, MemmapRowsDataset, distributed_kwargs, wait_for_leader
+from fashiontag.train._distributed import (
+    LazyRows,
+    MemmapRowsDataset,
+    distributed_kwargs,
+    global_rank,
+    wait_for_leader,
+)
 
 
 def test_lazy_rows_read_only_what_is_indexed(tmp_path):
@@ -57,6 +63,11 @@ def test_distributed_kwargs_and_leader_wait(tmp_path, monkeypatch):
         wait_for_leader(marker, timeout=0.2, poll=0.05)
     marker.write_text("{}")
     assert wait_for_leader(marker) is True
+    monkeypatch.setenv("LOCAL_RANK", "0")  # the second machine's only process: local rank 0, but not the leader
+    assert global_rank() == 1
+    monkeypatch.delenv("RANK")
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a process Lightning's own launcher started on one machine
+    assert global_rank() == 1
 
 
 def _free_port() -> int:

@@ -36,8 +36,14 @@ def distributed_kwargs(config: TrainConfig) -> dict[str, Any]:
 
 
 def global_rank() -> int:
-    """This process's rank as torchrun / SLURM set it (0 when not launched by one)."""
-    for name in ("RANK", "SLURM_PROCID"):
+    """This process's rank across all machines: the process group's once it is up, else as torchrun / SLURM set
+    it, else Lightning's own launcher's ``LOCAL_RANK`` (one machine); 0 for a single process. Not ``LOCAL_RANK``
+    first: on two machines with one process each, both are local rank 0 and both would write the model."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata as md
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from fashiontag.train._adapt import adapt_from_config
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._data import TrainData, load_train_data, with_image_size
 from fashiontag.train._distill import load_distillation
+from fashiontag.train._distributed import global_rank
 
 
 def _versions() -> dict[str, str]:
@@ -169,7 +169,7 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     data = data if data is not None else load_train_data(config, taxonomy)
     config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started, distill)
     metrics = train_network(net, data, config, out, max_seconds, distill)
-    if int(os.environ.get("LOCAL_RANK", "0")) != 0:
+    if global_rank() != 0:  # rank 0 of the whole job writes the model, as Lightning writes the checkpoints
         return out / "model"
     if "source" in data.labels:  # several datasets: how each one fares (its own heads only)
         from fashiontag.train._sources import source_metrics
