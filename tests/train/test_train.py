@@ -193,3 +193,24 @@ def test_trunk_says_when_its_augmentation_is_unused(synthetic, tiny_args, tmp_pa
         result = runner.invoke(app, ["train", *args])
         assert result.exit_code == 0, result.output
         assert ("augment=scene is not used" in result.output) is said
+
+
+def test_training_prints_no_lightning_noise(synthetic, tiny_args, tmp_path, recwarn):
+    """A person reads the run's own lines: no litlogger advert, no "100% of the batches" echo of a default, no
+    torch deprecation inside Lightning, no "modules in eval mode" for the cached trunk's frozen stages."""
+    import logging
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("lightning.pytorch").addHandler(handler)
+    try:
+        manifest, taxonomy = synthetic
+        _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "batch_size=4",
+                "mode=trunk", "trunk_cut=-1", "trunk_views=1"])
+    finally:
+        logging.getLogger("lightning.pytorch").removeHandler(handler)
+    assert any("max_epochs=1" in line for line in lines), lines  # Lightning's own lines about the run still show
+    assert not [line for line in lines if "Tip:" in line or "was configured so 100%" in line], lines
+    said = [str(w.message) for w in recwarn]
+    assert not [m for m in said if "in eval mode" in m or "LeafSpec" in m], said

@@ -3,6 +3,10 @@ DDP, precision."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +79,32 @@ def early_stopping_patience(config: TrainConfig) -> int | None:
     return None if config.trainer.time_limit else 3
 
 
+class _NoAdvert(logging.Filter):
+    """Drops Lightning's "Tip: ... try installing litlogger" line: an advert, not something about this run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("\N{ELECTRIC LIGHT BULB} Tip")
+
+
+@contextlib.contextmanager
+def _quiet(module: torch.nn.Module) -> Iterator[None]:
+    """Silence the notices that tell a fashiontag user nothing to act on, and only those: torch's deprecation of
+    a class Lightning itself uses, an advert, and "modules in eval mode" when every such module is frozen (the
+    cached-trunk mode's trunk is on purpose: its activations are computed once, before training)."""
+    frozen = all(not p.requires_grad for m in module.modules() if not m.training for p in m.parameters())
+    advert = _NoAdvert()
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    log.addFilter(advert)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+            if frozen:
+                warnings.filterwarnings("ignore", r"Found \d+ module\(s\) in eval mode", UserWarning)
+            yield
+    finally:
+        log.removeFilter(advert)
+
+
 def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Path,
                   extra_callbacks: list[Any] | None = None, max_seconds: float | None = None) -> dict[str, float]:
     """Fit ``module`` on ``datamodule`` with Lightning; resumes from ``<run_dir>/checkpoints/last.ckpt``;
@@ -88,23 +118,25 @@ def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Pa
     L.seed_everything(config.seed, workers=True, verbose=False)
     loggers = [CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="tb", version=0)]
     callbacks = _callbacks(config, run_dir, list(extra_callbacks or _EXTRA_CALLBACKS))
-    trainer = L.Trainer(max_epochs=config.trainer.epochs, logger=loggers, callbacks=callbacks, default_root_dir=run_dir,
-                        limit_train_batches=config.trainer.limit_train_batches,
-                        limit_val_batches=config.trainer.limit_val_batches,
-                        enable_progress_bar=config.trainer.progress_bar, num_sanity_val_steps=0, log_every_n_steps=1,
-                        enable_model_summary=False, **_trainer_kwargs(config),
-                        max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None)
+    limits = {key: value for key in ("limit_train_batches", "limit_val_batches")  # 1.0 is Lightning's default:
+              if (value := getattr(config.trainer, key)) != 1.0}  # given, it prints "100% of the batches" lines
     from fashiontag.train._resume import check_resume
 
     last = run_dir / "checkpoints" / "last.ckpt"
     resume = check_resume(run_dir, config)  # refuses checkpoints of a run with other settings
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
-    best = callbacks[0].best_model_path
-    if best and Path(best).exists():  # our own checkpoint: tensors and plain types only
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
-    if best or not module.val_metrics:  # the metrics of the weights kept (or of any, if time ran out early)
-        trainer.validate(module, datamodule=datamodule, verbose=False)
+    with _quiet(module):
+        trainer = L.Trainer(max_epochs=config.trainer.epochs, logger=loggers, callbacks=callbacks,
+                            default_root_dir=run_dir, enable_progress_bar=config.trainer.progress_bar,
+                            num_sanity_val_steps=0, log_every_n_steps=1, enable_model_summary=False,
+                            **limits, **_trainer_kwargs(config),
+                            max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+        best = callbacks[0].best_model_path
+        if best and Path(best).exists():  # our own checkpoint: tensors and plain types only
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+        if best or not module.val_metrics:  # the metrics of the weights kept (or of any, if time ran out early)
+            trainer.validate(module, datamodule=datamodule, verbose=False)
     return dict(module.val_metrics)
 
 
