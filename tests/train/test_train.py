@@ -214,3 +214,33 @@ def test_training_prints_no_lightning_noise(synthetic, tiny_args, tmp_path, recw
     assert not [line for line in lines if "Tip:" in line or "was configured so 100%" in line], lines
     said = [str(w.message) for w in recwarn]
     assert not [m for m in said if "in eval mode" in m or "LeafSpec" in m], said
+
+
+def test_train_fits_review_thresholds_on_val(synthetic, tiny_args, tmp_path, caplog):
+    """A trained model never accepts every label silently: `train` fits Learn-then-Test thresholds on its val
+    split and saves them (6 photos per leaf cannot show 98.5% accuracy, so every head is refused and every photo
+    goes to review); with calibrate=false it has none, and loading it says so."""
+    import logging
+
+    import pandas as pd
+
+    import fashiontag
+
+    manifest, taxonomy = synthetic
+    photo = str(manifest.parent / pd.read_csv(manifest)["path"].iloc[0])
+    result = _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn"])
+    sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
+    val = int((pd.read_csv(tmp_path / "run" / "split.csv")["split"] == "val").sum())
+    policy = sidecar["review_policy"]
+    assert val > 0 and policy["calibration"] == {"split": "val", "count": val}
+    assert set(sidecar["thresholds"]) == set(policy["heads"]) == set(sidecar["heads"])
+    assert f"review: thresholds fitted on {val} val photos" in result.output
+    assert all(fit["reason"] for fit in policy["heads"].values())  # too few photos for the guarantee: refused
+    assert fashiontag.load(tmp_path / "run" / "model").predict([photo])[0]["needs_review"] is True
+
+    _train([*tiny_args(manifest, taxonomy, tmp_path / "bare"), "--backbone", "smallcnn", "calibrate=false"])
+    assert "thresholds" not in json.loads((tmp_path / "bare" / "model" / "fashiontag.json").read_text())
+    with caplog.at_level(logging.WARNING):
+        bare = fashiontag.load(tmp_path / "bare" / "model")
+    assert "has no review thresholds: every label is accepted" in caplog.text
+    assert bare.predict([photo])[0]["needs_review"] is False

@@ -19,7 +19,7 @@ from fashiontag.evaluate.kfold import summarise_folds
 from fashiontag.evaluate.metrics import head_metrics
 from fashiontag.evaluate.report import render_report, write_report
 from fashiontag.evaluate.robustness import CORRUPTIONS, apply_corruption, list_corruptions, robustness_sweep
-from fashiontag.evaluate.run import EvaluateConfig, evaluate_model, summary_table
+from fashiontag.evaluate.run import EvaluateConfig, calibrate_saved_model, evaluate_model, summary_table
 
 __all__ = [
     "CORRUPTIONS",
@@ -27,6 +27,7 @@ __all__ = [
     "EvaluateConfig",
     "apply_corruption",
     "apply_temperature",
+    "calibrate_saved_model",
     "compare_runs",
     "decode_top_down",
     "evaluate_model",

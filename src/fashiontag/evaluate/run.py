@@ -79,9 +79,13 @@ def safetensors_parameters(path: Path) -> int:
 
 
 def _fit_calibration(network: Any, tax: Taxonomy, val: EvalSet, config: EvaluateConfig) -> dict[str, Any]:
-    targets = item_targets(tax, val.items)
-    temperature = fit_network_temperature(network, val.images, targets, batch_size=config.batch_size)
-    probs = network_predictor(network, config.batch_size)(val.images)
+    return _fit_on(network, tax, val.images, item_targets(tax, val.items), config)
+
+
+def _fit_on(network: Any, tax: Taxonomy, images: np.ndarray, targets: dict[str, np.ndarray],
+            config: EvaluateConfig) -> dict[str, Any]:
+    temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size)
+    probs = network_predictor(network, config.batch_size)(images)
     fits = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy, config.delta)
     thresholds = {head: fit.threshold for head, fit in fits.items()}
     policy = {
@@ -89,12 +93,12 @@ def _fit_calibration(network: Any, tax: Taxonomy, val: EvalSet, config: Evaluate
         "target_accuracy": {head: fit.target for head, fit in fits.items()},
         "delta": config.delta,
         "method": "learn-then-test: exact binomial p-values, fallback procedure over a descending grid",
-        "calibration": {"split": config.calibrate_split, "count": len(val.items)},
+        "calibration": {"split": config.calibrate_split, "count": len(images)},
         "heads": {head: fit.to_dict() for head, fit in fits.items()},
     }
     return {
         "split": config.calibrate_split,
-        "count": len(val.items),
+        "count": len(images),
         "target_accuracy": policy["target_accuracy"],
         "delta": config.delta,
         "temperature": temperature,
@@ -160,6 +164,25 @@ def _gallery(
         }
         for i in order
     ]
+
+
+def calibrate_saved_model(model_dir: str | Path, images: np.ndarray, targets: dict[str, np.ndarray],
+                          config: EvaluateConfig | None = None) -> dict[str, Any]:
+    """Fit a saved model's temperatures and Learn-then-Test thresholds on labelled ``images`` (uint8, letterboxed
+    at the model's image size; ``targets``: per head label indices, -1 unknown) and save them in its sidecar.
+
+    What ``train`` runs on its val split, so that a model is never written that accepts every label: without
+    thresholds ``needs_review`` would never be set. ``config.calibrate_split`` only names the split in the record.
+    """
+    from fashiontag.models import load_network
+
+    config = config or EvaluateConfig(calibrate_split="val")
+    model_dir = Path(model_dir)
+    sidecar = read_sidecar(model_dir)
+    network = load_network(model_dir, sidecar)
+    calibration = _fit_on(network, Taxonomy.from_dict(sidecar["taxonomy"]), images, targets, config)
+    save_calibration(model_dir, calibration["thresholds"], calibration["temperature"], calibration["review_policy"])
+    return calibration
 
 
 def _calibrate(

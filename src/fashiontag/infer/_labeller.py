@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,8 @@ from fashiontag.infer._backends import Runner, auto_backend, create_runner
 from fashiontag.infer._decode import decode_batch
 from fashiontag.infer._inputs import prepare_many, source_name
 from fashiontag.review import resolve_review_heads, sidecar_review_heads
+
+log = logging.getLogger(__name__)
 
 
 class Labeller:
@@ -39,6 +42,10 @@ class Labeller:
         self.heads: list[str] = list(self.taxonomy.heads)
         self.preprocess: Preprocess = resolve_preprocess(sidecar)
         self.thresholds: dict[str, float] = {h: float(t) for h, t in (sidecar.get("thresholds") or {}).items()}
+        if not self.thresholds:  # loudly: a silent "accept everything" reads as "nothing needs review"
+            log.warning("%s has no review thresholds: every label is accepted and needs_review is never set; fit "
+                        "them with `fashiontag evaluate MODEL --data ... calibrate_split=val save_calibration=true`",
+                        sidecar.get("name") or "this model")
         self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
         _check_heads(sidecar, self.taxonomy)
         chosen = review_heads if review_heads is not None else sidecar_review_heads(sidecar)

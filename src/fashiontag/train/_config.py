@@ -104,6 +104,9 @@ class TrainerConfig:
     limit_train_batches: float | int = 1.0
     limit_val_batches: float | int = 1.0
     progress_bar: bool = True
+    # after training: fit temperatures and Learn-then-Test review thresholds (evaluate's defaults) on the val
+    # split and save them in the model, so that needs_review means something from its first prediction
+    calibrate: bool = True
 
     @property
     def train_mode(self) -> str:

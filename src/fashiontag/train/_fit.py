@@ -184,7 +184,37 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     training = {**to_dict(config), **({"plan": plan.to_dict()} if plan else {})}
     save_model(net.cpu().eval(), model_dir, training=training, metrics=metrics, versions=_versions(),
                split=record_split(config, data.labels, out), name=config.name or out.resolve().name, **extra)
+    if config.trainer.calibrate:
+        calibrate_review(model_dir, data, config)
     from fashiontag.train._report import plot_learning_curves
 
     plot_learning_curves(out)
     return model_dir
+
+
+def calibrate_review(model_dir: Path, data: TrainData, config: TrainConfig) -> None:
+    """Fit and save the model's temperatures and review thresholds on the val rows that chose its checkpoint,
+    printing what each head accepts there: a model without thresholds accepts every label, so ``needs_review``
+    would never be set on the photos a person must see. ``evaluate`` on the test split says what they do on new
+    photos (and ``calibrate_split=... save_calibration=true`` refits them on other labelled photos)."""
+    from fashiontag.data.targets import head_targets
+    from fashiontag.evaluate import calibrate_saved_model
+    from fashiontag.train._sources import selection_split
+
+    rows = np.flatnonzero(selection_split(data.labels, config.trainer.monitor_source) == "val")
+    if not len(rows):
+        print("   review: no val photos to fit thresholds on: the model accepts every label (needs_review is never "
+              "set); fit them with `fashiontag evaluate MODEL ... calibrate_split=val save_calibration=true`",
+              flush=True)
+        return
+    targets = head_targets(data.taxonomy, data.labels["leaf"].iloc[rows].tolist(), data.attributes(rows))
+    fitted = calibrate_saved_model(model_dir, data.images[rows], targets)
+    policy = fitted["review_policy"]
+    print(f"   review: thresholds fitted on {len(rows)} val photos (Learn-then-Test, delta {policy['delta']}) and "
+          f"saved in {model_dir}:", flush=True)
+    for head, fit in policy["heads"].items():
+        if fit["reason"]:  # the warning above says why
+            print(f"   review:   {head}: not auto-labelled", flush=True)
+        else:
+            print(f"   review:   {head}: accepts {fit['accepted']} of {fit['rows']} val photos at >= "
+                  f"{fit['threshold']:.4g} ({fit['mistakes']} wrong; target {100 * fit['target']:.1f}%)", flush=True)

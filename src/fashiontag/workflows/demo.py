@@ -56,7 +56,7 @@ def run_demo(
         TrainConfig, None, overrides, data=str(data), taxonomy="fpi", reader="fpi", source="fpi",
         split=str(split_file), out=str(out / "train"), backbone="tf_efficientnet_lite0", time_limit="10m",
         image_size=80, batch_size=128, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5, warmup_epochs=0.2,
-        probe_steps=1000, progress_bar=False, test_flip=True,
+        probe_steps=1000, progress_bar=False, test_flip=True, calibrate=False,  # step 4 fits them, then scores
     )  # fmt: skip
     budget = train_config.trainer.time_limit
     recipe = f"recipe planned for a {budget} budget" if budget else "recipe as given, no time limit"
