@@ -155,3 +155,26 @@ def test_a_slow_teacher_makes_the_plan_cheaper(taxonomy: Taxonomy) -> None:
     # 20,000 images x 4 views at 64 img/s: 20 minutes more, far beyond the timing noise of the two plans
     assert (taught.recipe, taught.config.trainer.epochs) != (alone.recipe, alone.config.trainer.epochs) or \
         taught.estimate_seconds > alone.estimate_seconds + 600
+
+
+def test_augmented_views_count_in_the_first_pass(taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Views 2.. of a cached-trunk recipe run the augmentation preset too: a slow preset slows the planned first
+    pass of four-view recipes (the printed rate), never of one- or two-view ones."""
+    from fashiontag.train import _budget
+    from fashiontag.train._budget import with_augment_cost
+
+    assert with_augment_cost(100.0, 2, 1.0) == pytest.approx(100.0)
+    assert with_augment_cost(100.0, 4, 100.0) == pytest.approx(1 / (1 / 100 + 0.5 / 100))
+    net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+    config = build_config(TrainConfig, image_size=32, time_limit="1h", augment="photo")
+    rate = _budget._augment_rate("photo", _images(), 32, 128, 64)
+    assert rate > 0
+    monkeypatch.setattr(_budget, "_measure_trunk", lambda *args: (1000.0, 100.0))
+    monkeypatch.setattr(_budget, "_augment_rate", lambda *args: 10.0)  # a very slow preset
+    plan = plan_recipe(config, net, _images(), n_train=200, n_val=20, seconds_left=45)  # 4 views: ~41 s of pass
+    firsts = {line.split(":")[0]: float(line.split(": ")[1].split(" img/s")[0]) for line in plan.lines
+              if "first pass" in line}
+    four = [r for r in firsts if "4 views" in r]
+    assert len(four) == 2 and all(firsts[r] == round(with_augment_cost(1000.0, 4, 10.0)) for r in four)
+    assert len(firsts) > 2 and all(firsts[r] == 1000.0 for r in firsts if "4 views" not in r)
+    assert plan.recipe is not None and plan.recipe.trunk_views <= 2  # what the slow preset made too slow
