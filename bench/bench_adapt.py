@@ -44,21 +44,55 @@ def main() -> None:
 
     taxonomy, split = str(HERE / "phone10.yaml"), args.out / "split.csv"
     common = ["--data", args.data, "--reader", "folder", "--source", "clothing_photos", "--taxonomy", taxonomy]
-    _run("data", "split", args.data, *common[2:], "--out", str(split),
-         "val_fraction=0.05", "test_fraction=0.85", "min_count=1", "rare=keep")
+    _run(
+        "data",
+        "split",
+        args.data,
+        *common[2:],
+        "--out",
+        str(split),
+        "val_fraction=0.05",
+        "test_fraction=0.85",
+        "min_count=1",
+        "rare=keep",
+    )
     imagenet, adapted = ["--backbone", "tf_efficientnet_lite0"], ["--init-from", args.source_model]
     finetune = [f"epochs={args.epochs}", "head_epochs=1", "lr=3e-3", "backbone_lr_scale=0.1", "batch_size=32"]
-    runs = {"ImageNet lite0, probe": [*imagenet, "--probe"],
-            f"adapted from {args.source_model}, probe": [*adapted, "--probe"],
-            f"ImageNet lite0, fine-tune {args.epochs} epochs": [*imagenet, *finetune],
-            f"adapted from {args.source_model}, fine-tune {args.epochs} epochs": [*adapted, *finetune]}
+    runs = {
+        "ImageNet lite0, probe": [*imagenet, "--probe"],
+        f"adapted from {args.source_model}, probe": [*adapted, "--probe"],
+        f"ImageNet lite0, fine-tune {args.epochs} epochs": [*imagenet, *finetune],
+        f"adapted from {args.source_model}, fine-tune {args.epochs} epochs": [*adapted, *finetune],
+    }
     rows = []
     for i, (name, extra) in enumerate(runs.items()):
         out = args.out / f"run{i}"
-        seconds = _run("train", *common, "--split", str(split), "--out", str(out), *extra,
-                       f"image_size={args.image_size}", f"input_size={args.image_size}", "progress_bar=false")
-        _run("evaluate", str(out / "model"), "--data", str(out / f"cache_{args.image_size}"), "--split-file",
-             str(split), "--split", "test", "--out", str(out / "eval"), "robustness=false", "gradcam=false")
+        seconds = _run(
+            "train",
+            *common,
+            "--split",
+            str(split),
+            "--out",
+            str(out),
+            *extra,
+            f"image_size={args.image_size}",
+            f"input_size={args.image_size}",
+            "progress_bar=false",
+        )
+        _run(
+            "evaluate",
+            str(out / "model"),
+            "--data",
+            str(out / f"cache_{args.image_size}"),
+            "--split-file",
+            str(split),
+            "--split",
+            "test",
+            "--out",
+            str(out / "eval"),
+            "robustness=false",
+            "gradcam=false",
+        )
         head = json.loads((out / "eval" / "metrics.json").read_text())["heads"]["type"]
         rows.append((name, head["accuracy"], head["macro_f1"], head["count"], seconds))
     counts = json.loads(split.with_suffix(".json").read_text()).get("counts")

@@ -62,11 +62,15 @@ def _retrain_accuracy(data, leaves_by_variant, config, out: Path) -> dict[str, d
     for name, leaves in leaves_by_variant.items():
         print(f"retrain: {name}", flush=True)
         labels = data.labels.assign(leaf=leaves)
-        model_dir = fit(updated(config, out=str(out / f"retrain_{name}"), max_items=None),
-                        from_arrays(data.images, labels, data.taxonomy, memo))
+        model_dir = fit(
+            updated(config, out=str(out / f"retrain_{name}"), max_items=None),
+            from_arrays(data.images, labels, data.taxonomy, memo),
+        )
         probs = load(model_dir, backend="torch").probabilities(data.images[test])
-        scores[name] = {level: float((probs[level].argmax(1) == truth[level])[truth[level] >= 0].mean())
-                        for level in data.taxonomy.levels}
+        scores[name] = {
+            level: float((probs[level].argmax(1) == truth[level])[truth[level] >= 0].mean())
+            for level in data.taxonomy.levels
+        }
     return scores
 
 
@@ -145,8 +149,9 @@ def main() -> None:
         corrected = noisy_leaves.copy()
         fix = np.isin(data.labels["item_id"].to_numpy(), top_k.to_numpy())
         corrected[fix] = leaves[fix]
-        scores = _retrain_accuracy(data, {"clean": leaves, "noisy": noisy_leaves, "corrected": corrected},
-                                   config, args.out)
+        scores = _retrain_accuracy(
+            data, {"clean": leaves, "noisy": noisy_leaves, "corrected": corrected}, config, args.out
+        )
         cost = scores["clean"]["articleType"] - scores["noisy"]["articleType"]
         gain = scores["corrected"]["articleType"] - scores["noisy"]["articleType"]
         result["retrain"] = {

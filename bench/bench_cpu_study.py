@@ -26,8 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-COMMON = ("image_size=80 batch_size=128 head_epochs=0 lr=2e-3 backbone_lr_scale=0.5 warmup_epochs=0.2 "
-          "label_smoothing=0.1 progress_bar=false")
+COMMON = (
+    "image_size=80 batch_size=128 head_epochs=0 lr=2e-3 backbone_lr_scale=0.5 warmup_epochs=0.2 "
+    "label_smoothing=0.1 progress_bar=false"
+)
 
 
 def test_accuracy(model_dir: Path, cache_dir: Path, split_file: str, flip: bool) -> dict[str, float]:
@@ -68,9 +70,26 @@ def run_recipe(name: str, overrides: str, args: argparse.Namespace) -> dict:
     cache = Path(args.out) / "cache_80"
     if cache.exists() and not (out / "cache_80").exists():
         (out / "cache_80").symlink_to(cache.resolve())  # the decoded cache is shared; its build is timed once
-    command = [sys.executable, "-m", "fashiontag.cli.main", "train", "--data", args.data, "--taxonomy", "fpi",
-               "--reader", "fpi", "--split", args.split, "--out", str(out), "--backbone", args.backbone,
-               *args.common.split(), *overrides.split()]
+    command = [
+        sys.executable,
+        "-m",
+        "fashiontag.cli.main",
+        "train",
+        "--data",
+        args.data,
+        "--taxonomy",
+        "fpi",
+        "--reader",
+        "fpi",
+        "--split",
+        args.split,
+        "--out",
+        str(out),
+        "--backbone",
+        args.backbone,
+        *args.common.split(),
+        *overrides.split(),
+    ]
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
     subprocess.run(command, check=True)
@@ -78,10 +97,16 @@ def run_recipe(name: str, overrides: str, args: argparse.Namespace) -> dict:
     if not cache.exists():
         (out / "cache_80").rename(cache)
         (out / "cache_80").symlink_to(cache.resolve())
-    row = {"recipe": name, "overrides": overrides, "backbone": args.backbone, "train_seconds": round(seconds),
-           "threads": torch.get_num_threads(), "load": os.getloadavg()[0],
-           "test": test_accuracy(out / "model", cache, args.split, flip=False),
-           "test_flip": test_accuracy(out / "model", cache, args.split, flip=True)}
+    row = {
+        "recipe": name,
+        "overrides": overrides,
+        "backbone": args.backbone,
+        "train_seconds": round(seconds),
+        "threads": torch.get_num_threads(),
+        "load": os.getloadavg()[0],
+        "test": test_accuracy(out / "model", cache, args.split, flip=False),
+        "test_flip": test_accuracy(out / "model", cache, args.split, flip=True),
+    }
     with open(Path(args.out) / "study.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
     return row
@@ -89,13 +114,17 @@ def run_recipe(name: str, overrides: str, args: argparse.Namespace) -> dict:
 
 def table(rows: list[dict]) -> str:
     heads = [h for h in rows[0]["test"] if h != "n"]
-    lines = ["| recipe | backbone | minutes | load | " + " | ".join(heads) + " | with flip TTA (sub / article) |",
-             "|---|---|---:|---:|" + "---:|" * len(heads) + "---|"]
+    lines = [
+        "| recipe | backbone | minutes | load | " + " | ".join(heads) + " | with flip TTA (sub / article) |",
+        "|---|---|---:|---:|" + "---:|" * len(heads) + "---|",
+    ]
     for r in rows:
         cells = " | ".join(f"{r['test'][h]:.4f}" for h in heads)
         flip = f"{r['test_flip']['subCategory']:.4f} / {r['test_flip']['articleType']:.4f}"
-        lines.append(f"| {r['recipe']} (`{r['overrides']}`) | {r['backbone']} | {r['train_seconds'] / 60:.1f} | "
-                     f"{r['load']:.1f} | {cells} | {flip} |")
+        lines.append(
+            f"| {r['recipe']} (`{r['overrides']}`) | {r['backbone']} | {r['train_seconds'] / 60:.1f} | "
+            f"{r['load']:.1f} | {cells} | {flip} |"
+        )
     return "\n".join(lines)
 
 

@@ -38,8 +38,10 @@ def main() -> None:
         cache = open_cache(Path(tmp) / "cache")
         read_cold = read_throughput(cache, batches=20, seed=1)
         read_warm = read_throughput(cache, batches=100, seed=2)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; workers={args.workers}; "
-          f"threads={threads}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; workers={args.workers}; "
+        f"threads={threads}"
+    )
     print("| step | images | seconds | images/s |")
     print("|---|---|---|---|")
     print(

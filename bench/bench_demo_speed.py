@@ -45,8 +45,10 @@ def main() -> None:
     if not (args.baseline / "model.onnx").exists():
         build_baseline(args.baseline)
     images = sorted(args.images.glob("*.jpg"))[: args.n]
-    labellers = {"demo model": fashiontag.load(args.model, backend="onnx"),
-                 "previous demo network (112 px)": fashiontag.load(args.baseline, backend="onnx")}
+    labellers = {
+        "demo model": fashiontag.load(args.model, backend="onnx"),
+        "previous demo network (112 px)": fashiontag.load(args.baseline, backend="onnx"),
+    }
     for labeller in labellers.values():
         labeller.predict(images[:64])  # warm-up
     seconds = dict.fromkeys(labellers, 0.0)

@@ -114,10 +114,13 @@ def main() -> None:
     from fashiontag.artifact import read_sidecar, resolve_preprocess
 
     pre = resolve_preprocess(read_sidecar(args.model))
-    print(f"\nModel {args.model} (letterbox {pre.size} px, network input {pre.input_size} px), {len(items)} images "
-          f"({args.images}), latency over {len(lat_items)} images,")
-    print(f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores, "
-          f"{threads} threads\n")
+    print(
+        f"\nModel {args.model} (letterbox {pre.size} px, network input {pre.input_size} px), {len(items)} images "
+        f"({args.images}), latency over {len(lat_items)} images,"
+    )
+    print(
+        f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} CPU cores, {threads} threads\n"
+    )
     print("| path | images/s | speed-up | p50 ms (1 image) | p99 ms (1 image) |")
     print("|---|---:|---:|---:|---:|")
     for name, ips, p50, p99 in rows:

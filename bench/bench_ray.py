@@ -145,19 +145,27 @@ def main() -> None:
         stop_local_cluster(temp)
     load_avg = os.getloadavg()
     local_rate, ray_rate = args.n / local_s, summary.processed / summary.seconds
-    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load_avg[0]:.2f} "
-          f"{load_avg[1]:.2f} {load_avg[2]:.2f}; Ray: {args.cpus} CPUs, actors {options.actors or 'cpus//threads'}, "
-          f"{args.threads} onnxruntime thread(s) each; local: onnxruntime default threads, 4 decode threads\n")
+    print(
+        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load_avg[0]:.2f} "
+        f"{load_avg[1]:.2f} {load_avg[2]:.2f}; Ray: {args.cpus} CPUs, actors {options.actors or 'cpus//threads'}, "
+        f"{args.threads} onnxruntime thread(s) each; local: onnxruntime default threads, 4 decode threads\n"
+    )
     print("| path | photos | seconds | images/s | vs local | identical labels | Ray RSS peak MiB |")
     print("|---|---:|---:|---:|---:|---|---:|")
     print(f"| local `predict` | {args.n} | {local_s:.1f} | {local_rate:.1f} | 1.00x | - | - |")
-    print(f"| `predict --engine ray` | {summary.processed} | {summary.seconds:.1f} | {ray_rate:.1f} | "
-          f"{ray_rate / local_rate:.2f}x | {identical} | {rss_small.peak / 2**20:.0f} |")
-    print(f"\n(driver RSS peak {rss_small.driver_peak / 2**20:.0f} MiB at {args.n} photos"
-          + (f", {rss_large.driver_peak / 2**20:.0f} MiB at {args.n_large})" if args.n_large else ")"))
+    print(
+        f"| `predict --engine ray` | {summary.processed} | {summary.seconds:.1f} | {ray_rate:.1f} | "
+        f"{ray_rate / local_rate:.2f}x | {identical} | {rss_small.peak / 2**20:.0f} |"
+    )
+    print(
+        f"\n(driver RSS peak {rss_small.driver_peak / 2**20:.0f} MiB at {args.n} photos"
+        + (f", {rss_large.driver_peak / 2**20:.0f} MiB at {args.n_large})" if args.n_large else ")")
+    )
     if rss_large is not None:
-        print(f"| `predict --engine ray` | {large.processed} | {large.seconds:.1f} | "
-              f"{large.processed / large.seconds:.1f} | - | - | {rss_large.peak / 2**20:.0f} |")
+        print(
+            f"| `predict --engine ray` | {large.processed} | {large.seconds:.1f} | "
+            f"{large.processed / large.seconds:.1f} | - | - | {rss_large.peak / 2**20:.0f} |"
+        )
         print(f"\nRSS at {args.n_large} vs {args.n} photos: {rss_large.peak / rss_small.peak:.2f}x")
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(temp, ignore_errors=True)

@@ -101,9 +101,11 @@ def rank_scores(tax, val_probs, val_targets, test_probs, test_targets, target: f
         for name in test_scores:
             cut = _old_threshold(val_scores[name][val_rows], val_ok, target)
             taken = test_scores[name][test_rows] >= cut
-            out[level][name] = {"ceiling": _prefix_share(test_scores[name][test_rows], test_ok, target),
-                                "val_fitted": float(taken.mean()),
-                                "val_fitted_accuracy": float(test_ok[taken].mean()) if taken.any() else None}
+            out[level][name] = {
+                "ceiling": _prefix_share(test_scores[name][test_rows], test_ok, target),
+                "val_fitted": float(taken.mean()),
+                "val_fitted_accuracy": float(test_ok[taken].mean()) if taken.any() else None,
+            }
     return out
 
 
@@ -119,8 +121,12 @@ def mistakes_at(tax, probs, targets, level: str, share: float, top: int = 12) ->
     for i in wrong:
         pair = f"{names[targets[level][i]]} -> {names[decoded.index[level][i]]}"
         pairs[pair] = pairs.get(pair, 0) + 1
-    return {"share": share, "photos": int(len(rows)), "wrong": int(len(wrong)),
-            "pairs": dict(sorted(pairs.items(), key=lambda kv: -kv[1])[:top])}
+    return {
+        "share": share,
+        "photos": int(len(rows)),
+        "wrong": int(len(wrong)),
+        "pairs": dict(sorted(pairs.items(), key=lambda kv: -kv[1])[:top]),
+    }
 
 
 def _probabilities(model: str, data: str, split_file: str | None, cache: Path):
@@ -159,19 +165,30 @@ def main() -> None:
     parser.add_argument("--targets", default="0.985,0.97,0.95", help="LTT targets to try (comma-separated)")
     parser.add_argument("--delta", type=float, default=0.1)
     parser.add_argument("--oracle", type=float, default=0.985, help="target of the test-fitted ceiling row")
-    parser.add_argument("--rank-scores", action="store_true",
-                        help="also compare other confidence scores for ranking each level's mistakes last")
-    parser.add_argument("--mistakes-at", type=float, default=None, metavar="SHARE",
-                        help="list the deepest level's mistakes among its SHARE most confident test photos")
+    parser.add_argument(
+        "--rank-scores",
+        action="store_true",
+        help="also compare other confidence scores for ranking each level's mistakes last",
+    )
+    parser.add_argument(
+        "--mistakes-at",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="list the deepest level's mistakes among its SHARE most confident test photos",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     out = Path(args.out)
     tax, val_probs, val_targets, test_probs, test_targets = _probabilities(
-        args.model, args.data, args.split_file, out.with_suffix(".pkl"))
-    result = {"model": args.model, "val": int(len(val_targets[tax.levels[0]])),
-              "test": int(len(test_targets[tax.levels[0]])),
-              "old": H.review_summary(tax, test_probs, test_targets, _old_fit(tax, val_probs, val_targets),
-                                      list(tax.heads))}
+        args.model, args.data, args.split_file, out.with_suffix(".pkl")
+    )
+    result = {
+        "model": args.model,
+        "val": int(len(val_targets[tax.levels[0]])),
+        "test": int(len(test_targets[tax.levels[0]])),
+        "old": H.review_summary(tax, test_probs, test_targets, _old_fit(tax, val_probs, val_targets), list(tax.heads)),
+    }
     # the ceiling of any threshold policy on this model: thresholds picked on the test photos themselves
     # (no guarantee); when LTT comes close to it, only a better-ranking model auto-labels more
     oracle = _old_fit(tax, test_probs, test_targets, args.oracle)
@@ -179,27 +196,37 @@ def main() -> None:
     for target in (float(t) for t in args.targets.split(",")):
         fits = H.fit_thresholds(tax, val_probs, val_targets, target, args.delta)
         thresholds = {head: fit.threshold for head, fit in fits.items()}
-        result[f"ltt_{target}"] = {**H.review_summary(tax, test_probs, test_targets, thresholds),
-                                   "refused": {h: f.reason for h, f in fits.items() if f.refused}}
+        result[f"ltt_{target}"] = {
+            **H.review_summary(tax, test_probs, test_targets, thresholds),
+            "refused": {h: f.reason for h, f in fits.items() if f.refused},
+        }
     if args.rank_scores:
         result["rank_scores"] = rank_scores(tax, val_probs, val_targets, test_probs, test_targets, args.oracle)
         for level, rows in result["rank_scores"].items():
             for name, row in rows.items():
                 fitted = row["val_fitted_accuracy"]
-                print(f"rank {level} by {name}: ceiling {100 * row['ceiling']:.1f}%, cut fitted on val "
-                      f"{100 * row['val_fitted']:.1f}%" + (f" at {100 * fitted:.2f}%" if fitted is not None else ""))
+                print(
+                    f"rank {level} by {name}: ceiling {100 * row['ceiling']:.1f}%, cut fitted on val "
+                    f"{100 * row['val_fitted']:.1f}%" + (f" at {100 * fitted:.2f}%" if fitted is not None else "")
+                )
     if args.mistakes_at:
         level = tax.levels[-1]
         found = result["mistakes_at"] = mistakes_at(tax, test_probs, test_targets, level, args.mistakes_at)
-        print(f"{level}: the {100 * args.mistakes_at:g}% most confident test photos ({found['photos']}) hold "
-              f"{found['wrong']} mistakes ({100 * (1 - found['wrong'] / max(1, found['photos'])):.2f}% right): "
-              + ", ".join(f"{pair} {n}" for pair, n in found["pairs"].items()))
+        print(
+            f"{level}: the {100 * args.mistakes_at:g}% most confident test photos ({found['photos']}) hold "
+            f"{found['wrong']} mistakes ({100 * (1 - found['wrong'] / max(1, found['photos'])):.2f}% right): "
+            + ", ".join(f"{pair} {n}" for pair, n in found["pairs"].items())
+        )
     result["seconds"] = round(time.perf_counter() - start, 1)
     out.write_text(json.dumps(result, indent=1, default=float))
     for name, row in result.items():
         if isinstance(row, dict) and "per_head" in row:
-            heads = ", ".join(f"{h} {100 * r['auto_labelled']:.1f}% at {100 * r['accuracy']:.2f}%"
-                              if r["accuracy"] == r["accuracy"] else f"{h} 0%" for h, r in row["per_head"].items())
+            heads = ", ".join(
+                f"{h} {100 * r['auto_labelled']:.1f}% at {100 * r['accuracy']:.2f}%"
+                if r["accuracy"] == r["accuracy"]
+                else f"{h} 0%"
+                for h, r in row["per_head"].items()
+            )
             print(f"{name}: needs_review {100 * row['needs_review']:.1f}% | {heads}")
     print(f"wrote {out}")
 

@@ -57,13 +57,15 @@ def photos(count: int) -> list[bytes]:
     return out
 
 
-async def client_loop(url: str, images: list[bytes], per_request: int, stop_at: float,
-                      latencies: list[float], errors: list[int]) -> None:
+async def client_loop(
+    url: str, images: list[bytes], per_request: int, stop_at: float, latencies: list[float], errors: list[int]
+) -> None:
     async with httpx.AsyncClient(timeout=60) as client:
         i = 0
         while time.monotonic() < stop_at:
-            files = [("files", (f"{i}_{k}.jpg", images[(i + k) % len(images)], "image/jpeg"))
-                     for k in range(per_request)]
+            files = [
+                ("files", (f"{i}_{k}.jpg", images[(i + k) % len(images)], "image/jpeg")) for k in range(per_request)
+            ]
             start = time.perf_counter()
             try:
                 response = await client.post(url, files=files)
@@ -79,8 +81,9 @@ async def load(url: str, clients: int, seconds: float, per_request: int) -> tupl
     latencies: list[float] = []
     errors: list[int] = []
     start = time.monotonic()
-    await asyncio.gather(*[client_loop(url, images, per_request, start + seconds, latencies, errors)
-                           for _ in range(clients)])
+    await asyncio.gather(
+        *[client_loop(url, images, per_request, start + seconds, latencies, errors) for _ in range(clients)]
+    )
     return latencies, len(errors), time.monotonic() - start
 
 
@@ -116,8 +119,17 @@ def main() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-c", SERVER, "-" if args.fake else args.model, str(port),
-                               str(args.batch_size), str(args.batch_wait_ms)])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SERVER,
+            "-" if args.fake else args.model,
+            str(port),
+            str(args.batch_size),
+            str(args.batch_wait_ms),
+        ]
+    )
     try:
         wait_ready(base)
         rss_before = rss_mib(server.pid)
@@ -128,14 +140,18 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     ms = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
-    print(f"\nmodel: {'fake predictor' if args.fake else args.model} · {args.clients} clients · "
-          f"{args.images} image(s)/request · {args.seconds:g} s · {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {threads} threads\n")
+    print(
+        f"\nmodel: {'fake predictor' if args.fake else args.model} · {args.clients} clients · "
+        f"{args.images} image(s)/request · {args.seconds:g} s · {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {threads} threads\n"
+    )
     print("| requests/s | images/s | p50 ms | p99 ms | errors | RSS before MiB | RSS after MiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {len(latencies) / elapsed:.1f} | {len(latencies) * args.images / elapsed:.1f} | "
-          f"{np.percentile(ms, 50):.1f} | {np.percentile(ms, 99):.1f} | {errors} | "
-          f"{rss_before:.0f} | {rss_after:.0f} |")
+    print(
+        f"| {len(latencies) / elapsed:.1f} | {len(latencies) * args.images / elapsed:.1f} | "
+        f"{np.percentile(ms, 50):.1f} | {np.percentile(ms, 99):.1f} | {errors} | "
+        f"{rss_before:.0f} | {rss_after:.0f} |"
+    )
 
 
 if __name__ == "__main__":

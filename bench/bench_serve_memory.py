@@ -121,8 +121,11 @@ def run(model: Path, uploads: int, overrides: list[str]) -> dict[str, object]:
 
     settings = ServeSettings(**dict(item.split("=", 1) for item in overrides))
     side = math.isqrt(settings.max_pixels - 1)  # just under the limit for 4-byte pixels
-    print(f"pixel limit {settings.max_pixels:,} ({settings.decode_workers} decode workers, "
-          f"{settings.decode_memory_mib} MiB budget): uploading {side}x{side} PNGs", flush=True)
+    print(
+        f"pixel limit {settings.max_pixels:,} ({settings.decode_workers} decode workers, "
+        f"{settings.decode_memory_mib} MiB budget): uploading {side}x{side} PNGs",
+        flush=True,
+    )
     files = {name: streamed_png(side, side, *spec) for name, spec in WORST_CASES.items()}
     names = [list(files)[i % len(files)] for i in range(uploads)]
     port = free_port()
@@ -140,22 +143,34 @@ def run(model: Path, uploads: int, overrides: list[str]) -> dict[str, object]:
 
         def post(name: str) -> int:
             data = files[name]
-            return httpx.post(f"{base}/v1/labels", files=[("files", (f"{name}.png", data, "image/png"))],
-                              timeout=600).status_code
+            return httpx.post(
+                f"{base}/v1/labels", files=[("files", (f"{name}.png", data, "image/png"))], timeout=600
+            ).status_code
 
         with ThreadPoolExecutor(uploads) as pool:
             statuses = list(pool.map(post, names))
         elapsed = time.monotonic() - start
         peak = max(sampler.stop(), status_mib(server.pid, "VmHWM"))
         after = settle(server.pid)
-        scraped = [line for line in httpx.get(f"{base}/metrics").text.splitlines()
-                   if line.startswith("process_resident_memory_bytes")]
+        scraped = [
+            line
+            for line in httpx.get(f"{base}/metrics").text.splitlines()
+            if line.startswith("process_resident_memory_bytes")
+        ]
     finally:
         server.terminate()
         server.wait(timeout=20)
-    return {"side": side, "sizes_kb": {k: len(v) // 1024 for k, v in files.items()}, "idle": idle, "peak": peak,
-            "after": after, "statuses": statuses, "elapsed": elapsed, "workers": settings.decode_workers,
-            "metrics_rss": scraped[0] if scraped else None}
+    return {
+        "side": side,
+        "sizes_kb": {k: len(v) // 1024 for k, v in files.items()},
+        "idle": idle,
+        "peak": peak,
+        "after": after,
+        "statuses": statuses,
+        "elapsed": elapsed,
+        "workers": settings.decode_workers,
+        "metrics_rss": scraped[0] if scraped else None,
+    }
 
 
 def main() -> None:
@@ -169,10 +184,12 @@ def main() -> None:
         result = run(model, args.uploads, args.overrides)
     idle, peak, after = result["idle"], result["peak"], result["after"]
     counts = {s: result["statuses"].count(s) for s in sorted(set(result["statuses"]))}
-    print(f"\n{args.uploads} concurrent uploads of {result['side']}x{result['side']} PNGs "
-          f"({', '.join(f'{k} {v} kB' for k, v in result['sizes_kb'].items())}) · {result['workers']} decode "
-          f"workers · {platform.machine()}, {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.1f} · "
-          f"{result['elapsed']:.1f} s\n")
+    print(
+        f"\n{args.uploads} concurrent uploads of {result['side']}x{result['side']} PNGs "
+        f"({', '.join(f'{k} {v} kB' for k, v in result['sizes_kb'].items())}) · {result['workers']} decode "
+        f"workers · {platform.machine()}, {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.1f} · "
+        f"{result['elapsed']:.1f} s\n"
+    )
     print("| idle RSS MiB | peak RSS MiB | peak above idle MiB | RSS after MiB | after vs idle | statuses |")
     print("|---:|---:|---:|---:|---:|---|")
     print(f"| {idle:.0f} | {peak:.0f} | {peak - idle:.0f} | {after:.0f} | {(after - idle) / idle:+.1%} | {counts} |")

@@ -28,8 +28,9 @@ from bench_serve_memory import free_port, start_server, tiny_model
 HOST = "127.0.0.1"  # never anything else: this opens hundreds of connections
 
 
-async def slow_connection(port: int, every_s: float, stop_at: float, lifetimes: list[float],
-                          open_now: list[int]) -> None:
+async def slow_connection(
+    port: int, every_s: float, stop_at: float, lifetimes: list[float], open_now: list[int]
+) -> None:
     """One attacker slot: hold a connection with a trickled header; reopen it each time the server closes it."""
     while time.monotonic() < stop_at:
         start = time.monotonic()
@@ -80,15 +81,21 @@ async def attack(port: int, connections: int, every_s: float, seconds: float) ->
     latencies: list[float] = []
     failures: list[str] = []
     open_now = [0]
-    tasks = [asyncio.ensure_future(slow_connection(port, every_s, stop_at, lifetimes, open_now))
-             for _ in range(connections)]
+    tasks = [
+        asyncio.ensure_future(slow_connection(port, every_s, stop_at, lifetimes, open_now)) for _ in range(connections)
+    ]
     await asyncio.sleep(1.0)  # let them all connect before probing
     held_after_1s = open_now[0]
     await probe(port, stop_at, latencies, failures)
     still_open = open_now[0]
     await asyncio.gather(*tasks)
-    return {"lifetimes": lifetimes, "latencies": latencies, "failures": failures, "held_after_1s": held_after_1s,
-            "still_open_at_end": still_open}
+    return {
+        "lifetimes": lifetimes,
+        "latencies": latencies,
+        "failures": failures,
+        "held_after_1s": held_after_1s,
+        "still_open_at_end": still_open,
+    }
 
 
 def main() -> None:
@@ -111,15 +118,21 @@ def main() -> None:
             server.wait(timeout=20)
     lifetimes = np.array(result["lifetimes"] or [float("nan")])
     ms = np.array(result["latencies"] or [float("nan")]) * 1000
-    print(f"\n{args.connections} slowloris connections on {HOST} (a header line every {args.every_s:g} s, reopened "
-          f"when closed) for {args.seconds:g} s · {platform.machine()}, {os.cpu_count()} CPUs · "
-          f"load {os.getloadavg()[0]:.1f}\n")
-    print("| slow connections opened | held after 1 s | longest held s | median held s | /healthz probes | "
-          "/healthz p50 ms | p99 ms | max ms | /healthz failures |")
+    print(
+        f"\n{args.connections} slowloris connections on {HOST} (a header line every {args.every_s:g} s, reopened "
+        f"when closed) for {args.seconds:g} s · {platform.machine()}, {os.cpu_count()} CPUs · "
+        f"load {os.getloadavg()[0]:.1f}\n"
+    )
+    print(
+        "| slow connections opened | held after 1 s | longest held s | median held s | /healthz probes | "
+        "/healthz p50 ms | p99 ms | max ms | /healthz failures |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {len(result['lifetimes'])} | {result['held_after_1s']} | {lifetimes.max():.1f} | "
-          f"{np.median(lifetimes):.1f} | {len(result['latencies']) + len(result['failures'])} | "
-          f"{np.percentile(ms, 50):.1f} | {np.percentile(ms, 99):.1f} | {ms.max():.1f} | {len(result['failures'])} |")
+    print(
+        f"| {len(result['lifetimes'])} | {result['held_after_1s']} | {lifetimes.max():.1f} | "
+        f"{np.median(lifetimes):.1f} | {len(result['latencies']) + len(result['failures'])} | "
+        f"{np.percentile(ms, 50):.1f} | {np.percentile(ms, 99):.1f} | {ms.max():.1f} | {len(result['failures'])} |"
+    )
     if result["failures"]:
         print("failures:", sorted(set(result["failures"])))
     ok = ms.max() < 100 and lifetimes.max() <= 30 and not result["failures"]

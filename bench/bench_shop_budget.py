@@ -102,28 +102,60 @@ def main() -> None:
     parser.add_argument("--time-limit", default="5m")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--name", default=None, help="run folder under OUT (default: budget_<time limit>)")
-    parser.add_argument("--labelled", type=int, default=None,
-                        help="train on this many random train photos (bench_shop's draw: seed 1 for 300)")
+    parser.add_argument(
+        "--labelled",
+        type=int,
+        default=None,
+        help="train on this many random train photos (bench_shop's draw: seed 1 for 300)",
+    )
     parser.add_argument("--labelled-seed", type=int, default=1)
-    parser.add_argument("--labelled-from", default=None, metavar="SETS_JSON:KEY",
-                        help="train on the item ids under KEY of bench_label_curve.py's sets.json")
-    parser.add_argument("--pseudo", type=float, default=None, metavar="THRESHOLD",
-                        help="with --labelled/--labelled-from: pseudo-label the idle train photos (teacher, student)")
+    parser.add_argument(
+        "--labelled-from",
+        default=None,
+        metavar="SETS_JSON:KEY",
+        help="train on the item ids under KEY of bench_label_curve.py's sets.json",
+    )
+    parser.add_argument(
+        "--pseudo",
+        type=float,
+        default=None,
+        metavar="THRESHOLD",
+        help="with --labelled/--labelled-from: pseudo-label the idle train photos (teacher, student)",
+    )
     parser.add_argument("--pseudo-rounds", type=int, default=1, help="with --pseudo: each student labels again")
-    parser.add_argument("--score-only", action="store_true",
-                        help="score the model already in OUT/NAME (no training; the row's seconds is null)")
-    parser.add_argument("--write-split", type=Path, default=None, metavar="DIR",
-                        help="write DIR/split.csv (this bench's split; with --labelled: the idle train photos "
-                             "'unused'), DIR/unlabelled.txt (the idle photos' paths) and DIR/pool.txt (every "
-                             "photo but the test ones: a zero-shot run's unlabelled photos) for a `fashiontag train "
-                             "--split ... --unlabelled ...` run, then exit")
+    parser.add_argument(
+        "--score-only",
+        action="store_true",
+        help="score the model already in OUT/NAME (no training; the row's seconds is null)",
+    )
+    parser.add_argument(
+        "--write-split",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write DIR/split.csv (this bench's split; with --labelled: the idle train photos "
+        "'unused'), DIR/unlabelled.txt (the idle photos' paths) and DIR/pool.txt (every "
+        "photo but the test ones: a zero-shot run's unlabelled photos) for a `fashiontag train "
+        "--split ... --unlabelled ...` run, then exit",
+    )
     parser.add_argument("overrides", nargs="*", help="key=value training settings")
     args = parser.parse_args()
 
     threads = configure_threads()
-    base = build_config(TrainConfig, data=args.data, out=str(args.out / "all"), image_size=args.image_size,
-                        progress_bar=False, batch_size=64, head_epochs=0, lr=2e-3, backbone_lr_scale=0.5,
-                        warmup_epochs=0.2, label_smoothing=0.1, augment="photo")
+    base = build_config(
+        TrainConfig,
+        data=args.data,
+        out=str(args.out / "all"),
+        image_size=args.image_size,
+        progress_bar=False,
+        batch_size=64,
+        head_epochs=0,
+        lr=2e-3,
+        backbone_lr_scale=0.5,
+        warmup_epochs=0.2,
+        label_smoothing=0.1,
+        augment="photo",
+    )
     data = load_train_data(base, resolve_taxonomy("auto", "auto", args.data))
     split = split_stratified(data.labels, seed=0, val_fraction=0.1, test_fraction=0.2).set_index("item_id")["split"]
     labels = data.labels.assign(split=data.labels["item_id"].map(split).to_numpy())
@@ -166,19 +198,28 @@ def main() -> None:
                 student_data, info = _pseudo_labelled(train_data, model, args.pseudo)
                 pseudo["rounds"].append(info)
                 last = r == args.pseudo_rounds
-                model = fit(config if last else updated(config, out=str(Path(config.out) / f"round{r}")),
-                            student_data)
+                model = fit(config if last else updated(config, out=str(Path(config.out) / f"round{r}")), student_data)
         else:
             model = fit(config, train_data)
         seconds = round(time.perf_counter() - start, 1)
     net = load_network(model).eval()
     accuracy, accuracy_flip = (score(net, data.images[test_rows], targets, tta) for tta in ("none", "flip"))
     plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
-    result = {"name": name, "overrides": args.overrides, "labelled": args.labelled,
-              "labelled_from": args.labelled_from, "pseudo": pseudo,
-              "time_limit": args.time_limit, "seconds": seconds, "test": int(len(test_rows)),
-              "accuracy": round(accuracy, 4), "accuracy_tta_flip": round(accuracy_flip, 4), "threads": threads,
-              "load": os.getloadavg()[0], "plan": plan}
+    result = {
+        "name": name,
+        "overrides": args.overrides,
+        "labelled": args.labelled,
+        "labelled_from": args.labelled_from,
+        "pseudo": pseudo,
+        "time_limit": args.time_limit,
+        "seconds": seconds,
+        "test": int(len(test_rows)),
+        "accuracy": round(accuracy, 4),
+        "accuracy_tta_flip": round(accuracy_flip, 4),
+        "threads": threads,
+        "load": os.getloadavg()[0],
+        "plan": plan,
+    }
     print(json.dumps(result, indent=2))
     with open(args.out / "budget_results.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(result) + "\n")

@@ -25,8 +25,9 @@ def _seed_recipe(data, steps: int) -> dict[str, float]:
     from fashiontag.train._metrics import head_metrics
 
     tax = data.taxonomy
-    net = create_network(tax, "tf_efficientnet_lite0", "multihead", default_preprocess("tf_efficientnet_lite0", 224),
-                         pretrained=True)
+    net = create_network(
+        tax, "tf_efficientnet_lite0", "multihead", default_preprocess("tf_efficientnet_lite0", 224), pretrained=True
+    )
     rows, val = data.rows("train"), data.rows("val")
     targets = net.head.encode_targets(data.labels["leaf"].tolist(), data.attributes(np.arange(len(data.labels))))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
@@ -36,8 +37,9 @@ def _seed_recipe(data, steps: int) -> dict[str, float]:
         paths = data.labels["path"].iloc[batch]
         images = np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224))) for p in paths])
         logits = net.forward_logits(net.to_input(torch.from_numpy(images)))
-        loss = sum(F.cross_entropy(logits[h], torch.from_numpy(targets[h][batch]), ignore_index=-1)
-                   for h in net.logit_heads)
+        loss = sum(
+            F.cross_entropy(logits[h], torch.from_numpy(targets[h][batch]), ignore_index=-1) for h in net.logit_heads
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -46,8 +48,9 @@ def _seed_recipe(data, steps: int) -> dict[str, float]:
     net.eval()
     with torch.no_grad():
         probs = net(torch.from_numpy(np.ascontiguousarray(data.images[val])))
-    ht = torch.from_numpy(target_matrix(head_targets(tax, data.labels["leaf"].iloc[val].tolist(), data.attributes(val)),
-                                       tax.heads))
+    ht = torch.from_numpy(
+        target_matrix(head_targets(tax, data.labels["leaf"].iloc[val].tolist(), data.attributes(val)), tax.heads)
+    )
     return {"images_per_s": rate, **head_metrics(probs, ht, net.heads)}
 
 
@@ -66,12 +69,21 @@ def main() -> None:
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.train import TrainConfig, fit, load_train_data
 
-    base = build_config(TrainConfig, data=args.data, out=args.out, image_size=64, input_size=128,
-                        max_items=args.max_items, progress_bar=False)
+    base = build_config(
+        TrainConfig,
+        data=args.data,
+        out=args.out,
+        image_size=64,
+        input_size=128,
+        max_items=args.max_items,
+        progress_bar=False,
+    )
     data = load_train_data(base, load_taxonomy("fpi"))
     results = {}
-    for name, cfg in {"probe": updated(base, probe=True, out=f"{args.out}/probe"),
-                      "finetune": updated(base, epochs=1, head_epochs=0, out=f"{args.out}/ft")}.items():
+    for name, cfg in {
+        "probe": updated(base, probe=True, out=f"{args.out}/probe"),
+        "finetune": updated(base, epochs=1, head_epochs=0, out=f"{args.out}/ft"),
+    }.items():
         start = time.time()
         model = fit(cfg, data)
         wall = time.time() - start

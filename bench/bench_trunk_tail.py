@@ -68,8 +68,9 @@ def main() -> None:
                 for precision in args.precision:
                     rate = tail_rate(tail.train(), head, acts, precision == "bf16", args.steps)
                     shape = "x".join(str(d) for d in acts.shape[1:])
-                    print(f"| {size} | {cut} | {shape} | {batch} | {precision} | {extract:.0f} | {rate:.0f} |",
-                          flush=True)
+                    print(
+                        f"| {size} | {cut} | {shape} | {batch} | {precision} | {extract:.0f} | {rate:.0f} |", flush=True
+                    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,15 @@ PREPROCESS = {"size": 32, "input_size": 32, "fill": 255, "mean": [0.5, 0.5, 0.5]
 
 def _model(tmp_path: Path) -> Path:
     save_file({"w": np.arange(6, dtype=np.float32).reshape(2, 3)}, str(tmp_path / "model.safetensors"))
-    sidecar = {"strategy": "flat", "backbone": {"name": "smallcnn"}, "taxonomy": {}, "heads": {"type": ["a", "b"]},
-               "preprocess": PREPROCESS, "thresholds": {"type": 0.4}, "files": {"model.safetensors": ""}}
+    sidecar = {
+        "strategy": "flat",
+        "backbone": {"name": "smallcnn"},
+        "taxonomy": {},
+        "heads": {"type": ["a", "b"]},
+        "preprocess": PREPROCESS,
+        "thresholds": {"type": 0.4},
+        "files": {"model.safetensors": ""},
+    }
     write_sidecar(tmp_path, sidecar)
     return tmp_path
 

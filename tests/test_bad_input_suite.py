@@ -100,12 +100,14 @@ def _write(name: str, data: bytes) -> Callable[[Path, dict[str, Path]], None]:
     def build(d: Path, c: dict[str, Path]) -> None:
         d.mkdir(parents=True, exist_ok=True)
         (d / name).write_bytes(data)
+
     return build
 
 
 def _image(name: str, make: Callable[[Image.Image], Image.Image], **kw: object) -> Callable[..., None]:
     def build(d: Path, c: dict[str, Path]) -> None:
         _save(d / name, make(_photo(c)), **kw)
+
     return build
 
 
@@ -123,8 +125,9 @@ FOLDER_CASES = {
     "zero_byte_jpg": Folder(_write("empty.jpg", b""), "failed", r"empty file \(0 bytes\)"),
     "truncated_jpeg": Folder(_truncated_jpeg, "failed", r"truncat|corrupt|cannot decode"),
     "text_named_jpg": Folder(_write("fake.jpg", b"hello, not a photo\n"), "failed", r"not an image file"),
-    "png_signature_garbage": Folder(_write("bad.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40), "failed",
-                                    r"truncat|corrupt|cannot decode|not an image"),
+    "png_signature_garbage": Folder(
+        _write("bad.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40), "failed", r"truncat|corrupt|cannot decode|not an image"
+    ),
     "html_named_webp": Folder(_write("page.webp", b"<!doctype html><html></html>"), "failed", r"not an image file"),
     "svg": Folder(_write("logo.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>"), "skipped", r"SVG is a vector"),
     "pdf": Folder(_write("sheet.pdf", b"%PDF-1.4\n"), "skipped", r"PDF is a document"),
@@ -133,22 +136,26 @@ FOLDER_CASES = {
     "folder_named_jpg": Folder(_dir_named_jpg, "skipped", r"a folder named like an image"),
     "heic_photo": Folder(_heic, "labelled", needs="heif"),
     "avif_image": Folder(_image("web.avif", lambda im: im, format="AVIF"), "labelled", needs="avif"),
-    "png_16bit_grey": Folder(_image("deep.png", lambda im: Image.fromarray(
-        (np.asarray(im.convert("L"), np.uint16) * 257).astype(np.uint16))), "labelled"),
+    "png_16bit_grey": Folder(
+        _image(
+            "deep.png", lambda im: Image.fromarray((np.asarray(im.convert("L"), np.uint16) * 257).astype(np.uint16))
+        ),
+        "labelled",
+    ),
     "cmyk_jpeg": Folder(_image("print.jpg", lambda im: im.convert("CMYK"), format="JPEG"), "labelled"),
     "palette_png_with_alpha": Folder(_image("pal.png", lambda im: im.convert("P"), transparency=0), "labelled"),
     "rgba_png": Folder(_image("alpha.png", lambda im: im.convert("RGBA")), "labelled"),
     "one_pixel": Folder(_image("dot.png", lambda im: im.resize((1, 1))), "labelled"),
     "exif_rotated_jpeg": Folder(_exif_rotated, "labelled"),
     "animated_gif": Folder(_animated_gif, "labelled"),
-    "decompression_bomb": Folder(_image("bomb.png", lambda im: Image.new("1", (20000, 20000))), "failed",
-                                 r"bomb|pixels|memory|too large"),
+    "decompression_bomb": Folder(
+        _image("bomb.png", lambda im: Image.new("1", (20000, 20000))), "failed", r"bomb|pixels|memory|too large"
+    ),
     "uppercase_extension": Folder(_image("SHOUT.JPG", lambda im: im, format="JPEG"), "labelled"),
 }
 
 
-def _main(argv: list[str], capsys: pytest.CaptureFixture[str],
-          monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+def _main(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     """Run the real entry point (``fashiontag ...``) in-process; returns exit code and stdout+stderr."""
     from fashiontag.cli.main import main
 
@@ -167,8 +174,13 @@ def _rows(out: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("kind", list(FOLDER_CASES))
-def test_predict_folder_with_a_bad_file(kind: str, corpus: dict[str, Path], tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_folder_with_a_bad_file(
+    kind: str,
+    corpus: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     case = FOLDER_CASES[kind]
     if case.needs == "heif" and not _formats.heif_available():
         pytest.skip("pillow-heif is not installed")
@@ -179,8 +191,9 @@ def test_predict_folder_with_a_bad_file(kind: str, corpus: dict[str, Path], tmp_
     shutil.copy(corpus["photo"], folder / "good.png")
     case.build(folder, corpus)
     out = tmp_path / "preds.jsonl"
-    code, output = _main(["predict", str(corpus["model"]), str(folder), "--out", str(out), "--no-progress"],
-                         capsys, monkeypatch)
+    code, output = _main(
+        ["predict", str(corpus["model"]), str(folder), "--out", str(out), "--no-progress"], capsys, monkeypatch
+    )
     assert code == 0 and "Traceback" not in output, output
     counts = {"labelled": 1, "failed": 0, "skipped": 0}
     counts[case.outcome] += 1
@@ -255,9 +268,13 @@ ARG_CASES = {  # kind: (build argv after MODEL, exit code, message regex, file t
 
 
 @pytest.mark.parametrize("kind", list(ARG_CASES))
-def test_predict_bad_arguments_and_outputs(kind: str, corpus: dict[str, Path], tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_bad_arguments_and_outputs(
+    kind: str,
+    corpus: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     build, expected_code, message, unchanged = ARG_CASES[kind]
     folder = _setup_photos(tmp_path, corpus)
     monkeypatch.chdir(tmp_path)
@@ -271,9 +288,9 @@ def test_predict_bad_arguments_and_outputs(kind: str, corpus: dict[str, Path], t
         assert (tmp_path / unchanged).read_bytes() == before  # a user's file is never rewritten
 
 
-def test_predict_while_another_run_holds_the_output(corpus: dict[str, Path], tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_while_another_run_holds_the_output(
+    corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder, out = _setup_photos(tmp_path, corpus), tmp_path / "p.csv"
     with OutputLock(out):
         code, output = _main(["predict", str(corpus["model"]), str(folder), "--out", str(out)], capsys, monkeypatch)
@@ -281,8 +298,8 @@ def test_predict_while_another_run_holds_the_output(corpus: dict[str, Path], tmp
 
 
 def test_predict_torn_output_then_rerun_loses_and_duplicates_nothing(
-        corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder, out = _setup_photos(tmp_path, corpus), tmp_path / "p.csv"
     argv = ["predict", str(corpus["model"]), str(folder), "--out", str(out), "--no-progress"]
     assert _main(argv, capsys, monkeypatch)[0] == 0
@@ -298,9 +315,14 @@ def test_predict_torn_output_then_rerun_loses_and_duplicates_nothing(
     ("hand_edited_thresholds", r"thresholds differ"),
     ("files_emptied", r"files must list model.safetensors"),
 ])  # fmt: skip
-def test_predict_refuses_a_bad_model_with_exit_2(kind: str, message: str, corpus: dict[str, Path], tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_refuses_a_bad_model_with_exit_2(
+    kind: str,
+    message: str,
+    corpus: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     model = tmp_path / "m"
     if kind != "missing_model_dir":
         shutil.copytree(corpus["model"], model)
@@ -365,28 +387,46 @@ MANIFEST_ERRORS = {  # whole-file problems: one DataError line
     "manifest_no_path_column": ("m.csv", b"image,label\na.jpg,x\n", r"no 'path' column"),
     "manifest_empty_file": ("m.csv", b"", r"empty manifest"),
     "manifest_unclosed_quote": ("m.csv", b'path,label\n"a.jpg,x\n', r"not a readable CSV"),
-    "manifest_latin1_jsonl": ("m.jsonl", '{"path": "a.jpg", "label": "Mäntel"}\n'.encode("latin-1"),
-                              r"not UTF-8 text"),
+    "manifest_latin1_jsonl": ("m.jsonl", '{"path": "a.jpg", "label": "Mäntel"}\n'.encode("latin-1"), r"not UTF-8 text"),
 }
 
 MANIFEST_ROWS = {  # bad rows: reported, the good row kept
-    "manifest_bad_jsonl_line": ("m.jsonl", b'{"path": "a.jpg", "label": "x"}\n{"path": "b.jpg",\n',
-                                ["a.jpg"], ["line 2: not valid JSON (Expecting property name enclosed in double "
-                                            "quotes)"]),
-    "manifest_path_escapes": ("m.csv", b"path,label\na.jpg,x\n../../etc/passwd,y\n", ["a.jpg"],
-                              ["path resolves outside the dataset root"]),
-    "manifest_absolute_path": ("m.csv", b"path,label\na.jpg,x\n/etc/passwd,y\n", ["a.jpg"],
-                               ["path resolves outside the dataset root"]),
+    "manifest_bad_jsonl_line": (
+        "m.jsonl",
+        b'{"path": "a.jpg", "label": "x"}\n{"path": "b.jpg",\n',
+        ["a.jpg"],
+        ["line 2: not valid JSON (Expecting property name enclosed in double quotes)"],
+    ),
+    "manifest_path_escapes": (
+        "m.csv",
+        b"path,label\na.jpg,x\n../../etc/passwd,y\n",
+        ["a.jpg"],
+        ["path resolves outside the dataset root"],
+    ),
+    "manifest_absolute_path": (
+        "m.csv",
+        b"path,label\na.jpg,x\n/etc/passwd,y\n",
+        ["a.jpg"],
+        ["path resolves outside the dataset root"],
+    ),
     "manifest_missing_file": ("m.csv", b"path,label\na.jpg,x\nnope.jpg,y\n", ["a.jpg"], ["file not found"]),
-    "manifest_conflicting_duplicate_ids": ("m.csv", b"item_id,path,label\n1,a.jpg,x\n1,b.jpg,y\n2,a.jpg,z\n",
-                                           ["a.jpg"], ["duplicate item_id with conflicting labels (label); "
-                                                       "no row kept"] * 2),
+    "manifest_conflicting_duplicate_ids": (
+        "m.csv",
+        b"item_id,path,label\n1,a.jpg,x\n1,b.jpg,y\n2,a.jpg,z\n",
+        ["a.jpg"],
+        ["duplicate item_id with conflicting labels (label); no row kept"] * 2,
+    ),
 }
 
 
 @pytest.mark.parametrize("kind", list(MANIFEST_ERRORS))
-def test_manifest_whole_file_errors(kind: str, corpus: dict[str, Path], tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_manifest_whole_file_errors(
+    kind: str,
+    corpus: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     name, content, message = MANIFEST_ERRORS[kind]
     file = _manifest(tmp_path, name, content)
     with pytest.raises(DataError, match=message):
@@ -437,8 +477,11 @@ MODEL_CASES = {  # kind: (a function that tampers, or sidecar edits {key__sub: v
     "heads_reordered": (dict(heads__group=["b", "a"]), "torch", r"heads differ"),
     "backbone_renamed": (dict(backbone__name="resnet50"), "torch", r"backbone differ"),
     "strategy_not_string": (dict(strategy=3), "torch", r"strategy: Input should be a valid string"),
-    "cascade_part_outside": (dict(strategy="cascade", parts={"router": "../../other"}), "torch",
-                             r"not a plain folder name"),
+    "cascade_part_outside": (
+        dict(strategy="cascade", parts={"router": "../../other"}),
+        "torch",
+        r"not a plain folder name",
+    ),
     "format_version_future": (dict(format_version=2), "torch", r"format_version 2"),
     "sidecar_not_json": (_raw_sidecar("{'strategy': 'flat'"), "torch", r"sidecar is not valid JSON"),
     "sidecar_a_list": (_raw_sidecar("[]"), "torch", r"sidecar must be a JSON object"),
@@ -447,16 +490,18 @@ MODEL_CASES = {  # kind: (a function that tampers, or sidecar edits {key__sub: v
     "weights_truncated": (lambda m: (m / "model.safetensors").write_bytes(b"12"), "torch", r"sha256 does not match"),
     "weights_missing": (lambda m: (m / "model.safetensors").unlink(), "onnx", r"model.safetensors: missing"),
     "onnx_flipped_byte": (lambda m: _flip_last_byte(m, "model.onnx"), "onnx", r"model.onnx: sha256 does not match"),
-    "onnx_stale_after_temperature": (lambda m: add_files(m, [], temperature={"type": 2.0}), "onnx",
-                                     r"exported for other temperature"),
+    "onnx_stale_after_temperature": (
+        lambda m: add_files(m, [], temperature={"type": 2.0}),
+        "onnx",
+        r"exported for other temperature",
+    ),
 }
 
 
-
-
 @pytest.mark.parametrize("kind", list(MODEL_CASES))
-def test_tampered_model_is_refused(kind: str, corpus: dict[str, Path], tmp_path: Path,
-                                   edit_sidecar: Callable[..., None]) -> None:
+def test_tampered_model_is_refused(
+    kind: str, corpus: dict[str, Path], tmp_path: Path, edit_sidecar: Callable[..., None]
+) -> None:
     tamper, backend, message = MODEL_CASES[kind]
     model = tmp_path / "m"
     shutil.copytree(corpus["model"], model)

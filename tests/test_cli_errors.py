@@ -11,9 +11,24 @@ from fashiontag.data.synthetic import make_synthetic_dataset
 
 def test_unknown_source_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys) -> None:
     manifest, taxonomy = make_synthetic_dataset(tmp_path / "data", per_leaf=2, size=16)
-    monkeypatch.setattr(sys, "argv", ["fashiontag", "data", "split", str(manifest), "--reader", "manifest",
-                                      "--taxonomy", str(taxonomy), "--source", "nope",
-                                      "--out", str(tmp_path / "split.csv")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "fashiontag",
+            "data",
+            "split",
+            str(manifest),
+            "--reader",
+            "manifest",
+            "--taxonomy",
+            str(taxonomy),
+            "--source",
+            "nope",
+            "--out",
+            str(tmp_path / "split.csv"),
+        ],
+    )
     with pytest.raises(SystemExit) as exit_info:
         main()
     err = capsys.readouterr().err

@@ -23,8 +23,19 @@ from typing import Any
 from fashiontag._io import atomic_open
 
 #: Sidecar keys whose values change what the model answers.
-MODEL_FIELDS = ("strategy", "strategy_options", "backbone", "taxonomy", "heads", "logit_heads", "preprocess",
-                "thresholds", "temperature", "parts", "review_policy")
+MODEL_FIELDS = (
+    "strategy",
+    "strategy_options",
+    "backbone",
+    "taxonomy",
+    "heads",
+    "logit_heads",
+    "preprocess",
+    "thresholds",
+    "temperature",
+    "parts",
+    "review_policy",
+)
 #: Fields applied after the network (by the decoder), so an exported graph stays valid when only they change.
 RUNTIME_FIELDS = ("thresholds", "review_policy")
 DIGEST_KEY = "fashiontag_digest"

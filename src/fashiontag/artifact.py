@@ -62,8 +62,13 @@ class Preprocess:
     flip: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"size": self.size, "input_size": self.input_size, "fill": self.fill,
-               "mean": list(self.mean), "std": list(self.std)}
+        out = {
+            "size": self.size,
+            "input_size": self.input_size,
+            "fill": self.fill,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
         return {**out, "flip": True} if self.flip else out  # absent when off: older sidecars keep their digest
 
 
@@ -87,8 +92,14 @@ def training_settings(sidecar: dict[str, Any]) -> dict[str, Any]:
 def resolve_preprocess(sidecar: dict[str, Any]) -> Preprocess:
     """The one place eval preprocessing is derived from a model's sidecar (train, export, serve)."""
     spec = sidecar["preprocess"]
-    return Preprocess(int(spec["size"]), int(spec["input_size"]), int(spec.get("fill", 255)),
-                      tuple(spec["mean"]), tuple(spec["std"]), bool(spec.get("flip", False)))  # type: ignore[arg-type]
+    return Preprocess(
+        int(spec["size"]),
+        int(spec["input_size"]),
+        int(spec.get("fill", 255)),
+        tuple(spec["mean"]),
+        tuple(spec["std"]),
+        bool(spec.get("flip", False)),
+    )  # type: ignore[arg-type]
 
 
 def write_sidecar(model_dir: str | Path, sidecar: dict[str, Any]) -> dict[str, Any]:
@@ -164,12 +175,16 @@ def check_onnx_stamp(path: str | Path, metadata: dict[str, str], sidecar: dict[s
     path = Path(path)
     export = f"re-run `fashiontag export {path.parent}`"
     if _stamp.DIGEST_KEY not in metadata:
-        raise ModelFileError(f"{path}: carries no digest of the sidecar's model fields (exported by an older "
-                             f"fashiontag, or not by fashiontag); {export}")
+        raise ModelFileError(
+            f"{path}: carries no digest of the sidecar's model fields (exported by an older "
+            f"fashiontag, or not by fashiontag); {export}"
+        )
     if metadata[_stamp.DIGEST_KEY] != _stamp.model_digest(sidecar):
         fields = ", ".join(_stamp.changed_fields(metadata, sidecar)) or "model fields"
-        raise ModelFileError(f"{path}: was exported for other {fields} than {SIDECAR_NAME} has now "
-                             f"(calibrated after export, or a file swapped); {export}")
+        raise ModelFileError(
+            f"{path}: was exported for other {fields} than {SIDECAR_NAME} has now "
+            f"(calibrated after export, or a file swapped); {export}"
+        )
 
 
 def check_weights_stamp(model_dir: str | Path, sidecar: dict[str, Any]) -> None:
@@ -187,12 +202,15 @@ def check_weights_stamp(model_dir: str | Path, sidecar: dict[str, Any]) -> None:
             f"{weights}: carries no digest of the sidecar's model fields (saved by an older fashiontag), so hand "
             f"edits to {SIDECAR_NAME} could not be detected. Check {SIDECAR_NAME}, then re-save the model with "
             f"`python -c \"from fashiontag.artifact import restamp_model; restamp_model('{model_dir}')\"` "
-            "and re-run `fashiontag export` for ONNX")
+            "and re-run `fashiontag export` for ONNX"
+        )
     if metadata[_stamp.DIGEST_KEY] != _stamp.model_digest(sidecar):
         fields = ", ".join(_stamp.changed_fields(metadata, sidecar)) or "model fields"
-        raise ModelFileError(f"{model_dir / SIDECAR_NAME}: {fields} differ from what {WEIGHTS_NAME} was saved with "
-                             "(edited by hand?); restore the file, and change thresholds or temperatures only "
-                             "through fashiontag (evaluate save_calibration=true)")
+        raise ModelFileError(
+            f"{model_dir / SIDECAR_NAME}: {fields} differ from what {WEIGHTS_NAME} was saved with "
+            "(edited by hand?); restore the file, and change thresholds or temperatures only "
+            "through fashiontag (evaluate save_calibration=true)"
+        )
 
 
 def _check_stamps(model_dir: Path, sidecar: dict[str, Any]) -> None:
@@ -209,11 +227,14 @@ def _check_stamps(model_dir: Path, sidecar: dict[str, Any]) -> None:
         if stamped is None:
             raise ModelFileError(
                 f"{model_dir / sub / WEIGHTS_NAME}: carries no digest of the cascade's model fields (saved by an "
-                f"older fashiontag); check {SIDECAR_NAME}, then re-save the cascade with `python -c \"from "
-                f"fashiontag.artifact import restamp_model; restamp_model('{model_dir}')\"`")
+                f'older fashiontag); check {SIDECAR_NAME}, then re-save the cascade with `python -c "from '
+                f"fashiontag.artifact import restamp_model; restamp_model('{model_dir}')\"`"
+            )
         if stamped != digest:
-            raise ModelFileError(f"{model_dir / SIDECAR_NAME}: the cascade's model fields differ from what its "
-                                 "parts were saved with (edited by hand?); restore the file")
+            raise ModelFileError(
+                f"{model_dir / SIDECAR_NAME}: the cascade's model fields differ from what its "
+                "parts were saved with (edited by hand?); restore the file"
+            )
 
 
 def _read(model_dir: str | Path, verify: bool, stamps: bool = True) -> dict[str, Any]:

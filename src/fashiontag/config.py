@@ -174,7 +174,7 @@ def resolve_keys(cls: type, data: Mapping[str, Any], prefix: str = "") -> dict[s
             raise ConfigError(f"Config key {prefix}{key!r} is in several sections; write one of {spelled}")
         if not found:
             valid = valid_keys(cls, prefix)
-            listed = [k for k in valid if "." in k[len(prefix):] or k[len(prefix):] in own]
+            listed = [k for k in valid if "." in k[len(prefix) :] or k[len(prefix) :] in own]
             raise ConfigError(unknown_name_message("config key", f"{prefix}{key}", valid, listed))
         _put(out, [*found[0].split("."), key], value, f"{prefix}{found[0]}.{key}")
     return out
@@ -222,9 +222,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def build_config(
-    cls: type[T], yaml_path: str | Path | None = None, overrides: Sequence[str] = (), **values: Any
-) -> T:
+def build_config(cls: type[T], yaml_path: str | Path | None = None, overrides: Sequence[str] = (), **values: Any) -> T:
     """Defaults, then ``yaml_path``, then keyword ``values``, then ``key=value`` ``overrides``."""
     data: dict[str, Any] = {}
     if yaml_path is not None:

@@ -72,13 +72,19 @@ def test_manifest_with_bom_reads_the_path_column(tmp_path: Path) -> None:
 def test_manifest_bad_jsonl_line_is_reported_with_its_number_and_the_rest_kept(tmp_path: Path) -> None:
     _jpeg(tmp_path / "a.jpg")
     _jpeg(tmp_path / "b.jpg", 90)
-    lines = [json.dumps({"path": "a.jpg", "label": "x"}), '{"path": "b.jpg", "label": ', "[1, 2]",
-             json.dumps({"path": "b.jpg", "label": "y"})]
+    lines = [
+        json.dumps({"path": "a.jpg", "label": "x"}),
+        '{"path": "b.jpg", "label": ',
+        "[1, 2]",
+        json.dumps({"path": "b.jpg", "label": "y"}),
+    ]
     (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = read_dataset("manifest", tmp_path / "m.jsonl", hash_files=False)
     assert result.items["label"].tolist() == ["x", "y"]
-    assert [p.reason for p in result.problems] == ["line 2: not valid JSON (Expecting value)",
-                                                   "line 3: not a JSON object"]
+    assert [p.reason for p in result.problems] == [
+        "line 2: not valid JSON (Expecting value)",
+        "line 3: not a JSON object",
+    ]
     assert result.problems[0].path.endswith("m.jsonl:2")
 
 
@@ -98,20 +104,31 @@ def test_manifest_duplicate_ids(tmp_path: Path) -> None:
         _jpeg(tmp_path / f"{name}.jpg", ord(name))
     (tmp_path / "m.csv").write_text(
         "item_id,path,label\nk1,a.jpg,coat\nk1,b.jpg,dress\nk2,c.jpg,hat\nk2,c.jpg,hat\nk3,d.jpg,hat\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     result = read_dataset("manifest", tmp_path / "m.csv", hash_files=False)
     assert result.items["item_id"].tolist() == ["k2", "k3"]  # conflicting k1: neither copy goes to split.csv
     reasons = sorted((p.item_id, p.reason) for p in result.problems)
     assert reasons == [("k1", "duplicate item_id with conflicting labels (label); no row kept")] * 2 + [
-        ("k2", "duplicate item_id (same labels; first row kept)")]
+        ("k2", "duplicate item_id (same labels; first row kept)")
+    ]
 
 
 def test_manifest_odd_rows_are_problems_not_tracebacks(tmp_path: Path) -> None:
     _jpeg(tmp_path / "a.jpg")
-    lines = [{"path": "a.jpg", "label": "x", "id": "1"}, {"path": "bad\u0000.jpg", "label": "x", "id": "2"},
-             {"path": ["a.jpg"], "label": "x", "id": "3"}, {"path": "a.jpg", "label": "x"}, {"label": "x", "id": "5"}]
+    lines = [
+        {"path": "a.jpg", "label": "x", "id": "1"},
+        {"path": "bad\u0000.jpg", "label": "x", "id": "2"},
+        {"path": ["a.jpg"], "label": "x", "id": "3"},
+        {"path": "a.jpg", "label": "x"},
+        {"label": "x", "id": "5"},
+    ]
     (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
     result = read_dataset("manifest", tmp_path / "m.jsonl", hash_files=False)
     assert result.items["item_id"].tolist() == ["1"]
-    assert [p.reason for p in result.problems] == ["invalid path", "file not found", "row without an id",
-                                                   "row without a path"]
+    assert [p.reason for p in result.problems] == [
+        "invalid path",
+        "file not found",
+        "row without an id",
+        "row without a path",
+    ]

@@ -60,8 +60,21 @@ def test_predict_and_evaluate_take_tta(tmp_path) -> None:
     net = create_network(infer_folder_taxonomy(photos), "smallcnn", "flat", default_preprocess("smallcnn", 32, 32))
     save_model(net.eval(), tmp_path / "model")
     out = tmp_path / "preds.csv"
-    result = CliRunner().invoke(app, ["predict", str(tmp_path / "model"), str(photos), "--out", str(out),
-                                      "--tta", "multiscale", "--backend", "torch", "--no-progress"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "model"),
+            str(photos),
+            "--out",
+            str(out),
+            "--tta",
+            "multiscale",
+            "--backend",
+            "torch",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert len(list(csv.DictReader(out.open()))) == 8
     config = EvaluateConfig(tta="flip", robustness=False, gradcam=False, split="all")

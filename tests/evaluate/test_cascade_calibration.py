@@ -27,7 +27,6 @@ def overconfident_cascade(tiny_run, tmp_path_factory):
     return path
 
 
-
 def _val(tiny_run, items):
     from fashiontag.data.targets import item_targets
     from fashiontag.evaluate import load_eval_set

@@ -50,8 +50,13 @@ def test_evaluate_model_fits_and_saves_calibration(tiny_run, tiny_items, tmp_pat
     from fashiontag.review import NEVER
 
     make_tiny_model(tmp_path / "model", tiny_run["tax"])
-    config = EvaluateConfig(calibrate_split="val", save_calibration=True, target_accuracy=0.9, robustness=False,
-                            review_heads=("group", "colour"))
+    config = EvaluateConfig(
+        calibrate_split="val",
+        save_calibration=True,
+        target_accuracy=0.9,
+        robustness=False,
+        review_heads=("group", "colour"),
+    )
     metrics = evaluate_model(tmp_path / "model", tiny_items, "test", tmp_path / "out", config)
     sidecar = read_sidecar(tmp_path / "model")  # hashes still verify
     assert set(sidecar["thresholds"]) == {"group", "type", "colour"}

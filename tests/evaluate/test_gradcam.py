@@ -68,4 +68,3 @@ def test_add_gradcam_skips_cleanly(tiny_net):
     failing = add_gradcam(tiny_net, broken, images)
     assert not failing["enabled"] and failing["note"].startswith("Grad-CAM failed")
     assert all("cam" not in g for g in gallery + broken)
-

@@ -132,8 +132,10 @@ def test_fit_thresholds_targets_per_head_and_typos():
 
 def test_label_space_scoring_maps_each_node_to_its_most_specific_class():
     # two target classes share node "A > x": it belongs to the one with the smaller accept set ("tee")
-    probs = {"group": np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]),  # rows: a tee, a top, bottoms
-             "type": np.array([[0.8, 0.1, 0.05, 0.05], [0.1, 0.5, 0.2, 0.2], [0.1, 0.1, 0.2, 0.6]])}
+    probs = {
+        "group": np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]),  # rows: a tee, a top, bottoms
+        "type": np.array([[0.8, 0.1, 0.05, 0.05], [0.1, 0.5, 0.2, 0.2], [0.1, 0.1, 0.2, 0.6]]),
+    }
     labels = ["tee", "top", "bottoms"]
     rules = {"tee": ["A > x"], "top": ["A > x", "A > y"], "bottoms": ["B"]}
     correct, owner = H.label_space_correct(FLAT, probs, labels, [rules[label] for label in labels])
@@ -149,6 +151,7 @@ def test_label_space_scoring_counts_a_node_under_an_accepted_parent_once():
     # "bottoms" accepts B and its children: without the rule it would score 2 x P(B) and always win
     probs = {"group": np.array([[0.55, 0.45]]), "type": np.array([[0.55, 0.0, 0.45, 0.0]])}
     rules = {"tee": ["A > x"], "bottoms": ["B", "B > x", "B > y"]}
-    both, _ = H.label_space_correct(FLAT, {k: np.repeat(v, 2, 0) for k, v in probs.items()}, ["tee", "bottoms"],
-                                    [rules["tee"], rules["bottoms"]])
+    both, _ = H.label_space_correct(
+        FLAT, {k: np.repeat(v, 2, 0) for k, v in probs.items()}, ["tee", "bottoms"], [rules["tee"], rules["bottoms"]]
+    )
     assert both.tolist() == [True, False]  # tee 0.55 > bottoms 0.45

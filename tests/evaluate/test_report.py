@@ -103,19 +103,41 @@ def test_report_and_summary_lead_with_the_review_policy(tmp_path):
 
     metrics = _metrics()
     per_head = {
-        "group": {"threshold": 0.9, "photos": 30, "auto_labelled": 0.8, "accuracy": 0.991, "review_head": True,
-                  "target": 0.985},
-        "colour": {"threshold": 1.000001, "photos": 30, "auto_labelled": 0.0, "accuracy": None,
-                   "review_head": False, "target": 0.985},
+        "group": {
+            "threshold": 0.9,
+            "photos": 30,
+            "auto_labelled": 0.8,
+            "accuracy": 0.991,
+            "review_head": True,
+            "target": 0.985,
+        },
+        "colour": {
+            "threshold": 1.000001,
+            "photos": 30,
+            "auto_labelled": 0.0,
+            "accuracy": None,
+            "review_head": False,
+            "target": 0.985,
+        },
     }
-    metrics["hierarchy"] = {"full_path_accuracy": 0.9, "per_level_accuracy": {"group": 0.95},
-                            "points": {"points": 27, "max_points": 30, "fraction": 0.9},
-                            "severity": {"mistakes": 3, "mean_hops": 2.0, "histogram": {"2": 3}},
-                            "review": {"review_heads": ["group"], "needs_review": 0.2, "per_head": per_head}}
+    metrics["hierarchy"] = {
+        "full_path_accuracy": 0.9,
+        "per_level_accuracy": {"group": 0.95},
+        "points": {"points": 27, "max_points": 30, "fraction": 0.9},
+        "severity": {"mistakes": 3, "mean_hops": 2.0, "histogram": {"2": 3}},
+        "review": {"review_heads": ["group"], "needs_review": 0.2, "per_head": per_head},
+    }
     warning = "colour not auto-labelled: calibration split too small: 30 photos reach this head"
-    metrics["calibration"] = {"split": "val", "count": 30, "delta": 0.1, "heads": ["group", "colour"],
-                              "temperature": {}, "thresholds": {"group": 0.9, "colour": 1.000001},
-                              "warnings": [warning], "review_policy": {"heads": {"colour": {"reason": "too small"}}}}
+    metrics["calibration"] = {
+        "split": "val",
+        "count": 30,
+        "delta": 0.1,
+        "heads": ["group", "colour"],
+        "temperature": {},
+        "thresholds": {"group": 0.9, "colour": 1.000001},
+        "warnings": [warning],
+        "review_policy": {"heads": {"colour": {"reason": "too small"}}},
+    }
     text = summary_table(metrics)
     assert text.splitlines()[0].startswith("Review policy: needs_review when group is not accepted")
     assert "group: 80.0% auto-labelled at 99.1% accuracy (target 98.5%)" in text

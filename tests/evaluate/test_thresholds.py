@@ -75,8 +75,9 @@ def test_refusal_is_loud_and_blocks_auto_labelling(caplog):
 
 def test_p_values_and_fixed_sequence():
     confidence = np.array([0.99, 0.95, 0.9, 0.8])
-    accepted, mistakes, p = binomial_p_values(confidence, np.array([True, True, False, True]),
-                                              np.array([1.0, 0.95, 0.85, 0.0]), target=0.5)
+    accepted, mistakes, p = binomial_p_values(
+        confidence, np.array([True, True, False, True]), np.array([1.0, 0.95, 0.85, 0.0]), target=0.5
+    )
     assert accepted.tolist() == [0, 2, 3, 4] and mistakes.tolist() == [0, 0, 1, 1]
     assert p[0] == 1.0 and p[1] == pytest.approx(0.25) and p[3] == pytest.approx(5 / 16)
     # from the start, down the grid until the first p-value above delta; nothing before the start is tested

@@ -112,8 +112,10 @@ def test_test_flip_is_inside_the_exported_graph(data: tuple[Path, Path], tmp_pat
     from fashiontag.models import create_network, load_network, save_model
 
     torch.manual_seed(0)
-    save_model(create_network(load_taxonomy(str(data[1])), "smallcnn", "flat", Preprocess(32, 32, flip=True)).eval(),
-               tmp_path / "m")
+    save_model(
+        create_network(load_taxonomy(str(data[1])), "smallcnn", "flat", Preprocess(32, 32, flip=True)).eval(),
+        tmp_path / "m",
+    )
     report = export_model(tmp_path / "m", exporter=exporter)
     assert report["parity_max_abs_diff"] <= 1e-4
     session = ort.InferenceSession(str(tmp_path / "m" / "model.onnx"), providers=["CPUExecutionProvider"])

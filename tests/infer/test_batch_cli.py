@@ -57,8 +57,19 @@ def test_cli_csv_resume(onnx_model_dir: Path, photos: Path, tmp_path: Path, imag
     assert "broken.jpg: " in output and "not an image type (.txt): 1" in output
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["path", "group", "group_confidence", "type", "type_confidence", "colour",
-                             "colour_confidence", "level_reached", "needs_review", "uncertain_attributes", "error"]
+    assert list(rows[0]) == [
+        "path",
+        "group",
+        "group_confidence",
+        "type",
+        "type_confidence",
+        "colour",
+        "colour_confidence",
+        "level_reached",
+        "needs_review",
+        "uncertain_attributes",
+        "error",
+    ]
     assert len(rows) == 5 and sum(bool(r["error"]) for r in rows) == 1
     first = out.read_text()
 

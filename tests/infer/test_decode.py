@@ -12,17 +12,33 @@ from fashiontag.infer import decode_batch
 @pytest.fixture()
 def ragged() -> Taxonomy:
     # Shoes > Heels > Stiletto is 3 deep; Glasses is a leaf at depth 0; Bags > Tote stops at depth 1.
-    nodes = [("Shoes", None), ("Glasses", None), ("Bags", None), ("Shoes > Heels", "Shoes"),
-             ("Shoes > Flats", "Shoes"), ("Bags > Tote", "Bags"), ("Shoes > Heels > Stiletto", "Shoes > Heels"),
-             ("Shoes > Heels > Block", "Shoes > Heels")]
-    return Taxonomy.from_dict({"name": "r", "levels": ["group", "type", "style"],
-                               "attributes": {"colour": ["Red", "Blue"]},
-                               "nodes": [{"id": i, "name": i.split(" > ")[-1], "parent": p} for i, p in nodes]})
+    nodes = [
+        ("Shoes", None),
+        ("Glasses", None),
+        ("Bags", None),
+        ("Shoes > Heels", "Shoes"),
+        ("Shoes > Flats", "Shoes"),
+        ("Bags > Tote", "Bags"),
+        ("Shoes > Heels > Stiletto", "Shoes > Heels"),
+        ("Shoes > Heels > Block", "Shoes > Heels"),
+    ]
+    return Taxonomy.from_dict(
+        {
+            "name": "r",
+            "levels": ["group", "type", "style"],
+            "attributes": {"colour": ["Red", "Blue"]},
+            "nodes": [{"id": i, "name": i.split(" > ")[-1], "parent": p} for i, p in nodes],
+        }
+    )
 
 
 def probs(group, type_, style, colour) -> dict[str, np.ndarray]:
-    return {"group": np.array([group]), "type": np.array([type_]), "style": np.array([style]),
-            "colour": np.array([colour])}
+    return {
+        "group": np.array([group]),
+        "type": np.array([type_]),
+        "style": np.array([style]),
+        "colour": np.array([colour]),
+    }
 
 
 def test_label_order_is_head_labels(ragged: Taxonomy) -> None:
@@ -35,10 +51,16 @@ def test_child_is_chosen_among_the_chosen_parents_children(ragged: Taxonomy) -> 
     p = probs([0.6, 0.0, 0.4], [0.25, 0.2, 0.4], [0.15, 0.1], [0.3, 0.7])
     result = decode_batch(p, ragged, {}, top_k=2)[0]
     assert result["labels"]["group"]["id"] == "Shoes"
-    assert result["labels"]["type"] == {"label": "Heels", "id": "Shoes > Heels", "confidence": 0.25,
-                                        "accepted": True, "top_k": [
-                                            {"label": "Heels", "id": "Shoes > Heels", "confidence": 0.25},
-                                            {"label": "Flats", "id": "Shoes > Flats", "confidence": 0.2}]}
+    assert result["labels"]["type"] == {
+        "label": "Heels",
+        "id": "Shoes > Heels",
+        "confidence": 0.25,
+        "accepted": True,
+        "top_k": [
+            {"label": "Heels", "id": "Shoes > Heels", "confidence": 0.25},
+            {"label": "Flats", "id": "Shoes > Flats", "confidence": 0.2},
+        ],
+    }
     assert result["labels"]["style"]["label"] == "Stiletto"
     assert result["labels"]["colour"]["label"] == "Blue"
     assert result["level_reached"] == "style" and result["needs_review"] is False
@@ -80,10 +102,13 @@ def test_review_heads_choose_what_sets_needs_review(ragged: Taxonomy) -> None:
         decode_batch(p, ragged, thresholds, review_heads=["colours"])
 
 
-@pytest.mark.parametrize(("group", "expected_heads", "level"), [
-    ([0.1, 0.8, 0.1], ["group", "colour"], "group"),           # Glasses: a leaf at the top level
-    ([0.1, 0.1, 0.8], ["group", "type", "colour"], "type"),    # Bags > Tote: a leaf at depth 1
-])
+@pytest.mark.parametrize(
+    ("group", "expected_heads", "level"),
+    [
+        ([0.1, 0.8, 0.1], ["group", "colour"], "group"),  # Glasses: a leaf at the top level
+        ([0.1, 0.1, 0.8], ["group", "type", "colour"], "type"),  # Bags > Tote: a leaf at depth 1
+    ],
+)
 def test_ragged_branches_stop_at_their_leaf(ragged: Taxonomy, group, expected_heads, level) -> None:
     p = probs(group, [0.05, 0.05, 0.8], [0.03, 0.02], [0.5, 0.5])
     result = decode_batch(p, ragged, {})[0]

@@ -31,8 +31,16 @@ def _png(image: Image.Image, **kwargs) -> bytes:
 def test_every_input_type(labeller, images: list[Path]) -> None:
     path = images[0]
     rgb = np.asarray(Image.open(path).convert("RGB"))
-    sources = [str(path), path, path.read_bytes(), Image.open(path), rgb, rgb[..., 0],
-               np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), rgb.astype(np.float32) / 255.0]
+    sources = [
+        str(path),
+        path,
+        path.read_bytes(),
+        Image.open(path),
+        rgb,
+        rgb[..., 0],
+        np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+        rgb.astype(np.float32) / 255.0,
+    ]
     results = labeller.predict(sources, batch_size=3)
     assert [r["error"] for r in results] == [None] * len(sources)
     assert results[0]["source"] == str(path) and results[2]["source"] == "<bytes #2>"
@@ -59,9 +67,15 @@ def _bad_corpus(folder: Path, good: Path) -> dict[str, Path | bytes]:
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "notes.jpg").write_text("not an image at all")
     (folder / "bomb.png").write_bytes(_png(Image.new("1", (9000, 9000))))
-    return {"truncated": folder / "truncated.jpg", "zero-byte": folder / "empty.jpg",
-            "non-image": folder / "notes.jpg", "bomb": folder / "bomb.png", "missing": folder / "nope.png",
-            "folder": folder, "bytes-junk": b"\x89PNG\r\n" + data[8:40]}
+    return {
+        "truncated": folder / "truncated.jpg",
+        "zero-byte": folder / "empty.jpg",
+        "non-image": folder / "notes.jpg",
+        "bomb": folder / "bomb.png",
+        "missing": folder / "nope.png",
+        "folder": folder,
+        "bytes-junk": b"\x89PNG\r\n" + data[8:40],
+    }
 
 
 def test_bad_inputs_give_per_image_errors(labeller, images: list[Path], tmp_path: Path) -> None:
@@ -90,7 +104,8 @@ def test_odd_but_valid_images_are_labelled(labeller, images: list[Path], tmp_pat
     upright = labeller.predict([_png(wide, format="JPEG", quality=100), wide])
     # The EXIF-tagged file is labelled as its upright picture, not as the stored sideways pixels.
     assert results[2]["labels"]["type"]["confidence"] == pytest.approx(
-        upright[0]["labels"]["type"]["confidence"], abs=2e-3)
+        upright[0]["labels"]["type"]["confidence"], abs=2e-3
+    )
 
 
 def test_torch_and_onnx_backends_agree(onnx_model_dir: Path, images: list[Path]) -> None:

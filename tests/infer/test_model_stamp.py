@@ -30,8 +30,9 @@ def test_hand_set_thresholds_are_refused_by_both_backends(model_copy: Path, back
     ("preprocess", {"size": 0, "input_size": 32, "mean": [0.5] * 3, "std": [0.2] * 3}, "preprocess.size"),
     ("thresholds", "abc", "thresholds: Input should be an object"),
 ])  # fmt: skip
-def test_sidecar_edits_that_switched_checks_off_or_crashed_later(model_copy: Path, key: str, value: object,
-                                                                 message: str) -> None:
+def test_sidecar_edits_that_switched_checks_off_or_crashed_later(
+    model_copy: Path, key: str, value: object, message: str
+) -> None:
     _edit(model_copy, key, value)
     with pytest.raises(ModelFileError, match=message):
         load(model_copy, backend="torch")

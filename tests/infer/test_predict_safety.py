@@ -41,8 +41,9 @@ def _paths(out: Path) -> list[str]:
     return [row["path"] for row in csv.DictReader(io.StringIO(out.read_text()))]
 
 
-def test_second_run_on_the_same_out_fails_at_once_naming_the_holder(model_dir: Path, photos: Path,
-                                                                    tmp_path: Path) -> None:
+def test_second_run_on_the_same_out_fails_at_once_naming_the_holder(
+    model_dir: Path, photos: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "preds.csv"
     with OutputLock(out):
         code, output = _predict(model_dir, str(photos), "--out", str(out))
@@ -63,8 +64,9 @@ def test_stale_lock_of_a_dead_process_is_taken_over(model_dir: Path, photos: Pat
     assert len(_paths(out)) == 4 and not lock_path(out).exists()
 
 
-def test_resume_keys_on_the_resolved_path(model_dir: Path, photos: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_keys_on_the_resolved_path(
+    model_dir: Path, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "preds.csv"
     monkeypatch.chdir(tmp_path)
     assert _predict(model_dir, "photos", "--out", str(out))[0] == 0
@@ -76,8 +78,9 @@ def test_resume_keys_on_the_resolved_path(model_dir: Path, photos: Path, tmp_pat
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-def test_torn_last_row_is_relabelled_not_counted_as_done(model_dir: Path, photos: Path, tmp_path: Path,
-                                                         suffix: str) -> None:
+def test_torn_last_row_is_relabelled_not_counted_as_done(
+    model_dir: Path, photos: Path, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"preds{suffix}"
     assert _predict(model_dir, str(photos), "--out", str(out))[0] == 0
     whole = out.read_bytes()

@@ -61,8 +61,9 @@ def local_rows(onnx_model_dir: Path, photos: Path, tmp_path_factory: pytest.Temp
 def test_same_rows_as_local_then_resume(cluster, onnx_model_dir, photos, local_rows, tmp_path):
     address, _ = cluster
     out = tmp_path / "preds.parquet"
-    summary = predict_ray(onnx_model_dir, [str(photos)], out, RayOptions(address=address, shard_size=500),
-                          progress=False)
+    summary = predict_ray(
+        onnx_model_dir, [str(photos)], out, RayOptions(address=address, shard_size=500), progress=False
+    )
     assert summary.processed == N_PHOTOS + 2 and len(summary.failures) == 2
     rows = read_output(out)
     assert len(local_rows) == N_PHOTOS + 2
@@ -72,8 +73,7 @@ def test_same_rows_as_local_then_resume(cluster, onnx_model_dir, photos, local_r
 
     first = finished_shards(out)[-1]
     first.unlink()  # as if the run had stopped before its last shard
-    again = predict_ray(onnx_model_dir, [str(photos)], out, RayOptions(address=address, shard_size=500),
-                        progress=False)
+    again = predict_ray(onnx_model_dir, [str(photos)], out, RayOptions(address=address, shard_size=500), progress=False)
     assert again.skipped == 2000 and again.processed == 2
     resumed = read_output(out)
     assert resumed["path"].is_unique and set(resumed["path"]) == set(local_rows["path"])
@@ -96,8 +96,9 @@ def test_killed_actor_loses_and_duplicates_no_row(cluster, onnx_model_dir, photo
     out = tmp_path / "preds.parquet"
     options = RayOptions(address=address, shard_size=100, batch_size=32, decode_batch=32)
     result: dict = {}
-    run = threading.Thread(target=lambda: result.update(summary=predict_ray(onnx_model_dir, [str(photos)], out,
-                                                                            options, progress=False)))
+    run = threading.Thread(
+        target=lambda: result.update(summary=predict_ray(onnx_model_dir, [str(photos)], out, options, progress=False))
+    )
     run.start()
     killed, shards_at_kill = None, None
     deadline = time.monotonic() + 120
@@ -141,12 +142,37 @@ def test_cli_engine_ray(cluster, onnx_model_dir, photos, tmp_path):
     listing = tmp_path / "few.txt"
     listing.write_text("\n".join(photos.read_text().split()[:10]) + "\n")
     out = tmp_path / "preds.csv"
-    result = CliRunner().invoke(app, ["predict", str(onnx_model_dir), str(listing), "--out", str(out),
-                                      "--engine", "ray", "--address", address, "--no-progress"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(onnx_model_dir),
+            str(listing),
+            "--out",
+            str(out),
+            "--engine",
+            "ray",
+            "--address",
+            address,
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "10 labelled" in result.output and f"wrote 1 shard(s) to {out}: part-000000.csv" in result.output
-    bad = CliRunner().invoke(app, ["predict", str(onnx_model_dir), str(listing), "--out", str(tmp_path / "p.jsonl"),
-                                   "--engine", "ray", "--address", address])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(onnx_model_dir),
+            str(listing),
+            "--out",
+            str(tmp_path / "p.jsonl"),
+            "--engine",
+            "ray",
+            "--address",
+            address,
+        ],
+    )
     assert bad.exit_code == 2 and ".parquet or .csv" in " ".join(bad.output.replace("│", " ").split())
 
 
@@ -155,7 +181,19 @@ def test_unreachable_address_is_one_clear_error(onnx_model_dir, tmp_path):
     listing.write_text("a.jpg\n")
     ray.shutdown()  # this process may still be connected to the test cluster (then that connection is used)
     start = time.monotonic()
-    result = CliRunner().invoke(app, ["predict", str(onnx_model_dir), str(listing), "--out", str(tmp_path / "p.csv"),
-                                      "--engine", "ray", "--address", "127.0.0.1:1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(onnx_model_dir),
+            str(listing),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--engine",
+            "ray",
+            "--address",
+            "127.0.0.1:1",
+        ],
+    )
     assert result.exit_code == 2 and "no Ray cluster answers there" in " ".join(result.output.replace("│", " ").split())
     assert time.monotonic() - start < 30 and not (tmp_path / "p.csv").exists()

@@ -30,8 +30,10 @@ def split_model(model_copy: Path, images: list[Path]) -> Path:
     """The tiny model with thresholds that accept about half of the photos for every head."""
     labeller = load(model_copy, backend="torch")
     decoded = decide(labeller.probabilities(_arrays(labeller, images)), labeller.taxonomy)
-    thresholds = {head: _far_from_every_value(decoded.confidence[head][decoded.index[head] >= 0])
-                  for head in labeller.taxonomy.heads}
+    thresholds = {
+        head: _far_from_every_value(decoded.confidence[head][decoded.index[head] >= 0])
+        for head in labeller.taxonomy.heads
+    }
     add_files(model_copy, [], thresholds=thresholds)
     return model_copy
 
@@ -42,8 +44,15 @@ def _arrays(labeller, images: list[Path]) -> np.ndarray:
 
 
 def _calls(results: list[dict]) -> list[tuple]:
-    return [(r["needs_review"], r["level_reached"], tuple(r["uncertain_attributes"]),
-             tuple((head, entry["id"], entry["accepted"]) for head, entry in r["labels"].items())) for r in results]
+    return [
+        (
+            r["needs_review"],
+            r["level_reached"],
+            tuple(r["uncertain_attributes"]),
+            tuple((head, entry["id"], entry["accepted"]) for head, entry in r["labels"].items()),
+        )
+        for r in results
+    ]
 
 
 def test_torch_onnx_and_evaluate_make_the_same_calls(split_model: Path, images: list[Path]) -> None:
@@ -60,8 +69,7 @@ def test_torch_onnx_and_evaluate_make_the_same_calls(split_model: Path, images: 
         assert [bool(result["labels"].get(level, {}).get("accepted", False)) for level in tax.levels] == row.tolist()
 
 
-def test_attributes_do_not_set_needs_review_unless_they_are_review_heads(split_model: Path,
-                                                                          images: list[Path]) -> None:
+def test_attributes_do_not_set_needs_review_unless_they_are_review_heads(split_model: Path, images: list[Path]) -> None:
     default = load(split_model, backend="onnx").predict(images)
     uncertain_colour = [r for r in default if r["uncertain_attributes"] == ["colour"]]
     assert uncertain_colour and any(not r["needs_review"] for r in uncertain_colour)

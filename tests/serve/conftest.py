@@ -45,8 +45,12 @@ def make_client() -> Callable[..., contextmanager]:
     """``with make_client(predictor=..., **settings) as client:`` an app started and ready."""
 
     @contextmanager
-    def _make(predictor: FakePredictor | None = None, ready: bool = True, raise_server_exceptions: bool = True,
-              **settings: object) -> Iterator[TestClient]:
+    def _make(
+        predictor: FakePredictor | None = None,
+        ready: bool = True,
+        raise_server_exceptions: bool = True,
+        **settings: object,
+    ) -> Iterator[TestClient]:
         app = create_app(ServeSettings(**settings), predictor or FakePredictor())
         with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
             if ready:

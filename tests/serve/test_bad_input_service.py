@@ -120,32 +120,43 @@ CASES: dict[str, Case] = {
     "no files field": Case(lambda: {"data": {"other": "x"}}, 422, "files: Field required"),
     "json body": Case(lambda: {"json": {"files": ["a.jpg"]}}, 422, "files: Field required"),
     "files sent as a text field": Case(lambda: {"data": {"files": "a.jpg"}}, 422, "Expected UploadFile"),
-    "multipart without boundary": Case(lambda: {"content": b"abc", "headers": {"content-type": "multipart/form-data"}},
-                                       400, "Missing boundary"),
-    "malformed multipart": Case(lambda: {"content": b"--zzz\r\n" + b"x" * 5000, "headers": MULTIPART}, 400,
-                                "Invalid multipart data"),
-    "only the closing boundary": Case(lambda: {"content": b"--zzz--\r\n", "headers": MULTIPART}, 422,
-                                      "files: Field required"),
-    "body over the limit (Content-Length)": Case(lambda: {"content": b"x" * 1_400_000, "headers": MULTIPART}, 413,
-                                                 "exceeds the limit"),
-    "chunked body over the limit": Case(lambda: {"content": _chunked_over_limit(), "headers": MULTIPART}, 413,
-                                        "request body exceeds"),
+    "multipart without boundary": Case(
+        lambda: {"content": b"abc", "headers": {"content-type": "multipart/form-data"}}, 400, "Missing boundary"
+    ),
+    "malformed multipart": Case(
+        lambda: {"content": b"--zzz\r\n" + b"x" * 5000, "headers": MULTIPART}, 400, "Invalid multipart data"
+    ),
+    "only the closing boundary": Case(
+        lambda: {"content": b"--zzz--\r\n", "headers": MULTIPART}, 422, "files: Field required"
+    ),
+    "body over the limit (Content-Length)": Case(
+        lambda: {"content": b"x" * 1_400_000, "headers": MULTIPART}, 413, "exceeds the limit"
+    ),
+    "chunked body over the limit": Case(
+        lambda: {"content": _chunked_over_limit(), "headers": MULTIPART}, 413, "request body exceeds"
+    ),
     "too many files": Case(lambda: {"files": [_file(f"{i}.jpg", JPEG) for i in range(5)]}, 413, "the limit is 4"),
-    "file over max_upload_bytes": Case(lambda: _upload("big.png", b"\x89PNG\r\n\x1a\n" + bytes(300_001), "image/png"),
-                                       413, "exceeds the limit of 300000"),
+    "file over max_upload_bytes": Case(
+        lambda: _upload("big.png", b"\x89PNG\r\n\x1a\n" + bytes(300_001), "image/png"),
+        413,
+        "exceeds the limit of 300000",
+    ),
     "GET on the upload route": Case(lambda: {}, 405, "Method Not Allowed", method="GET"),
     "unknown route": Case(lambda: {}, 404, "Not Found", method="GET", path="/v1/nothing"),
     # Types: declared and sniffed
     "declared text/plain": Case(lambda: _upload("notes.txt", b"hello\n", "text/plain"), 415, "'text/plain'"),
-    "jpeg declared application/pdf": Case(lambda: _upload("doc.pdf", JPEG, "application/pdf"), 415,
-                                          "'application/pdf'"),
+    "jpeg declared application/pdf": Case(
+        lambda: _upload("doc.pdf", JPEG, "application/pdf"), 415, "'application/pdf'"
+    ),
     "text declared image/jpeg": Case(lambda: _upload("fake.jpg", b"just text\n"), 415, "unrecognised content"),
     "svg": Case(lambda: _upload("logo.svg", SVG, "image/svg+xml"), 415, "'image/svg+xml'"),
     "heic declared image/heic": Case(lambda: _upload("p.heic", HEIC, "image/heic"), 415, "'image/heic'"),
-    "heic declared octet-stream": Case(lambda: _upload("p.heic", HEIC, "application/octet-stream"), 415,
-                                       "unrecognised content"),
-    "html declared image/png": Case(lambda: _upload("x.png", b"<html><body>hi</body></html>", "image/png"), 415,
-                                    "unrecognised content"),
+    "heic declared octet-stream": Case(
+        lambda: _upload("p.heic", HEIC, "application/octet-stream"), 415, "unrecognised content"
+    ),
+    "html declared image/png": Case(
+        lambda: _upload("x.png", b"<html><body>hi</body></html>", "image/png"), 415, "unrecognised content"
+    ),
     "empty file with a bad type": Case(lambda: _upload("e.txt", b"", "text/plain"), 415, "'text/plain'"),
     # One image that cannot be decoded: 422 with the reason
     "zero bytes": Case(lambda: _upload("empty.jpg", b""), 422, "empty file (0 bytes)"),
@@ -153,32 +164,50 @@ CASES: dict[str, Case] = {
     "jpeg header only": Case(lambda: _upload("head.jpg", b"\xff\xd8\xff" + b"0" * 50), 422, UNREADABLE),
     "truncated png": Case(lambda: _upload("cut.png", PNG[: len(PNG) // 2], "image/png"), 422, "truncated"),
     "png with a bad crc": Case(lambda: _upload("crc.png", _png_bad_crc(), "image/png"), 422, UNREADABLE),
-    "png with garbage pixel data": Case(lambda: _upload("idat.png", _png_bad_idat(), "image/png"), 422,
-                                        "cannot decode image"),
-    "png bomb (100k x 100k)": Case(lambda: _upload("bomb.png", png_claiming(100_000, 100_000), "image/png"), 422,
-                                   "decompression bomb"),
-    "png over the decode budget": Case(lambda: _upload("rgba.png", _encode(Image.new("RGBA", (1500, 1500)), "PNG"),
-                                                       "image/png"), 422, "image too large to decode"),
+    "png with garbage pixel data": Case(
+        lambda: _upload("idat.png", _png_bad_idat(), "image/png"), 422, "cannot decode image"
+    ),
+    "png bomb (100k x 100k)": Case(
+        lambda: _upload("bomb.png", png_claiming(100_000, 100_000), "image/png"), 422, "decompression bomb"
+    ),
+    "png over the decode budget": Case(
+        lambda: _upload("rgba.png", _encode(Image.new("RGBA", (1500, 1500)), "PNG"), "image/png"),
+        422,
+        "image too large to decode",
+    ),
     "png of zero width": Case(lambda: _upload("zero.png", png_claiming(0, 10), "image/png"), 422, UNREADABLE),
-    "bmp bomb": Case(lambda: _upload("bomb.bmp", _bmp_claiming(90_000, 90_000), "image/bmp"), 422,
-                     "decompression bomb"),
+    "bmp bomb": Case(
+        lambda: _upload("bomb.bmp", _bmp_claiming(90_000, 90_000), "image/bmp"), 422, "decompression bomb"
+    ),
     "gif header only": Case(lambda: _upload("head.gif", b"GIF89a", "image/gif"), 422, UNREADABLE),
     "truncated gif": Case(lambda: _upload("cut.gif", _encode(_photo(), "GIF")[:20], "image/gif"), 422, UNREADABLE),
-    "tiff with a broken directory": Case(lambda: _upload("bad.tif", b"II*\x00\xff\xff\xff\x00" + b"\x00" * 40,
-                                                         "image/tiff"), 422, UNREADABLE),
-    "truncated webp": Case(lambda: _upload("cut.webp", _encode(_photo(), "WEBP")[:40], "image/webp"), 422,
-                           "cannot decode image"),
+    "tiff with a broken directory": Case(
+        lambda: _upload("bad.tif", b"II*\x00\xff\xff\xff\x00" + b"\x00" * 40, "image/tiff"), 422, UNREADABLE
+    ),
+    "truncated webp": Case(
+        lambda: _upload("cut.webp", _encode(_photo(), "WEBP")[:40], "image/webp"), 422, "cannot decode image"
+    ),
     # One bad image among good ones: 200, only that image marked
     "zero bytes among good": Case(lambda: _among_good("empty.png", b""), 200, image_error="empty file (0 bytes)"),
     "truncated among good": Case(lambda: _among_good("cut.png", PNG[:80]), 200, image_error="truncated"),
-    "bomb among good": Case(lambda: _among_good("bomb.png", png_claiming(100_000, 100_000)), 200,
-                            image_error="decompression bomb"),
-    "over budget among good": Case(lambda: _among_good("rgba.png", _encode(Image.new("RGBA", (1500, 1500)), "PNG")),
-                                   200, image_error="image too large to decode"),
+    "bomb among good": Case(
+        lambda: _among_good("bomb.png", png_claiming(100_000, 100_000)), 200, image_error="decompression bomb"
+    ),
+    "over budget among good": Case(
+        lambda: _among_good("rgba.png", _encode(Image.new("RGBA", (1500, 1500)), "PNG")),
+        200,
+        image_error="image too large to decode",
+    ),
     # Careless but valid: labelled
     "cmyk jpeg": Case(lambda: _upload("cmyk.jpg", _encode(_photo().convert("CMYK"), "JPEG")), 200),
-    "16-bit greyscale png": Case(lambda: _upload("g16.png", _encode(Image.fromarray(
-        np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20), "PNG"), "image/png"), 200),
+    "16-bit greyscale png": Case(
+        lambda: _upload(
+            "g16.png",
+            _encode(Image.fromarray(np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20), "PNG"),
+            "image/png",
+        ),
+        200,
+    ),
     "rgba png": Case(lambda: _upload("a.png", _encode(_photo().convert("RGBA"), "PNG"), "image/png"), 200),
     "palette png with transparency": Case(lambda: _upload("p.png", _transparent_palette(), "image/png"), 200),
     "1-bit png": Case(lambda: _upload("bw.png", _encode(_photo().convert("1"), "PNG"), "image/png"), 200),

@@ -38,8 +38,11 @@ CASES = {
     "text declared as text": ([("files", ("notes.txt", b"just some text\n", "text/plain"))], 415, "text/plain"),
     "text declared as jpeg": ([("files", ("fake.jpg", b"just some text\n", "image/jpeg"))], 415, "unrecognised"),
     "jpeg declared as pdf": ([("files", ("doc.pdf", JPEG, "application/pdf"))], 415, "application/pdf"),
-    "decompression bomb": ([("files", ("bomb.png", png_claiming(100_000, 100_000), "image/png"))], 422,
-                           "decompression bomb"),
+    "decompression bomb": (
+        [("files", ("bomb.png", png_claiming(100_000, 100_000), "image/png"))],
+        422,
+        "decompression bomb",
+    ),
     "too many files": ([("files", (f"{i}.jpg", JPEG, "image/jpeg")) for i in range(5)], 413, "limit is 4"),
 }
 
@@ -59,8 +62,9 @@ def test_bad_upload_gets_the_right_4xx(make_client, case):
 
 def test_body_over_the_request_limit_is_refused_before_reading(make_client):
     with make_client(max_upload_bytes=1_000, max_images=1) as client:
-        response = client.post("/v1/labels", content=b"x" * 200_000,
-                               headers={"content-type": "multipart/form-data; boundary=zzz"})
+        response = client.post(
+            "/v1/labels", content=b"x" * 200_000, headers={"content-type": "multipart/form-data; boundary=zzz"}
+        )
         assert response.status_code == 413
         assert client.post("/v1/labels", files=[GOOD]).status_code == 200
 
@@ -71,22 +75,27 @@ def test_chunked_body_over_the_limit_is_cut_while_streaming(make_client):
             yield b"--zzz\r\n" + b"x" * 4096
 
     with make_client(max_upload_bytes=1_000, max_images=1) as client:
-        response = client.post("/v1/labels", content=chunks(),
-                               headers={"content-type": "multipart/form-data; boundary=zzz"})
+        response = client.post(
+            "/v1/labels", content=chunks(), headers={"content-type": "multipart/form-data; boundary=zzz"}
+        )
         assert response.status_code == 413
 
 
 def test_no_files_and_garbage_bodies_are_422(client):
     assert client.post("/v1/labels").status_code == 422
     assert client.post("/v1/labels", data={"other": "x"}).status_code == 422
-    garbage = client.post("/v1/labels", content=b"\x00\x01garbage",
-                          headers={"content-type": "multipart/form-data; boundary=zzz"})
+    garbage = client.post(
+        "/v1/labels", content=b"\x00\x01garbage", headers={"content-type": "multipart/form-data; boundary=zzz"}
+    )
     assert 400 <= garbage.status_code < 500
 
 
 def test_one_broken_image_among_several_gets_its_own_error(client):
-    files = [GOOD, ("files", ("cut.jpg", JPEG[:200], "image/jpeg")), ("files", ("ok.png", image_bytes(fmt="PNG"),
-                                                                              "image/png"))]
+    files = [
+        GOOD,
+        ("files", ("cut.jpg", JPEG[:200], "image/jpeg")),
+        ("files", ("ok.png", image_bytes(fmt="PNG"), "image/png")),
+    ]
     response = client.post("/v1/labels", files=files)
     assert response.status_code == 200
     good, broken, png = response.json()["results"]
@@ -99,9 +108,17 @@ def test_full_queue_answers_503_with_retry_after(make_client):
     with make_client(predictor=predictor, max_queue=3, max_images=3, batch_size=1, batch_wait_ms=0) as client:
         service = client.app.state.service
         first: dict = {}
-        worker = threading.Thread(target=lambda: first.update(r=client.post(
-            "/v1/labels", files=[("files", (f"{i}.jpg", image_bytes(c), "image/jpeg"))
-                                 for i, c in enumerate(["red", "navy", "olive"])])))
+        worker = threading.Thread(
+            target=lambda: first.update(
+                r=client.post(
+                    "/v1/labels",
+                    files=[
+                        ("files", (f"{i}.jpg", image_bytes(c), "image/jpeg"))
+                        for i, c in enumerate(["red", "navy", "olive"])
+                    ],
+                )
+            )
+        )
         worker.start()
         deadline = time.monotonic() + 5
         while not (predictor.batches and service.batcher.depth == 2) and time.monotonic() < deadline:

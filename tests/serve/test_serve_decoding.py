@@ -40,10 +40,15 @@ def _modes() -> dict[str, bytes]:
     exif = Image.Exif()
     exif[0x0112] = 6
     return {
-        "RGB jpeg": _encode(rgb, "JPEG", quality=95), "RGBA": _encode(rgba), "LA": _encode(rgba.convert("LA")),
-        "P transparent": _encode(palette, transparency=0), "L": _encode(alpha), "1": _encode(alpha.convert("1")),
+        "RGB jpeg": _encode(rgb, "JPEG", quality=95),
+        "RGBA": _encode(rgba),
+        "LA": _encode(rgba.convert("LA")),
+        "P transparent": _encode(palette, transparency=0),
+        "L": _encode(alpha),
+        "1": _encode(alpha.convert("1")),
         "I;16": _encode(Image.fromarray(_gradient()[..., 0].astype(np.uint16) * 257)),
-        "F tiff": _encode(alpha.convert("F"), "TIFF"), "CMYK jpeg": _encode(rgb.convert("CMYK"), "JPEG", quality=95),
+        "F tiff": _encode(alpha.convert("F"), "TIFF"),
+        "CMYK jpeg": _encode(rgb.convert("CMYK"), "JPEG", quality=95),
         "exif rotated": _encode(rgb, "JPEG", quality=95, exif=exif.tobytes()),
     }
 

@@ -48,12 +48,15 @@ class _SlowDecoder(FakePredictor):
 
 # --- defect 1: memory ---------------------------------------------------------------------------------------
 
+
 def test_decodes_run_in_a_bounded_pool(make_client):
     predictor = _SlowDecoder(decode_s=0.15)
     with make_client(predictor=predictor, decode_workers=2) as client:
         statuses: list[int] = []
-        threads = [threading.Thread(target=lambda: statuses.append(client.post("/v1/labels", files=[GOOD]).status_code))
-                   for _ in range(6)]
+        threads = [
+            threading.Thread(target=lambda: statuses.append(client.post("/v1/labels", files=[GOOD]).status_code))
+            for _ in range(6)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -109,6 +112,7 @@ def test_sixteen_bit_decode_makes_no_full_size_float_copy():
 
 # --- defect 2: the request timeout covers decoding -----------------------------------------------------------
 
+
 def test_request_timeout_covers_decoding(make_client):
     with make_client(predictor=_SlowDecoder(decode_s=1.5), request_timeout_s=0.3) as client:
         start = time.monotonic()
@@ -120,6 +124,7 @@ def test_request_timeout_covers_decoding(make_client):
 
 
 # --- defect 3: slow clients -------------------------------------------------------------------------------------
+
 
 def _read_until_closed(sock: socket.socket, limit_s: float) -> tuple[bytes, float]:
     """Everything the server sends until it closes the connection, and how long that took."""
@@ -159,8 +164,10 @@ def test_a_trickled_header_cannot_outlive_the_header_deadline():
 
 def test_a_slow_body_gets_408_and_the_connection_closes():
     with live_server(body_timeout_s=0.5) as address, socket.create_connection(address) as sock:
-        sock.sendall(b"POST /v1/labels HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zzz\r\n"
-                     b"Content-Length: 5000\r\n\r\n--zzz\r\n")
+        sock.sendall(
+            b"POST /v1/labels HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zzz\r\n"
+            b"Content-Length: 5000\r\n\r\n--zzz\r\n"
+        )
         got, took = _read_until_closed(sock, 5)
         assert got.startswith(b"HTTP/1.1 408") and b"request body not received within 0.5 s" in got
         assert b"connection: close" in got.lower() and took < 2
@@ -189,9 +196,13 @@ def test_connections_over_the_limit_are_closed_at_once():
 
 # --- defect 4: one empty file among several -------------------------------------------------------------------
 
+
 def test_an_empty_file_among_several_marks_only_that_image(client):
-    files = [GOOD, ("files", ("empty.jpg", b"", "image/jpeg")),
-             ("files", ("ok.png", image_bytes(fmt="PNG"), "image/png"))]
+    files = [
+        GOOD,
+        ("files", ("empty.jpg", b"", "image/jpeg")),
+        ("files", ("ok.png", image_bytes(fmt="PNG"), "image/png")),
+    ]
     response = client.post("/v1/labels", files=files)
     assert response.status_code == 200, response.text  # before: 422 for the whole request
     good, empty, png = response.json()["results"]
@@ -203,12 +214,16 @@ def test_an_empty_file_among_several_marks_only_that_image(client):
 
 # --- defect 5: inconsistent settings are refused at start -----------------------------------------------------
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"max_queue": 8, "max_images": 16}, "max_queue (8) must be at least max_images (16)"),
-    ({"decode_memory_mib": 4, "decode_workers": 4}, "ordinary photos would be refused"),
-    ({"allowed_content_types": ["image/heic"]}, "allowed_content_types must be a non-empty subset"),
-    ({"allowed_content_types": []}, "allowed_content_types must be a non-empty subset"),
-])
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_queue": 8, "max_images": 16}, "max_queue (8) must be at least max_images (16)"),
+        ({"decode_memory_mib": 4, "decode_workers": 4}, "ordinary photos would be refused"),
+        ({"allowed_content_types": ["image/heic"]}, "allowed_content_types must be a non-empty subset"),
+        ({"allowed_content_types": []}, "allowed_content_types must be a non-empty subset"),
+    ],
+)
 def test_inconsistent_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         ServeSettings(**settings)
@@ -228,6 +243,7 @@ def test_the_cli_refuses_inconsistent_settings_before_serving(tmp_path):
 
 # --- defect 10: metrics and the chunked 413 ------------------------------------------------------------------
 
+
 def test_metrics_show_process_memory_cpu_and_files(client):
     text = client.get("/metrics").text
     for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
@@ -235,8 +251,9 @@ def test_metrics_show_process_memory_cpu_and_files(client):
 
 
 def test_malformed_multipart_400s_are_counted(client):
-    response = client.post("/v1/labels", content=b"--zzz\r\n" + b"x" * 5000,
-                           headers={"content-type": "multipart/form-data; boundary=zzz"})
+    response = client.post(
+        "/v1/labels", content=b"--zzz\r\n" + b"x" * 5000, headers={"content-type": "multipart/form-data; boundary=zzz"}
+    )
     assert response.status_code == 400
     assert 'fashiontag_errors_total{kind="bad_request"} 1.0' in client.get("/metrics").text
 
@@ -244,8 +261,10 @@ def test_malformed_multipart_400s_are_counted(client):
 def test_a_chunked_413_closes_the_connection_without_a_traceback(caplog):
     caplog.set_level(logging.INFO)
     with live_server(max_upload_bytes=1000, max_images=1) as address, socket.create_connection(address) as sock:
-        sock.sendall(b"POST /v1/labels HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zzz\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(
+            b"POST /v1/labels HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=zzz\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         part = b'--zzz\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n\r\n' + b"x" * 40960
         answer = b""
         sock.settimeout(0.2)

@@ -19,8 +19,10 @@ def test_service_labels_with_a_real_labeller(tmp_path):
     with TestClient(app) as client:
         wait_ready(client, timeout_s=60)
         assert client.get("/v1/info").json()["model"]["backend"] == "torch"
-        files = [("files", ("a.jpg", image_bytes("red"), "image/jpeg")),
-                 ("files", ("b.png", image_bytes("navy", fmt="PNG"), "image/png"))]
+        files = [
+            ("files", ("a.jpg", image_bytes("red"), "image/jpeg")),
+            ("files", ("b.png", image_bytes("navy", fmt="PNG"), "image/png")),
+        ]
         response = client.post("/v1/labels", files=files)
         assert response.status_code == 200, response.text
         results = response.json()["results"]
@@ -47,8 +49,11 @@ def test_service_decodes_each_upload_once_and_matches_the_labeller(tmp_path, mon
     app = create_app(ServeSettings(model_path=tmp_path / "model", backend="torch"))
     with TestClient(app) as client:
         wait_ready(client, timeout_s=60)
-        files = [("files", ("a.jpg", data[0], "image/jpeg")), ("files", ("b.png", data[1], "image/png")),
-                 ("files", ("c.jpg", b"\xff\xd8\xff" + b"0" * 50, "image/jpeg"))]
+        files = [
+            ("files", ("a.jpg", data[0], "image/jpeg")),
+            ("files", ("b.png", data[1], "image/png")),
+            ("files", ("c.jpg", b"\xff\xd8\xff" + b"0" * 50, "image/jpeg")),
+        ]
         results = client.post("/v1/labels", files=files).json()["results"]
     assert len(calls) == 2  # one decode per good upload; the broken one's header is refused before decoding
     assert results[2]["error"] and results[2]["labels"] == {}

@@ -13,8 +13,14 @@ from conftest import image_bytes, live_server
 from fashiontag.serve import FakePredictor
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,9 +38,11 @@ def _photos(tmp_path: Path) -> list[Path]:
     from PIL import Image, ImageDraw
 
     paths = []
-    for name, body, background in [("red-dress.jpg", (190, 40, 60), (245, 243, 240)),
-                                   ("navy-heels.png", (35, 50, 100), (236, 240, 245)),
-                                   ("broken.jpg", None, None)]:
+    for name, body, background in [
+        ("red-dress.jpg", (190, 40, 60), (245, 243, 240)),
+        ("navy-heels.png", (35, 50, 100), (236, 240, 245)),
+        ("broken.jpg", None, None),
+    ]:
         path = tmp_path / name
         if body is None:
             path.write_bytes(image_bytes()[:300])  # truncated: shows an error card

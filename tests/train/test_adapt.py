@@ -53,9 +53,24 @@ def source_model(tmp_path_factory):
     """A smallcnn fine-tuned (backbone included: head_epochs=0) for one epoch on dataset A."""
     root = tmp_path_factory.mktemp("adapt_src")
     manifest, taxonomy = make_synthetic_dataset(root / "data", per_leaf=6, size=32, seed=0)
-    cfg = build_config(TrainConfig, data=str(manifest), taxonomy=str(taxonomy), reader="manifest", source="manifest",
-                      out=str(root / "run"), backbone="smallcnn", pretrained=False, image_size=32, input_size=32,
-                      epochs=1, head_epochs=0, batch_size=8, lr=1e-2, progress_bar=False, seed=0)
+    cfg = build_config(
+        TrainConfig,
+        data=str(manifest),
+        taxonomy=str(taxonomy),
+        reader="manifest",
+        source="manifest",
+        out=str(root / "run"),
+        backbone="smallcnn",
+        pretrained=False,
+        image_size=32,
+        input_size=32,
+        epochs=1,
+        head_epochs=0,
+        batch_size=8,
+        lr=1e-2,
+        progress_bar=False,
+        seed=0,
+    )
     return fit(cfg), taxonomy
 
 
@@ -66,9 +81,24 @@ def target_data(tmp_path_factory):
 
 
 def _adapt_args(manifest, taxonomy, out, source):
-    return ["--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest", "--source", "manifest",
-            "--out", str(out), "--init-from", str(source), "--probe", "image_size=32", "progress_bar=false",
-            "seed=1"]
+    return [
+        "--data",
+        str(manifest),
+        "--taxonomy",
+        str(taxonomy),
+        "--reader",
+        "manifest",
+        "--source",
+        "manifest",
+        "--out",
+        str(out),
+        "--init-from",
+        str(source),
+        "--probe",
+        "image_size=32",
+        "progress_bar=false",
+        "seed=1",
+    ]
 
 
 def test_adapt_same_taxonomy_starts_from_source(source_model, target_data, tmp_path):
@@ -165,8 +195,16 @@ def test_adapt_into_cascade_gives_every_part_the_backbone(source_model):
 def _config(source, target_data, out, **kw):
     manifest, taxonomy = target_data
     values = {"backbone": "smallcnn", "image_size": 32, "probe": True, "probe_steps": 1, "progress_bar": False, **kw}
-    return build_config(TrainConfig, data=str(manifest), taxonomy=str(taxonomy), reader="manifest",
-                        source="manifest", out=str(out), init_from=str(source), **values)
+    return build_config(
+        TrainConfig,
+        data=str(manifest),
+        taxonomy=str(taxonomy),
+        reader="manifest",
+        source="manifest",
+        out=str(out),
+        init_from=str(source),
+        **values,
+    )
 
 
 def test_init_from_missing_dir(target_data, tmp_path):
@@ -199,6 +237,7 @@ def test_cli_reports_bad_init_from(source_model, target_data, tmp_path):
     manifest, taxonomy = target_data
     result = runner.invoke(app, ["train", *_adapt_args(manifest, taxonomy, tmp_path / "run", tmp_path / "nope")])
     assert result.exit_code == 2 and "--init-from" in result.output and "not a fashiontag model" in _text(result.output)
-    result = runner.invoke(app, ["train", *_adapt_args(manifest, taxonomy, tmp_path / "run", source),
-                                 "--backbone", "resnet18"])
+    result = runner.invoke(
+        app, ["train", *_adapt_args(manifest, taxonomy, tmp_path / "run", source), "--backbone", "resnet18"]
+    )
     assert result.exit_code == 2 and "backbone='resnet18' was requested" in _text(result.output)

@@ -16,8 +16,7 @@ from fashiontag.train import TrainConfig
 from fashiontag.train._budget import CANDIDATES, Recipe, estimate, parse_duration, plan_recipe
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("90s", 90), ("1h30m", 5400), ("600", 600),
-                                               ("2.5m", 150)])
+@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("90s", 90), ("1h30m", 5400), ("600", 600), ("2.5m", 150)])
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
@@ -113,11 +112,13 @@ def test_an_interrupted_planned_run_resumes_with_its_recorded_recipe(tmp_path) -
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(config)}))
-    assert recorded_recipe(tmp_path, 15) == Recipe("trunk", 160, min_epochs=1, max_epochs=15, trunk_cut=-4,
-                                                   trunk_views=4)  # a record without its epochs: whatever fits
+    assert recorded_recipe(tmp_path, 15) == Recipe(
+        "trunk", 160, min_epochs=1, max_epochs=15, trunk_cut=-4, trunk_views=4
+    )  # a record without its epochs: whatever fits
     (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(config), "epochs": 9}))
-    assert recorded_recipe(tmp_path, 15) == Recipe("trunk", 160, min_epochs=9, max_epochs=9, trunk_cut=-4,
-                                                   trunk_views=4)  # the planned epochs, however slow it is now
+    assert recorded_recipe(tmp_path, 15) == Recipe(
+        "trunk", 160, min_epochs=9, max_epochs=9, trunk_cut=-4, trunk_views=4
+    )  # the planned epochs, however slow it is now
     probe = build_config(TrainConfig, None, ["probe=true"])
     (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(probe)}))
     assert recorded_recipe(tmp_path, 15) is None  # a probe has no checkpoints to continue
@@ -128,9 +129,11 @@ def test_a_distillation_teacher_is_counted_in_the_estimate() -> None:
     rates = (400.0, 300.0)
     # trunk: the teacher labels every training image's views once; full mode: every epoch
     assert estimate(trunk, rates, 3000, 300, 3, teacher_rate=100.0) == pytest.approx(
-        estimate(trunk, rates, 3000, 300, 3) + 3000 * 4 / 100.0)
+        estimate(trunk, rates, 3000, 300, 3) + 3000 * 4 / 100.0
+    )
     assert estimate(full, rates, 3000, 300, 3, teacher_rate=100.0) == pytest.approx(
-        estimate(full, rates, 3000, 300, 3) + 3 * 3000 / 100.0)
+        estimate(full, rates, 3000, 300, 3) + 3 * 3000 / 100.0
+    )
 
 
 def test_a_slow_teacher_makes_the_plan_cheaper(taxonomy: Taxonomy) -> None:
@@ -153,8 +156,10 @@ def test_a_slow_teacher_makes_the_plan_cheaper(taxonomy: Taxonomy) -> None:
     taught = plan_recipe(config, net, _images(), n_train=20_000, n_val=100, seconds_left=3600, teacher=SlowTeacher())
     assert any("distillation teacher:" in line for line in taught.lines)
     # 20,000 images x 4 views at 64 img/s: 20 minutes more, far beyond the timing noise of the two plans
-    assert (taught.recipe, taught.config.trainer.epochs) != (alone.recipe, alone.config.trainer.epochs) or \
-        taught.estimate_seconds > alone.estimate_seconds + 600
+    assert (taught.recipe, taught.config.trainer.epochs) != (
+        alone.recipe,
+        alone.config.trainer.epochs,
+    ) or taught.estimate_seconds > alone.estimate_seconds + 600
 
 
 def test_augmented_views_count_in_the_first_pass(taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,8 +177,9 @@ def test_augmented_views_count_in_the_first_pass(taxonomy: Taxonomy, monkeypatch
     monkeypatch.setattr(_budget, "_measure_trunk", lambda *args: (1000.0, 100.0))
     monkeypatch.setattr(_budget, "_augment_rate", lambda *args: 10.0)  # a very slow preset
     plan = plan_recipe(config, net, _images(), n_train=200, n_val=20, seconds_left=45)  # 4 views: ~41 s of pass
-    firsts = {line.split(":")[0]: float(line.split(": ")[1].split(" img/s")[0]) for line in plan.lines
-              if "first pass" in line}
+    firsts = {
+        line.split(":")[0]: float(line.split(": ")[1].split(" img/s")[0]) for line in plan.lines if "first pass" in line
+    }
     four = [r for r in firsts if "4 views" in r]
     assert len(four) == 2 and all(firsts[r] == round(with_augment_cost(1000.0, 4, 10.0)) for r in four)
     assert len(firsts) > 2 and all(firsts[r] == 1000.0 for r in firsts if "4 views" not in r)

@@ -137,9 +137,7 @@ def test_full_and_probe_modes_distil_and_record_the_teacher(mode: str, data: dic
         assert abs(epoch["train_loss_epoch"] - epoch["train_task_loss"]) > 1e-3, epoch
 
 
-def test_an_ensemble_teacher_gives_the_mean_of_its_members_probabilities(
-    data: dict[str, Path], tmp_path: Path
-) -> None:
+def test_an_ensemble_teacher_gives_the_mean_of_its_members_probabilities(data: dict[str, Path], tmp_path: Path) -> None:
     taxonomy = load_taxonomy(data["taxonomy"])
     a, b = tmp_path / "a", tmp_path / "b"
     make_tiny_model(a, taxonomy, seed=0)
@@ -156,8 +154,14 @@ def test_an_ensemble_teacher_gives_the_mean_of_its_members_probabilities(
 
     model = fit(
         _config(
-            data, tmp_path / "student", backbone="smallcnn", pretrained=False, input_size=32, probe=True,
-            probe_steps=20, teacher=f"{a}, {b}",
+            data,
+            tmp_path / "student",
+            backbone="smallcnn",
+            pretrained=False,
+            input_size=32,
+            probe=True,
+            probe_steps=20,
+            teacher=f"{a}, {b}",
         )
     )
     record = json.loads((model / "fashiontag.json").read_text())["teacher"]

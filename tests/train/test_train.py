@@ -33,22 +33,37 @@ def test_train_each_strategy(strategy, synthetic, tiny_args, tmp_path):
         assert (tmp_path / "run" / "learning_curves.png").exists()
     if strategy == "flat":  # docs/train.md "Outputs, by mode": what a Lightning fine-tune adds
         run = tmp_path / "run"
-        for name in ["checkpoints/last.ckpt", "checkpoints/best.ckpt", "run.json",
-                     "logs/version_0/metrics.csv", "tb/version_0/hparams.yaml", "taxonomy.yaml", "split.csv"]:
+        for name in [
+            "checkpoints/last.ckpt",
+            "checkpoints/best.ckpt",
+            "run.json",
+            "logs/version_0/metrics.csv",
+            "tb/version_0/hparams.yaml",
+            "taxonomy.yaml",
+            "split.csv",
+        ]:
             assert (run / name).is_file(), name
 
 
 @pytest.mark.parametrize("backbone", [b for b in list_backbones() if b != "smallcnn"])
 def test_train_each_backbone_one_batch(backbone, synthetic, tiny_args, tmp_path):
     manifest, taxonomy = synthetic
-    _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", backbone, "limit_train_batches=1",
-            "limit_val_batches=1", "batch_size=4", "head_epochs=0"])
+    _train(
+        [
+            *tiny_args(manifest, taxonomy, tmp_path / "run"),
+            "--backbone",
+            backbone,
+            "limit_train_batches=1",
+            "limit_val_batches=1",
+            "batch_size=4",
+            "head_epochs=0",
+        ]
+    )
 
 
 def test_probe_mode_learns_synthetic(synthetic, tiny_args, tmp_path):
     manifest, taxonomy = synthetic
-    _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--probe", "--backbone", "smallcnn",
-            "probe_steps=200"])
+    _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--probe", "--backbone", "smallcnn", "probe_steps=200"])
     metrics = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())["metrics"]
     assert 0.0 <= metrics["val_macro_f1"] <= 1.0 and "acc_colour" in metrics
 
@@ -77,8 +92,15 @@ class _AbortAfter:
 @pytest.mark.parametrize("mode", ["full", "trunk"])
 def test_resume_after_abort(mode, synthetic, tiny_args, tmp_path, monkeypatch):
     manifest, taxonomy = synthetic
-    args = [*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "epochs=3", "batch_size=4",
-            f"mode={mode}", "trunk_cut=-1"]
+    args = [
+        *tiny_args(manifest, taxonomy, tmp_path / "run"),
+        "--backbone",
+        "smallcnn",
+        "epochs=3",
+        "batch_size=4",
+        f"mode={mode}",
+        "trunk_cut=-1",
+    ]
     monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_AbortAfter(2).callback])
     result = runner.invoke(app, ["train", *args])
     assert isinstance(result.exception, _Abort)
@@ -128,7 +150,7 @@ def test_focal_loss_matches_hand_computation():
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
     targets = torch.tensor([0, 2])
     p = logits.softmax(-1)[torch.arange(2), targets]
-    expected = (-(1 - p) ** 2 * p.log()).mean()
+    expected = (-((1 - p) ** 2) * p.log()).mean()
     assert torch.allclose(focal_loss(logits, targets, gamma=2.0), expected)
     assert torch.allclose(focal_loss(logits, targets, gamma=0.0), torch.nn.functional.cross_entropy(logits, targets))
 
@@ -168,9 +190,13 @@ def test_ddp_two_cpu_processes(synthetic, tmp_path):
 
     manifest, taxonomy = synthetic
     args = _tiny_args_ddp(manifest, taxonomy, tmp_path / "run")
-    done = subprocess.run([sys.executable, "-m", "fashiontag.cli.main", "train", *args],
-                          capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
-                                                                             "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "fashiontag.cli.main", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "world_size: 2" in done.stderr + done.stdout or "Initializing distributed: GLOBAL_RANK: 1" in done.stderr
     net = load_network(tmp_path / "run" / "model")
@@ -179,17 +205,46 @@ def test_ddp_two_cpu_processes(synthetic, tmp_path):
 
 
 def _tiny_args_ddp(manifest, taxonomy, out):
-    return ["--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest", "--source", "manifest",
-            "--out", str(out), "--backbone", "smallcnn", "pretrained=false", "image_size=32", "input_size=32",
-            "epochs=1", "batch_size=4", "progress_bar=false", "ddp=true", "devices=2", "accelerator=cpu"]
+    return [
+        "--data",
+        str(manifest),
+        "--taxonomy",
+        str(taxonomy),
+        "--reader",
+        "manifest",
+        "--source",
+        "manifest",
+        "--out",
+        str(out),
+        "--backbone",
+        "smallcnn",
+        "pretrained=false",
+        "image_size=32",
+        "input_size=32",
+        "epochs=1",
+        "batch_size=4",
+        "progress_bar=false",
+        "ddp=true",
+        "devices=2",
+        "accelerator=cpu",
+    ]
 
 
 def test_trunk_says_when_its_augmentation_is_unused(synthetic, tiny_args, tmp_path):
     """Cached-trunk views 0 and 1 are each image and its mirror; a preset asked for with 2 views would do nothing."""
     manifest, taxonomy = synthetic
     for views, said in (("2", True), ("3", False)):
-        args = [*tiny_args(manifest, taxonomy, tmp_path / views), "--backbone", "smallcnn", "epochs=1", "batch_size=4",
-                "mode=trunk", "trunk_cut=-1", "augment=scene", f"trunk_views={views}"]
+        args = [
+            *tiny_args(manifest, taxonomy, tmp_path / views),
+            "--backbone",
+            "smallcnn",
+            "epochs=1",
+            "batch_size=4",
+            "mode=trunk",
+            "trunk_cut=-1",
+            "augment=scene",
+            f"trunk_views={views}",
+        ]
         result = runner.invoke(app, ["train", *args])
         assert result.exit_code == 0, result.output
         assert ("augment=scene is not used" in result.output) is said
@@ -206,8 +261,17 @@ def test_training_prints_no_lightning_noise(synthetic, tiny_args, tmp_path, recw
     logging.getLogger("lightning.pytorch").addHandler(handler)
     try:
         manifest, taxonomy = synthetic
-        _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "batch_size=4",
-                "mode=trunk", "trunk_cut=-1", "trunk_views=1"])
+        _train(
+            [
+                *tiny_args(manifest, taxonomy, tmp_path / "run"),
+                "--backbone",
+                "smallcnn",
+                "batch_size=4",
+                "mode=trunk",
+                "trunk_cut=-1",
+                "trunk_views=1",
+            ]
+        )
     finally:
         logging.getLogger("lightning.pytorch").removeHandler(handler)
     assert any("max_epochs=1" in line for line in lines), lines  # Lightning's own lines about the run still show

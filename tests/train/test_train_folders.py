@@ -12,13 +12,23 @@ from fashiontag.data.synthetic import make_class_folders
 from fashiontag.data.taxonomy import load_taxonomy
 
 runner = CliRunner()
-FAST = ["--probe", "backbone=smallcnn", "pretrained=false", "image_size=32", "input_size=32", "probe_steps=20",
-        "progress_bar=false"]
+FAST = [
+    "--probe",
+    "backbone=smallcnn",
+    "pretrained=false",
+    "image_size=32",
+    "input_size=32",
+    "probe_steps=20",
+    "progress_bar=false",
+]
 
 
 def test_train_on_split_folders_infers_taxonomy(tmp_path: Path) -> None:
-    photos = make_class_folders(tmp_path / "photos", {"tops/tee": 10, "tops/shirt": 10, "shoes/boot": 10},
-                                {"train": 0.6, "val": 0.2, "test": 0.2})
+    photos = make_class_folders(
+        tmp_path / "photos",
+        {"tops/tee": 10, "tops/shirt": 10, "shoes/boot": 10},
+        {"train": 0.6, "val": 0.2, "test": 0.2},
+    )
     result = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "run"), *FAST])
     assert result.exit_code == 0, result.output + repr(result.exception)
     run = tmp_path / "run"
@@ -40,8 +50,9 @@ def test_image_size_left_open_follows_the_photos(tmp_path: Path) -> None:
     assert auto_image_size(str(thumbs)) == (64, "thumbnails: median longer side 80 px")
     assert auto_image_size(str(photos)) == (224, "photos: median longer side 200 px")
     fast = [a for a in FAST if not a.startswith(("image_size", "input_size"))] + ["input_size=32"]
-    result = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "run"), *fast,
-                                 "min_class_count=2"])
+    result = runner.invoke(
+        app, ["train", "--data", str(photos), "--out", str(tmp_path / "run"), *fast, "min_class_count=2"]
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "image_size: 224 (photos: median longer side 200 px" in result.output
     sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
@@ -73,8 +84,9 @@ def test_unmapped_folders_stop_instead_of_training_on_nothing(tmp_path: Path, mo
 @pytest.mark.slow
 def test_train_on_real_clothing_photos(shared_data: Path, tmp_path: Path) -> None:
     photos = shared_data / "clothing_photos" / "train"
-    result = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "run"), *FAST,
-                                 "image_size=24", "input_size=24"])
+    result = runner.invoke(
+        app, ["train", "--data", str(photos), "--out", str(tmp_path / "run"), *FAST, "image_size=24", "input_size=24"]
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
     assert len(sidecar["heads"]["class"]) == 10 and sidecar["metrics"]["acc_class"] > 0.1

@@ -42,12 +42,14 @@ def test_parse_sources_checks_keys_names_and_weights() -> None:
         parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "wieght": 0.5},)))
     with pytest.raises(ConfigError, match="weight must be > 0"):
         parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "weight": 0},)))
-    split = parse_sources(build_config(TrainConfig, data="shop", split="s.csv", sources=({"data": "fpi",
-                                                                                          "split": "f.csv"},)))
+    split = parse_sources(
+        build_config(TrainConfig, data="shop", split="s.csv", sources=({"data": "fpi", "split": "f.csv"},))
+    )
     assert [s.split for s in split] == ["s.csv", "f.csv"]
     with pytest.raises(ConfigError, match=r"monitor_source='shop': no such source .*\['main', 'fpi'\], or 'all'"):
-        parse_sources(build_config(TrainConfig, data="shop", monitor_source="shop",
-                                   sources=({"data": "fpi", "name": "fpi"},)))
+        parse_sources(
+            build_config(TrainConfig, data="shop", monitor_source="shop", sources=({"data": "fpi", "name": "fpi"},))
+        )
 
 
 def test_the_kept_epoch_is_chosen_on_the_main_sources_val_rows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,10 +58,23 @@ def test_the_kept_epoch_is_chosen_on_the_main_sources_val_rows(monkeypatch: pyte
     from fashiontag.train import _fit, _modes
     from fashiontag.train._data import TrainData
 
-    labels = pd.DataFrame({"source": ["main"] * 4 + ["fpi"] * 4, "leaf": ["Tops > Tshirts", "Shoes > Heels"] * 4,
-                           "split": ["train", "val", "test", "val", "train", "val", "val", "test"]})
-    assert selection_split(labels, "main").tolist() == ["train", "val", "test", "val", "train", "unused", "unused",
-                                                        "test"]
+    labels = pd.DataFrame(
+        {
+            "source": ["main"] * 4 + ["fpi"] * 4,
+            "leaf": ["Tops > Tshirts", "Shoes > Heels"] * 4,
+            "split": ["train", "val", "test", "val", "train", "val", "val", "test"],
+        }
+    )
+    assert selection_split(labels, "main").tolist() == [
+        "train",
+        "val",
+        "test",
+        "val",
+        "train",
+        "unused",
+        "unused",
+        "test",
+    ]
     assert selection_split(labels, "fpi").tolist()[:4] == ["train", "unused", "test", "unused"]
     assert selection_split(labels, "all").tolist() == labels["split"].tolist()
     assert selection_split(labels.drop(columns="source"), "main").tolist() == labels["split"].tolist()
@@ -76,12 +91,14 @@ def test_the_kept_epoch_is_chosen_on_the_main_sources_val_rows(monkeypatch: pyte
     from fashiontag.models import create_network, default_preprocess
 
     net = create_network(taxonomy, "smallcnn", "flat", default_preprocess("smallcnn", 32, 32), pretrained=False)
-    data = TrainData(np.zeros((8, 32, 32, 3), np.uint8), labels.assign(**{a: None for a in taxonomy.attributes}),
-                     taxonomy)
+    data = TrainData(
+        np.zeros((8, 32, 32, 3), np.uint8), labels.assign(**{a: None for a in taxonomy.attributes}), taxonomy
+    )
     _fit.train_network(net, data, build_config(TrainConfig, data="shop", probe=True), Path("unused"))
     assert seen == {"train": [0, 4], "val": [1, 3]}
-    _fit.train_network(net, data, build_config(TrainConfig, data="shop", probe=True, monitor_source="all"),
-                       Path("unused"))
+    _fit.train_network(
+        net, data, build_config(TrainConfig, data="shop", probe=True, monitor_source="all"), Path("unused")
+    )
     assert seen["val"] == [1, 3, 5, 6]
 
 
@@ -93,8 +110,11 @@ def test_split_file_must_name_every_item(tmp_path: Path) -> None:
     partial = tmp_path / "partial.csv"
     table = pd.DataFrame({"item_id": ["a", "b", "z"], "split": ["train", "test", "val"]})
     write_split(table.assign(fold=pd.array([pd.NA] * 3, dtype="Int64")), partial, {"method": "test"})
-    with pytest.raises(DataError, match=r"partial.csv: 1 of the 3 items of shop are not in it \(the file has 3 rows; "
-                                        r"e.g. c\)"):
+    with pytest.raises(
+        DataError,
+        match=r"partial.csv: 1 of the 3 items of shop are not in it \(the file has 3 rows; "
+        r"e.g. c\)",
+    ):
         _apply_split_file(index, str(partial), "shop")
     with pytest.raises(DataError, match="missing.csv"):
         _apply_split_file(index, str(tmp_path / "missing.csv"), "shop")
@@ -105,19 +125,47 @@ def test_train_on_two_sources(tmp_path: Path) -> None:
     manifest, _ = make_synthetic_dataset(tmp_path / "syn", per_leaf=8, size=32)
     taxonomy = tmp_path / "taxonomy.yaml"
     taxonomy.write_text(TAXONOMY_YAML + "  folder:\n    path_columns: [parent, label]\n", encoding="utf-8")
-    folders = make_class_folders(tmp_path / "shop", {"Tops/Tshirts": 8, "Tops/Shirts": 8, "Shoes/Heels": 8,
-                                                      "Shoes/Flats": 8})
+    folders = make_class_folders(
+        tmp_path / "shop", {"Tops/Tshirts": 8, "Tops/Shirts": 8, "Shoes/Heels": 8, "Shoes/Flats": 8}
+    )
     shop_items = read_dataset("folder", folders, hash_files=False).items  # the shop's own split file
-    shop_split = pd.DataFrame({"item_id": shop_items["item_id"].astype(str),
-                               "split": [["test", "val", "train", "train"][i % 4] for i in range(len(shop_items))]})
+    shop_split = pd.DataFrame(
+        {
+            "item_id": shop_items["item_id"].astype(str),
+            "split": [["test", "val", "train", "train"][i % 4] for i in range(len(shop_items))],
+        }
+    )
     shop_split.to_csv(tmp_path / "shop_split.csv", index=False)
     config = tmp_path / "run.yaml"
-    config.write_text(f"sources:\n  - {{data: {folders}, reader: folder, source: folder, weight: 2.0, name: shop, "
-                      f"split: {tmp_path / 'shop_split.csv'}}}\n")
-    result = runner.invoke(app, ["train", "--data", str(manifest), "--reader", "manifest", "--source", "manifest",
-                                 "--taxonomy", str(taxonomy), "--out", str(tmp_path / "run"), "--probe",
-                                 "--config", str(config), "backbone=smallcnn", "pretrained=false", "image_size=32",
-                                 "input_size=32", "probe_steps=20", "progress_bar=false"])
+    config.write_text(
+        f"sources:\n  - {{data: {folders}, reader: folder, source: folder, weight: 2.0, name: shop, "
+        f"split: {tmp_path / 'shop_split.csv'}}}\n"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(manifest),
+            "--reader",
+            "manifest",
+            "--source",
+            "manifest",
+            "--taxonomy",
+            str(taxonomy),
+            "--out",
+            str(tmp_path / "run"),
+            "--probe",
+            "--config",
+            str(config),
+            "backbone=smallcnn",
+            "pretrained=false",
+            "image_size=32",
+            "input_size=32",
+            "probe_steps=20",
+            "progress_bar=false",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     sidecar = json.loads((tmp_path / "run" / "model" / "fashiontag.json").read_text())
     per_source = sidecar["metrics"]["sources"]
@@ -140,20 +188,33 @@ def test_max_per_class_draws_a_class_balanced_sample(tmp_path: Path) -> None:
 
     manifest, taxonomy_file = make_synthetic_dataset(tmp_path / "syn", per_leaf=12, size=32)
     taxonomy = load_taxonomy(taxonomy_file)
-    config = build_config(TrainConfig, data=str(manifest), reader="manifest", source="manifest",
-                          taxonomy=str(taxonomy_file), out=str(tmp_path / "run"), image_size=32, progress_bar=False)
+    config = build_config(
+        TrainConfig,
+        data=str(manifest),
+        reader="manifest",
+        source="manifest",
+        taxonomy=str(taxonomy_file),
+        out=str(tmp_path / "run"),
+        image_size=32,
+        progress_bar=False,
+    )
     full = load_train_data(config, taxonomy).labels["leaf"].value_counts()
     assert (full == 12).all()
     capped = load_train_data(updated(config, max_per_class=5), taxonomy)
     counts = capped.labels["leaf"].value_counts()
     assert (counts == 5).all() and set(counts.index) == set(full.index)
-    both = load_train_data(updated(config, max_per_class=5, max_items=8),
-                           taxonomy).labels
+    both = load_train_data(updated(config, max_per_class=5, max_items=8), taxonomy).labels
     assert len(both) == 8 and both["leaf"].value_counts().max() <= 5
     again = load_train_data(updated(config, max_per_class=5), taxonomy).labels
     assert again["item_id"].tolist() == capped.labels["item_id"].tolist()  # the same draw for the same seed
-    spec = parse_sources(build_config(TrainConfig, data="shop", max_per_class=9,
-                                      sources=({"data": "fpi", "max_per_class": 300, "max_items": 3500},)))
+    spec = parse_sources(
+        build_config(
+            TrainConfig,
+            data="shop",
+            max_per_class=9,
+            sources=({"data": "fpi", "max_per_class": 300, "max_items": 3500},),
+        )
+    )
     assert [(s.max_items, s.max_per_class) for s in spec] == [(None, None), (3500, 300)]
     with pytest.raises(ConfigError, match="sources: 'fpi_1' max_per_class must be at least 1"):
         parse_sources(build_config(TrainConfig, data="shop", sources=({"data": "fpi", "max_per_class": 0},)))
@@ -161,13 +222,17 @@ def test_max_per_class_draws_a_class_balanced_sample(tmp_path: Path) -> None:
         load_train_data(updated(config, max_items=-3), taxonomy)
 
 
-
 def test_a_bad_source_spec_writes_nothing(tmp_path: Path) -> None:
     from fashiontag.data.taxonomy import parse_taxonomy
     from fashiontag.train._sources import load_sources
 
-    config = build_config(TrainConfig, data="shop", out=str(tmp_path / "run"), monitor_source="shopp",
-                          sources=({"data": "fpi", "name": "fpi"},))
+    config = build_config(
+        TrainConfig,
+        data="shop",
+        out=str(tmp_path / "run"),
+        monitor_source="shopp",
+        sources=({"data": "fpi", "name": "fpi"},),
+    )
     with pytest.raises(ConfigError, match="monitor_source='shopp'"):
         load_sources(config, parse_taxonomy(TAXONOMY_YAML), load_one=None)
     assert not (tmp_path / "run").exists()

@@ -26,8 +26,9 @@ def model_and_photos(tmp_path: Path) -> tuple[Path, Path]:
     photos = make_class_folders(tmp_path / "photos", {"tee": 20, "hat": 20}, size=32)
     torch.manual_seed(0)
     net = create_network(infer_folder_taxonomy(photos), "smallcnn", "flat", default_preprocess("smallcnn", 32, 32))
-    save_model(net.eval(), tmp_path / "model", metrics={"acc_class": 0.5}, name="fpi-model",
-               export={"onnx": {"opset": 17}})  # an export report: its ONNX files do not come along
+    save_model(
+        net.eval(), tmp_path / "model", metrics={"acc_class": 0.5}, name="fpi-model", export={"onnx": {"opset": 17}}
+    )  # an export report: its ONNX files do not come along
     return tmp_path / "model", photos
 
 

@@ -57,6 +57,7 @@ def cv_run(dataset, tmp_path_factory):
     lines = []
     real = _probe.extract_features
     with pytest.MonkeyPatch.context() as patch:
+
         def counted(net, images, batch_size=128):
             EXTRACTED.append(len(images))
             return real(net, images, batch_size)

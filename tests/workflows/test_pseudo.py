@@ -59,8 +59,11 @@ def test_adapt_bn_adapts_the_teacher_and_the_final_model(tmp_path: Path, monkeyp
     inbox = make_class_folders(tmp_path / "inbox", {"tee": 20, "hat": 20}, seed=1)  # AdaBN needs >= 32 photos
     adapted = []  # (network, photos) of each adaptation, in order
     real = fashiontag.models.adapt_batchnorm
-    monkeypatch.setattr(fashiontag.models, "adapt_batchnorm",
-                        lambda net, images, *a, **k: adapted.append((net, len(images))) or real(net, images, *a, **k))
+    monkeypatch.setattr(
+        fashiontag.models,
+        "adapt_batchnorm",
+        lambda net, images, *a, **k: adapted.append((net, len(images))) or real(net, images, *a, **k),
+    )
     run = tmp_path / "run"
     result = _train(photos, run, inbox, "0.5", "1", "--adapt-bn")
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -96,8 +99,16 @@ def test_pseudo_labelled_rows_are_their_own_source() -> None:
     from fashiontag.workflows.pseudo import with_pseudo_labels
 
     taxonomy = parse_taxonomy("name: t\nversion: '1'\nlevels: [class]\ntree: [hat, tee]\n")
-    labels = pd.DataFrame({"item_id": ["a", "fpi:b"], "path": ["a", "b"], "dup_group": ["a", "b"],
-                           "leaf": ["hat", "tee"], "split": ["train", "val"], "source": ["main", "fpi"]})
+    labels = pd.DataFrame(
+        {
+            "item_id": ["a", "fpi:b"],
+            "path": ["a", "b"],
+            "dup_group": ["a", "b"],
+            "leaf": ["hat", "tee"],
+            "split": ["train", "val"],
+            "source": ["main", "fpi"],
+        }
+    )
     data = from_arrays(np.zeros((2, 8, 8, 3), np.uint8), labels, taxonomy)
     combined = with_pseudo_labels(data, np.zeros((1, 8, 8, 3), np.uint8), ["u.jpg"], ["tee"]).labels
     assert combined["source"].tolist() == ["main", "fpi", "unlabelled"]
@@ -112,8 +123,11 @@ def test_soft_pseudo_labels_keep_every_photo_and_distil_from_the_teacher(tmp_pat
     assert result.exit_code == 0, result.output + repr(result.exception)
     table = list(csv.DictReader((run / "pseudo_labels.csv").open()))
     hard = sum(r["used"] == "true" for r in table)
-    assert hard < 10 and f"pseudo-labels: {hard} of 10 unlabelled photos at >= 0.99, {10 - hard} more with soft " \
-        "labels only" in " ".join(result.output.split())
+    assert (
+        hard < 10
+        and f"pseudo-labels: {hard} of 10 unlabelled photos at >= 0.99, {10 - hard} more with soft labels only"
+        in " ".join(result.output.split())
+    )
     split = pd.read_csv(run / "split.csv")
     assert (split["item_id"].str.startswith("unlabelled:") & (split["split"] == "train")).sum() == 10
     optim = json.loads((run / "model" / "fashiontag.json").read_text())["training"]["optim"]
@@ -122,11 +136,14 @@ def test_soft_pseudo_labels_keep_every_photo_and_distil_from_the_teacher(tmp_pat
     assert teacher["teacher"] is None  # the teacher itself learnt from the labels alone
 
 
-@pytest.mark.parametrize(("more", "message"), [
-    (["--adapt-bn"], "--pseudo-soft with --adapt-bn"),
-    (["teacher=elsewhere/model"], "leave teacher=elsewhere/model out"),
-    (["strategy=cascade"], "cannot distil into strategy=cascade"),
-])
+@pytest.mark.parametrize(
+    ("more", "message"),
+    [
+        (["--adapt-bn"], "--pseudo-soft with --adapt-bn"),
+        (["teacher=elsewhere/model"], "leave teacher=elsewhere/model out"),
+        (["strategy=cascade"], "cannot distil into strategy=cascade"),
+    ],
+)
 def test_soft_pseudo_labels_refuse_what_they_cannot_combine_with(tmp_path: Path, more: list[str], message: str) -> None:
     photos = make_class_folders(tmp_path / "photos", {"tee": 6, "hat": 6})
     inbox = make_class_folders(tmp_path / "inbox", {"tee": 20, "hat": 20}, seed=1)
@@ -172,8 +189,9 @@ def test_several_teachers_label_as_an_ensemble_and_the_student_distils_from_all(
 
     record = json.loads((run / "model" / "fashiontag.json").read_text())["teacher"]
     assert [Path(m["path"]) for m in record["members"]] == [t.resolve() for t in teachers]
-    alone = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-teachers",
-                                "2", *FAST])
+    alone = runner.invoke(
+        app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-teachers", "2", *FAST]
+    )
     assert alone.exit_code == 2 and "needs --unlabelled" in alone.output
 
 
@@ -187,8 +205,16 @@ def test_saved_models_label_at_their_own_size_and_no_teacher_trains(tmp_path: Pa
     inbox = make_class_folders(tmp_path / "inbox", {"tee": 5, "hat": 5}, seed=1)
     saved = []
     for name, size in (("small", "32"), ("large", "40")):  # two saved models, one trained at another size
-        args = ["train", "--data", str(photos), "--out", str(tmp_path / name), *FAST, f"image_size={size}",
-                f"input_size={size}"]
+        args = [
+            "train",
+            "--data",
+            str(photos),
+            "--out",
+            str(tmp_path / name),
+            *FAST,
+            f"image_size={size}",
+            f"input_size={size}",
+        ]
         assert runner.invoke(app, args).exit_code == 0
         saved.append(tmp_path / name / "model")
     run = tmp_path / "run"
@@ -216,8 +242,10 @@ def test_a_saved_teacher_of_another_taxonomy_or_with_trained_teachers_is_refused
     inbox = make_class_folders(tmp_path / "inbox", {"tee": 3, "hat": 3}, seed=1)
     assert runner.invoke(app, ["train", "--data", str(other), "--out", str(tmp_path / "o"), *FAST]).exit_code == 0
     cases = [
-        (["--pseudo-teacher", str(tmp_path / "o" / "model")], "has labels ['bag', 'tee'], the run's 'class' has "
-                                                              "['hat', 'tee']"),
+        (
+            ["--pseudo-teacher", str(tmp_path / "o" / "model")],
+            "has labels ['bag', 'tee'], the run's 'class' has ['hat', 'tee']",
+        ),
         (["--pseudo-teacher", str(tmp_path / "missing")], "--pseudo-teacher " + str(tmp_path / "missing")),
         (["--pseudo-teacher", str(tmp_path / "o" / "model"), "--pseudo-teachers", "2"], "use one of them"),
     ]
@@ -226,6 +254,17 @@ def test_a_saved_teacher_of_another_taxonomy_or_with_trained_teachers_is_refused
         flat = " ".join(result.output.replace("│", " ").split())
         assert result.exit_code == 2 and message in flat, flat
         assert not (tmp_path / "r" / "teacher").exists()
-    alone = runner.invoke(app, ["train", "--data", str(photos), "--out", str(tmp_path / "a"), "--pseudo-teacher",
-                                str(tmp_path / "o" / "model"), *FAST])
+    alone = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(photos),
+            "--out",
+            str(tmp_path / "a"),
+            "--pseudo-teacher",
+            str(tmp_path / "o" / "model"),
+            *FAST,
+        ],
+    )
     assert alone.exit_code == 2 and "needs --unlabelled" in alone.output

@@ -16,10 +16,26 @@ runner = CliRunner()
 
 def _config(synthetic, out, **kw):
     manifest, taxonomy = synthetic
-    values = {"backbone": "smallcnn", "pretrained": False, "image_size": 32, "input_size": 32, "probe": True,
-              "probe_steps": 5, "progress_bar": False, "seed": 3, **kw}
-    return build_config(TrainConfig, data=str(manifest), taxonomy=str(taxonomy), reader="manifest",
-                        source="manifest", out=str(out), **values)
+    values = {
+        "backbone": "smallcnn",
+        "pretrained": False,
+        "image_size": 32,
+        "input_size": 32,
+        "probe": True,
+        "probe_steps": 5,
+        "progress_bar": False,
+        "seed": 3,
+        **kw,
+    }
+    return build_config(
+        TrainConfig,
+        data=str(manifest),
+        taxonomy=str(taxonomy),
+        reader="manifest",
+        source="manifest",
+        out=str(out),
+        **values,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +132,31 @@ def test_cli_help_and_run(synthetic, tmp_path):
     result = runner.invoke(app, ["tune", "--help"], env={"COLUMNS": "240"})
     assert result.exit_code == 0 and "fashiontag tune --data" in result.output and "--trials" in result.output
     manifest, taxonomy = synthetic
-    result = runner.invoke(app, ["tune", "--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest",
-                                 "--source", "manifest", "--out", str(tmp_path / "run"), "--trials", "2", "--probe",
-                                 "backbone=smallcnn", "pretrained=false", "image_size=32", "input_size=32",
-                                 "probe_steps=2", "progress_bar=false"])
+    result = runner.invoke(
+        app,
+        [
+            "tune",
+            "--data",
+            str(manifest),
+            "--taxonomy",
+            str(taxonomy),
+            "--reader",
+            "manifest",
+            "--source",
+            "manifest",
+            "--out",
+            str(tmp_path / "run"),
+            "--trials",
+            "2",
+            "--probe",
+            "backbone=smallcnn",
+            "pretrained=false",
+            "image_size=32",
+            "input_size=32",
+            "probe_steps=2",
+            "progress_bar=false",
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "best: lr=" in result.output and "tune.json" in result.output
     results = json.loads((tmp_path / "run" / "tune.json").read_text())

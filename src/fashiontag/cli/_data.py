@@ -14,12 +14,14 @@ from fashiontag.cli._options import THREADS, begin_command
 data_app = typer.Typer(help="Read, inspect, split and cache datasets.", no_args_is_help=True)
 
 _READER = typer.Option(
-    "auto", "--reader", help="Dataset layout: auto (fpi if styles.csv, else class folders), fpi, folder, manifest, "
-    "deepfashion2, npz."
+    "auto",
+    "--reader",
+    help="Dataset layout: auto (fpi if styles.csv, else class folders), fpi, folder, manifest, deepfashion2, npz.",
 )
 _TAXONOMY = typer.Option(
-    "auto", "--taxonomy", help="Built-in taxonomy name or a taxonomy YAML path; auto: fpi for FPI, else inferred "
-    "from the class folders."
+    "auto",
+    "--taxonomy",
+    help="Built-in taxonomy name or a taxonomy YAML path; auto: fpi for FPI, else inferred from the class folders.",
 )
 _SOURCE = typer.Option("", "--source", help="Mapping rules in the taxonomy's sources: (default: from the reader).")
 _CONFIG = typer.Option(None, "--config", help="YAML file with DataConfig keys.")

@@ -43,23 +43,41 @@ def register(app: typer.Typer) -> None:
         inputs: list[str] = typer.Argument(
             ..., help="Image files, folders, globs, or .csv/.txt path lists; then PredictConfig key=value overrides."
         ),
-        out: Path = typer.Option(..., "--out", "-o", help="Output .csv or .jsonl (appended to on rerun; locked "
-                                 "while a run writes it: a second run exits 3 naming the holder)."),
+        out: Path = typer.Option(
+            ...,
+            "--out",
+            "-o",
+            help="Output .csv or .jsonl (appended to on rerun; locked "
+            "while a run writes it: a second run exits 3 naming the holder).",
+        ),
         backend: str = typer.Option(None, show_default="auto", help="auto, onnx, onnx-int8 or torch."),
         batch_size: int = typer.Option(None, show_default="64", help="Images per forward pass."),
         top_k: int = typer.Option(None, show_default="3", help="Alternatives kept per head (JSONL)."),
-        progress: bool = typer.Option(None, "--progress/--no-progress", show_default="progress",
-                                      help="Show a progress bar."),
-        tta: str = typer.Option(None, "--tta", show_default="none", help="Test-time augmentation: none, flip (2 "
-                                "views) or multiscale (flip + centre zoom, 4 views); averages probabilities, 2-4x "
-                                "slower. Shorthand for tta=..."),
+        progress: bool = typer.Option(
+            None, "--progress/--no-progress", show_default="progress", help="Show a progress bar."
+        ),
+        tta: str = typer.Option(
+            None,
+            "--tta",
+            show_default="none",
+            help="Test-time augmentation: none, flip (2 "
+            "views) or multiscale (flip + centre zoom, 4 views); averages probabilities, 2-4x "
+            "slower. Shorthand for tta=...",
+        ),
         threads: int = THREADS,
         config: Path = typer.Option(None, "--config", help="YAML file with PredictConfig keys."),
-        engine: str = typer.Option(None, show_default="local", help="local (this process) or ray (a Ray Data "
-                                   "pipeline; --out names a folder of .parquet or .csv shards; needs fashiontag[ray])."
-                                   " Shorthand for engine=..."),
-        address: str = typer.Option(None, help="engine=ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); "
-                                    "default: a private Ray on this machine. Shorthand for address=..."),
+        engine: str = typer.Option(
+            None,
+            show_default="local",
+            help="local (this process) or ray (a Ray Data "
+            "pipeline; --out names a folder of .parquet or .csv shards; needs fashiontag[ray])."
+            " Shorthand for engine=...",
+        ),
+        address: str = typer.Option(
+            None,
+            help="engine=ray: cluster to join (auto, HOST:PORT, ray://HOST:PORT); "
+            "default: a private Ray on this machine. Shorthand for address=...",
+        ),
     ) -> None:
         begin_command(threads)
         from fashiontag.config import ConfigError, build_config
@@ -67,8 +85,18 @@ def register(app: typer.Typer) -> None:
 
         overrides, inputs = _split_overrides(inputs)
         try:
-            cfg = build_config(PredictConfig, config, overrides, backend=backend, batch_size=batch_size,
-                               top_k=top_k, progress=progress, tta=tta, engine=engine, address=address)
+            cfg = build_config(
+                PredictConfig,
+                config,
+                overrides,
+                backend=backend,
+                batch_size=batch_size,
+                top_k=top_k,
+                progress=progress,
+                tta=tta,
+                engine=engine,
+                address=address,
+            )
         except ConfigError as exc:
             raise typer.BadParameter(str(exc)) from None
         from fashiontag.data.tta import list_tta_modes
@@ -118,8 +146,10 @@ def _report(summary: BatchSummary, out: Path, examples: int = 5) -> None:
         typer.echo(f"note: took over the lock on {out} left by {summary.took_over} (that process is gone)")
     for line in summary.repaired:
         typer.echo(f"note: {out} {line}: dropped, that image is labelled again")
-    typer.echo(f"{summary.labelled} labelled, {len(summary.failures)} failed, {len(summary.skipped)} skipped, "
-               f"{summary.already} already in {out}")
+    typer.echo(
+        f"{summary.labelled} labelled, {len(summary.failures)} failed, {len(summary.skipped)} skipped, "
+        f"{summary.already} already in {out}"
+    )
     if summary.failures:
         typer.echo("Failed (rows with an error):")
         for path, reason in summary.failures:

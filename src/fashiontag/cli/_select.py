@@ -29,16 +29,20 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("select", help="Choose which unlabelled photos to label next (typical, or uncertain + diverse).\n"
-                 + EXAMPLES)
+    @app.command(
+        "select", help="Choose which unlabelled photos to label next (typical, or uncertain + diverse).\n" + EXAMPLES
+    )
     def select(
         model: Path = typer.Argument(..., help="Model directory (with fashiontag.json)."),
-        pool: list[str] = typer.Argument(..., help="Unlabelled images: files, folders, globs, .csv/.txt lists; "
-                                         "then SelectConfig key=value overrides."),
+        pool: list[str] = typer.Argument(
+            ...,
+            help="Unlabelled images: files, folders, globs, .csv/.txt lists; then SelectConfig key=value overrides.",
+        ),
         out: Path = typer.Option(..., "--out", "-o", help="Ranked .csv to write (atomically)."),
         budget: int = typer.Option(None, "--budget", show_default="100", help="How many photos to pick."),
-        labelled: list[str] = typer.Option(None, "--labelled", help="Already labelled photos: picks avoid their "
-                                           "neighbourhood (repeatable)."),
+        labelled: list[str] = typer.Option(
+            None, "--labelled", help="Already labelled photos: picks avoid their neighbourhood (repeatable)."
+        ),
         config: Path = typer.Option(None, "--config", help="YAML file with SelectConfig keys."),
         threads: int = THREADS,
     ) -> None:
@@ -58,9 +62,11 @@ def register(app: typer.Typer) -> None:
             summary = select_for_labelling(model, inputs, out, cfg, labelled=labelled or None)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        typer.echo(f"picked {summary['picked']} of {summary['pool']} photos (head {summary['head']}, strategy "
-                   f"{summary['strategy']}); "
-                   f"{len(summary['failures'])} unreadable")
+        typer.echo(
+            f"picked {summary['picked']} of {summary['pool']} photos (head {summary['head']}, strategy "
+            f"{summary['strategy']}); "
+            f"{len(summary['failures'])} unreadable"
+        )
         for path, reason in summary["failures"][:20]:
             typer.echo(f"  skipped {path}: {reason}")
         typer.echo(f"wrote {summary['out']}")

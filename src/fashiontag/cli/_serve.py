@@ -77,9 +77,17 @@ def register(app: typer.Typer) -> None:
         from fashiontag.artifact import ModelFileError, read_sidecar
         from fashiontag.serve import create_app, run_server
 
-        flags = {"host": host, "port": port, "backend": backend, "max_upload_bytes": max_upload_bytes,
-                 "max_images": max_images, "max_queue": max_queue, "batch_size": batch_size,
-                 "batch_wait_ms": batch_wait_ms, "request_timeout_s": request_timeout_s}
+        flags = {
+            "host": host,
+            "port": port,
+            "backend": backend,
+            "max_upload_bytes": max_upload_bytes,
+            "max_images": max_images,
+            "max_queue": max_queue,
+            "batch_size": batch_size,
+            "batch_wait_ms": batch_wait_ms,
+            "request_timeout_s": request_timeout_s,
+        }
         try:  # settings first: inconsistent ones (max_queue < max_images, ...) fail before the model is read
             settings = _settings(model, config, overrides or [], flags)
         except ValueError as exc:  # pydantic's ValidationError and ConfigError are both ValueErrors

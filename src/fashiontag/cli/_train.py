@@ -73,8 +73,10 @@ def settings_help() -> str:
 
     from fashiontag.train import TrainConfig
 
-    lines = ["Settings (key=value, flat or dotted: lr=2e-3 is optim.lr=2e-3; --config YAML nests them: "
-             "optim: {lr: 2e-3}; --data PATH is data.root), with their defaults:"]
+    lines = [
+        "Settings (key=value, flat or dotted: lr=2e-3 is optim.lr=2e-3; --config YAML nests them: "
+        "optim: {lr: 2e-3}; --data PATH is data.root), with their defaults:"
+    ]
     default = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         value = getattr(default, f.name)
@@ -83,8 +85,10 @@ def settings_help() -> str:
             lines.append(f"{f.name}:  {keys}")
     top = [f.name for f in dataclasses.fields(TrainConfig) if not dataclasses.is_dataclass(getattr(default, f.name))]
     lines.append("top level:  " + "  ".join(f"{name}={getattr(default, name)!r}" for name in top))
-    lines.append("image_size=None sizes the decoded cache from a sample of the images (64 px for thumbnails up to "
-                 "128 px, 224 px for photos; printed); input_size=None is the backbone's own.")
+    lines.append(
+        "image_size=None sizes the decoded cache from a sample of the images (64 px for thumbnails up to "
+        "128 px, 224 px for photos; printed); input_size=None is the backbone's own."
+    )
     return "\n\n".join(lines)
 
 
@@ -103,48 +107,86 @@ def register(app: typer.Typer) -> None:
     def train(
         data: str = typer.Option(..., help="Dataset root (or manifest file)."),
         out: str = typer.Option(..., help="Run directory; the model goes to OUT/model."),
-        taxonomy: str | None = typer.Option(None, show_default=_default("taxonomy"),
-                                            help="Built-in taxonomy name or YAML path."),
-        backbone: str | None = typer.Option(None, show_default=_default("backbone"),
-                                            help="Backbone name (`fashiontag backbones` lists them)."),
-        strategy: str | None = typer.Option(None, show_default=_default("strategy"),
-                                            help="flat | multihead | combined | cascade."),
-        reader: str | None = typer.Option(None, show_default=_default("reader"),
-                                          help="Dataset reader (fpi, folder, manifest, ...)."),
-        source: str | None = typer.Option(None, show_default="the reader's name",
-                                          help="Mapping source in the taxonomy's 'sources'."),
-        split: str | None = typer.Option(None, show_default="hash of each duplicate group",
-                                         help="Split file (item_id,split) from `fashiontag data split`; never "
-                                         "rewritten, its path and sha256 go into the sidecar."),
+        taxonomy: str | None = typer.Option(
+            None, show_default=_default("taxonomy"), help="Built-in taxonomy name or YAML path."
+        ),
+        backbone: str | None = typer.Option(
+            None, show_default=_default("backbone"), help="Backbone name (`fashiontag backbones` lists them)."
+        ),
+        strategy: str | None = typer.Option(
+            None, show_default=_default("strategy"), help="flat | multihead | combined | cascade."
+        ),
+        reader: str | None = typer.Option(
+            None, show_default=_default("reader"), help="Dataset reader (fpi, folder, manifest, ...)."
+        ),
+        source: str | None = typer.Option(
+            None, show_default="the reader's name", help="Mapping source in the taxonomy's 'sources'."
+        ),
+        split: str | None = typer.Option(
+            None,
+            show_default="hash of each duplicate group",
+            help="Split file (item_id,split) from `fashiontag data split`; never "
+            "rewritten, its path and sha256 go into the sidecar.",
+        ),
         probe: bool = typer.Option(False, "--probe", help="Frozen-backbone probe mode."),
-        time_limit: str | None = typer.Option(None, "--time-limit", show_default="none",
-                                              help="Wall-clock budget, e.g. 10m, 90s, 1h30m: measures this "
-                                              "machine, picks the best recipe (mode, size, epochs) that fits, "
-                                              "prints why, stops at the limit with the best checkpoint."),
+        time_limit: str | None = typer.Option(
+            None,
+            "--time-limit",
+            show_default="none",
+            help="Wall-clock budget, e.g. 10m, 90s, 1h30m: measures this "
+            "machine, picks the best recipe (mode, size, epochs) that fits, "
+            "prints why, stops at the limit with the best checkpoint.",
+        ),
         init_from: str | None = typer.Option(None, help="Adapt an existing model directory (its backbone)."),
-        unlabelled: str | None = typer.Option(None, "--unlabelled", help="Unlabelled photos: a teacher trained on "
-                                              "DATA pseudo-labels them, a student trains on both (OUT/model)."),
-        pseudo_threshold: float = typer.Option(0.9, "--pseudo-threshold", min=0.01, max=1.0,
-                                               help="With --unlabelled: the teacher's minimum confidence."),
-        pseudo_rounds: int = typer.Option(1, "--pseudo-rounds", min=1, max=10,
-                                          help="With --unlabelled: label again with each student as the next "
-                                          "teacher, this many times."),
-        adapt_bn: bool = typer.Option(False, "--adapt-bn", help="With --unlabelled: re-estimate BatchNorm "
-                                      "statistics on the unlabelled photos (AdaBN) for each teacher before it "
-                                      "labels them and for the final model (OUT/model; before: OUT/unadapted/model). "
-                                      "For photos of another domain than DATA (packshots -> phone photos)."),
-        pseudo_soft: bool = typer.Option(False, "--pseudo-soft", help="With --unlabelled: the student also "
-                                         "learns the teacher's soft labels (distillation: distill_alpha, "
-                                         "distill_temperature) on every row, and the photos under the threshold "
-                                         "join with soft labels only."),
-        pseudo_teachers: int = typer.Option(1, "--pseudo-teachers", min=1, max=8,
-                                            help="With --unlabelled: train this many teachers, each with its own "
-                                            "seed (OUT/teacher, OUT/teacher2, ...); their mean probabilities "
-                                            "label the photos (and, with --pseudo-soft, are the soft labels)."),
-        pseudo_teacher: list[str] | None = typer.Option(None, "--pseudo-teacher", metavar="MODEL_DIR",
-                                                        help="With --unlabelled: label the photos with this saved "
-                                                        "model instead of training a teacher on DATA (repeat for "
-                                                        "an ensemble; any backbone or size, the run's taxonomy)."),
+        unlabelled: str | None = typer.Option(
+            None,
+            "--unlabelled",
+            help="Unlabelled photos: a teacher trained on "
+            "DATA pseudo-labels them, a student trains on both (OUT/model).",
+        ),
+        pseudo_threshold: float = typer.Option(
+            0.9, "--pseudo-threshold", min=0.01, max=1.0, help="With --unlabelled: the teacher's minimum confidence."
+        ),
+        pseudo_rounds: int = typer.Option(
+            1,
+            "--pseudo-rounds",
+            min=1,
+            max=10,
+            help="With --unlabelled: label again with each student as the next teacher, this many times.",
+        ),
+        adapt_bn: bool = typer.Option(
+            False,
+            "--adapt-bn",
+            help="With --unlabelled: re-estimate BatchNorm "
+            "statistics on the unlabelled photos (AdaBN) for each teacher before it "
+            "labels them and for the final model (OUT/model; before: OUT/unadapted/model). "
+            "For photos of another domain than DATA (packshots -> phone photos).",
+        ),
+        pseudo_soft: bool = typer.Option(
+            False,
+            "--pseudo-soft",
+            help="With --unlabelled: the student also "
+            "learns the teacher's soft labels (distillation: distill_alpha, "
+            "distill_temperature) on every row, and the photos under the threshold "
+            "join with soft labels only.",
+        ),
+        pseudo_teachers: int = typer.Option(
+            1,
+            "--pseudo-teachers",
+            min=1,
+            max=8,
+            help="With --unlabelled: train this many teachers, each with its own "
+            "seed (OUT/teacher, OUT/teacher2, ...); their mean probabilities "
+            "label the photos (and, with --pseudo-soft, are the soft labels).",
+        ),
+        pseudo_teacher: list[str] | None = typer.Option(
+            None,
+            "--pseudo-teacher",
+            metavar="MODEL_DIR",
+            help="With --unlabelled: label the photos with this saved "
+            "model instead of training a teacher on DATA (repeat for "
+            "an ensemble; any backbone or size, the run's taxonomy).",
+        ),
         threads: int = THREADS,
         config: Path | None = typer.Option(None, "--config", help="YAML file with TrainConfig keys."),
         overrides: list[str] | None = typer.Argument(None, help="key=value overrides, e.g. lr=1e-3 epochs=5."),
@@ -155,30 +197,58 @@ def register(app: typer.Typer) -> None:
         from fashiontag.train import fit
 
         if adapt_bn and not unlabelled:
-            raise typer.BadParameter("needs --unlabelled (the photos whose statistics it takes)",
-                                     param_hint="--adapt-bn")
-        for flag, given in (("--pseudo-soft", pseudo_soft), ("--pseudo-teachers", pseudo_teachers > 1),
-                            ("--pseudo-teacher", bool(pseudo_teacher))):
+            raise typer.BadParameter(
+                "needs --unlabelled (the photos whose statistics it takes)", param_hint="--adapt-bn"
+            )
+        for flag, given in (
+            ("--pseudo-soft", pseudo_soft),
+            ("--pseudo-teachers", pseudo_teachers > 1),
+            ("--pseudo-teacher", bool(pseudo_teacher)),
+        ):
             if given and not unlabelled:
                 raise typer.BadParameter("needs --unlabelled (the photos to label)", param_hint=flag)
         try:
-            cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, backbone=backbone,
-                          strategy=strategy, reader=reader, source=source, split=split, probe=probe or None,
-                          init_from=init_from, time_limit=time_limit)
+            cfg = _config(
+                config,
+                overrides or [],
+                data=data,
+                out=out,
+                taxonomy=taxonomy,
+                backbone=backbone,
+                strategy=strategy,
+                reader=reader,
+                source=source,
+                split=split,
+                probe=probe or None,
+                init_from=init_from,
+                time_limit=time_limit,
+            )
             if unlabelled:
                 from fashiontag.workflows.pseudo import train_with_unlabelled
 
-                summary = train_with_unlabelled(cfg, unlabelled, pseudo_threshold, pseudo_rounds, adapt_bn,
-                                                pseudo_soft, pseudo_teachers, pseudo_teacher)
+                summary = train_with_unlabelled(
+                    cfg,
+                    unlabelled,
+                    pseudo_threshold,
+                    pseudo_rounds,
+                    adapt_bn,
+                    pseudo_soft,
+                    pseudo_teachers,
+                    pseudo_teacher,
+                )
                 rounds = "" if pseudo_rounds == 1 else f" (per round: {summary['used_per_round']})"
                 soft = f", {summary['soft_only']} more with soft labels only" if pseudo_soft else ""
-                typer.echo(f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
-                           f">= {pseudo_threshold}{rounds}{soft} ({summary['table']}); teacher: "
-                           f"{', '.join(summary['teachers'])}")
+                typer.echo(
+                    f"pseudo-labels: {summary['used']} of {summary['unlabelled']} unlabelled photos at "
+                    f">= {pseudo_threshold}{rounds}{soft} ({summary['table']}); teacher: "
+                    f"{', '.join(summary['teachers'])}"
+                )
                 if summary["unadapted"]:
-                    typer.echo("BatchNorm statistics adapted to the unlabelled photos: the teacher labelled them "
-                               "adapted (its saved model is not), the model below is the adapted student (before: "
-                               f"{summary['unadapted']})")
+                    typer.echo(
+                        "BatchNorm statistics adapted to the unlabelled photos: the teacher labelled them "
+                        "adapted (its saved model is not), the model below is the adapted student (before: "
+                        f"{summary['unadapted']})"
+                    )
                 model = summary["model"]
             else:
                 model = fit(cfg)
@@ -210,8 +280,16 @@ def register(app: typer.Typer) -> None:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
-            cfg = _config(config, overrides or [], data=data, out=out, taxonomy=taxonomy, reader=reader,
-                          source=source, probe=probe or None)
+            cfg = _config(
+                config,
+                overrides or [],
+                data=data,
+                out=out,
+                taxonomy=taxonomy,
+                reader=reader,
+                source=source,
+                probe=probe or None,
+            )
             best, table = run_tune(cfg, trials)
         except ModelFileError as exc:
             raise typer.BadParameter(str(exc), param_hint="init_from") from None

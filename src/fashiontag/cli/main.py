@@ -16,8 +16,21 @@ app = typer.Typer(
 )
 
 # Each stage registers its own commands; modules import heavy libraries only inside commands.
-_STAGES = ["_data", "_train", "_evaluate", "_crossval", "_export", "_predict", "_select", "_serve", "_demo",
-           "_backbones", "_labelstudio", "_audit", "_adapt"]
+_STAGES = [
+    "_data",
+    "_train",
+    "_evaluate",
+    "_crossval",
+    "_export",
+    "_predict",
+    "_select",
+    "_serve",
+    "_demo",
+    "_backbones",
+    "_labelstudio",
+    "_audit",
+    "_adapt",
+]
 for _name in _STAGES:
     importlib.import_module(f"fashiontag.cli.{_name}").register(app)
 
@@ -32,8 +45,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from fashiontag.models import WeightsError
     from fashiontag.registry import UnknownNameError
 
-    return (ConfigError, DataError, TaxonomyError, ModelFileError, ImageError, UnknownNameError, FileNotFoundError,
-            WeightsError)
+    return (
+        ConfigError,
+        DataError,
+        TaxonomyError,
+        ModelFileError,
+        ImageError,
+        UnknownNameError,
+        FileNotFoundError,
+        WeightsError,
+    )
 
 
 def _line_buffered() -> None:

@@ -38,8 +38,10 @@ def _text(file: Path) -> str:
         return data.decode("utf-8-sig")  # a BOM (Excel's "CSV UTF-8") is not part of the first column name
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{file}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8 "
-                        "(Excel: 'CSV UTF-8'; iconv -f latin1 -t utf-8)") from None
+        raise DataError(
+            f"{file}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8 "
+            "(Excel: 'CSV UTF-8'; iconv -f latin1 -t utf-8)"
+        ) from None
 
 
 def _jsonl_records(file: Path, text: str) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -77,8 +79,9 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _row(record: dict[str, Any], base: Path, file: Path, path_column: str,
-         id_column: str | None) -> tuple[dict[str, Any] | None, Problem | None]:
+def _row(
+    record: dict[str, Any], base: Path, file: Path, path_column: str, id_column: str | None
+) -> tuple[dict[str, Any] | None, Problem | None]:
     rel = _cell(record.get(path_column))
     item_id = _cell(record.get(id_column)) if id_column else rel
     if not rel:
@@ -112,11 +115,13 @@ def _drop_duplicate_ids(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]
             kept.append(group[0])
         elif all(other == labels[0] for other in labels[1:]):
             kept.append(group[0])
-            problems += [Problem(r["path"], "duplicate item_id (same labels; first row kept)", item_id)
-                         for r in group[1:]]
+            problems += [
+                Problem(r["path"], "duplicate item_id (same labels; first row kept)", item_id) for r in group[1:]
+            ]
         else:
-            differ = sorted({k for other in labels[1:] for k in set(other) | set(labels[0])
-                             if other.get(k) != labels[0].get(k)})
+            differ = sorted(
+                {k for other in labels[1:] for k in set(other) | set(labels[0]) if other.get(k) != labels[0].get(k)}
+            )
             reason = f"duplicate item_id with conflicting labels ({', '.join(differ)}); no row kept"
             problems += [Problem(r["path"], reason, item_id) for r in group]
     order = {id(row): i for i, row in enumerate(rows)}
@@ -136,8 +141,10 @@ def read_manifest(root: Path, path_column: str = "path", id_column: str | None =
     table, problems = _manifest_rows(file)
     if path_column not in table.columns:
         found = list(map(str, table.columns)) or "none"
-        raise DataError(f"{file}: no {path_column!r} column (columns: {found}); name the image path column "
-                        f"{path_column!r} or pass path_column=...")
+        raise DataError(
+            f"{file}: no {path_column!r} column (columns: {found}); name the image path column "
+            f"{path_column!r} or pass path_column=..."
+        )
     id_column = id_column or next((c for c in ("item_id", "id") if c in table.columns), None)
     rows = []
     for record in table.to_dict("records"):

@@ -35,10 +35,20 @@ def read_folder(root: Path) -> ReadResult:
         if path.suffix.lower() not in image_suffixes():
             problems.append(Problem(str(path), f"unsupported file type {path.suffix or '(none)'!r}"))
             continue
-        rows.append({"item_id": path.relative_to(root).as_posix(), "path": str(path), "year": None, "crop": None,
-                     "label": parts[-1], "parent": parts[-2] if len(parts) > 1 else None, "split": split})
-    return ReadResult(pd.DataFrame(rows, columns=["item_id", "path", "year", "crop", "label", "parent", "split"]),
-                      problems)
+        rows.append(
+            {
+                "item_id": path.relative_to(root).as_posix(),
+                "path": str(path),
+                "year": None,
+                "crop": None,
+                "label": parts[-1],
+                "parent": parts[-2] if len(parts) > 1 else None,
+                "split": split,
+            }
+        )
+    return ReadResult(
+        pd.DataFrame(rows, columns=["item_id", "path", "year", "crop", "label", "parent", "split"]), problems
+    )
 
 
 @register_reader("deepfashion2")

@@ -126,8 +126,11 @@ def prepare_cache(
         from fashiontag.data.folders import resolve_data  # noqa: PLC0415
 
         used, _ = resolve_data(config)
-        raise DataError(empty_mapping_message(str(config.root), used.reader, taxonomy, used.mapping_source,
-                                              mapping.unmapped, len(read.items)))
+        raise DataError(
+            empty_mapping_message(
+                str(config.root), used.reader, taxonomy, used.mapping_source, mapping.unmapped, len(read.items)
+            )
+        )
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -23,21 +23,30 @@ class DataError(ValueError):
     """The data cannot train or score a model as configured; the message says what to change."""
 
 
-def empty_mapping_message(root: str, reader: str, taxonomy: Taxonomy, source: str, unmapped: dict[str, int],
-                          read: int) -> str:
+def empty_mapping_message(
+    root: str, reader: str, taxonomy: Taxonomy, source: str, unmapped: dict[str, int], read: int
+) -> str:
     """Why nothing mapped, and what to try: the reader, the taxonomy/source rules, or an inferred taxonomy."""
     if read == 0:
-        return (f"{root}: reader {reader!r} found no items; check --data and --reader (auto: FPI when styles.csv "
-                "exists, else class folders <class>/*.jpg); `fashiontag data inspect DATA` shows what was skipped")
+        return (
+            f"{root}: reader {reader!r} found no items; check --data and --reader (auto: FPI when styles.csv "
+            "exists, else class folders <class>/*.jpg); `fashiontag data inspect DATA` shows what was skipped"
+        )
     reasons = ", ".join(f"{k}: {v}" for k, v in list(unmapped.items())[:3]) or "no reasons recorded"
-    hint = ("drop --taxonomy to infer one from the class folders, or add a `sources: " f"{source}:` rule to it"
-            if reader == "folder" else f"check --source (the taxonomy's `sources: {source}:` rules) and --reader")
-    return (f"{root}: none of the {read} items mapped onto taxonomy {taxonomy.name!r} with source {source!r} "
-            f"({reasons}); {hint}; `fashiontag data inspect DATA` lists every unmapped reason")
+    hint = (
+        f"drop --taxonomy to infer one from the class folders, or add a `sources: {source}:` rule to it"
+        if reader == "folder"
+        else f"check --source (the taxonomy's `sources: {source}:` rules) and --reader"
+    )
+    return (
+        f"{root}: none of the {read} items mapped onto taxonomy {taxonomy.name!r} with source {source!r} "
+        f"({reasons}); {hint}; `fashiontag data inspect DATA` lists every unmapped reason"
+    )
 
 
-def class_count_problems(items: pd.DataFrame, taxonomy: Taxonomy, min_count: int,
-                         folders: bool = True) -> list[dict[str, Any]]:
+def class_count_problems(
+    items: pd.DataFrame, taxonomy: Taxonomy, min_count: int, folders: bool = True
+) -> list[dict[str, Any]]:
     """Leaf classes with images but fewer than ``min_count`` of them, smallest first, each with its fix
     (``folders``: the classes are folders the user made, else nodes of a given taxonomy)."""
     if min_count <= 0 or "leaf" not in items or items.empty:
@@ -46,15 +55,26 @@ def class_count_problems(items: pd.DataFrame, taxonomy: Taxonomy, min_count: int
     out = []
     for leaf, count in sorted(((str(k), int(v)) for k, v in counts.items() if v < min_count), key=lambda x: x[1]):
         name = taxonomy.nodes[leaf].name if leaf in taxonomy.nodes else leaf
-        fix = (f"add photos to its folder ({name}/), remove the folder, or set min_class_count={count}" if folders
-               else "add labelled images of it, or merge it into its parent in the taxonomy")
-        out.append({"leaf": leaf, "count": count, "message": (
-            f"class {leaf!r} has {count} image{'s' if count != 1 else ''} (min_class_count={min_count}): {fix}")})
+        fix = (
+            f"add photos to its folder ({name}/), remove the folder, or set min_class_count={count}"
+            if folders
+            else "add labelled images of it, or merge it into its parent in the taxonomy"
+        )
+        out.append(
+            {
+                "leaf": leaf,
+                "count": count,
+                "message": (
+                    f"class {leaf!r} has {count} image{'s' if count != 1 else ''} (min_class_count={min_count}): {fix}"
+                ),
+            }
+        )
     return out
 
 
-def check_trainable(items: pd.DataFrame, taxonomy: Taxonomy, min_count: int, strict: bool,
-                    where: str = "data") -> list[str]:
+def check_trainable(
+    items: pd.DataFrame, taxonomy: Taxonomy, min_count: int, strict: bool, where: str = "data"
+) -> list[str]:
     """Raise :class:`DataError` when ``items`` (leaf + split columns) cannot train; returns warnings.
 
     Empty data, or no ``train`` rows, always stop the run. Classes below ``min_count`` stop it when ``strict``
@@ -71,6 +91,7 @@ def check_trainable(items: pd.DataFrame, taxonomy: Taxonomy, min_count: int, str
         raise DataError(f"{where}: no image landed in the train split; add images or check the split file/folders")
     messages = [p["message"] for p in class_count_problems(items, taxonomy, min_count, folders=strict)]
     if messages and strict:
-        raise DataError(f"{where}: " + "; ".join(messages[:5]) + (f"; and {len(messages) - 5} more" if len(messages)
-                                                                       > 5 else ""))
+        raise DataError(
+            f"{where}: " + "; ".join(messages[:5]) + (f"; and {len(messages) - 5} more" if len(messages) > 5 else "")
+        )
     return messages

@@ -144,8 +144,7 @@ def resolve_data(config: DataConfig) -> tuple[DataConfig, Taxonomy]:
     if reader == "fpi":
         return replace(config, reader=reader, source=config.source or "fpi"), load_taxonomy("fpi")
     if reader == "folder":
-        return replace(config, reader=reader, source=config.source or FOLDER_SOURCE), infer_folder_taxonomy(
-            config.root)
+        return replace(config, reader=reader, source=config.source or FOLDER_SOURCE), infer_folder_taxonomy(config.root)
     raise TaxonomyError(
         f"{config.root}: reader {reader!r} has no default taxonomy; pass --taxonomy FILE.yaml with a "
         f"`sources: {reader}:` rule (see docs/data.md)"

@@ -38,9 +38,15 @@ STRIP_PIXELS = 1 << 20
 #: Decodes that held more than this are followed by ``malloc_trim`` so the process hands the memory back.
 TRIM_AFTER_BYTES = 32 << 20
 
-_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-                5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-                8: Image.Transpose.ROTATE_90}
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
@@ -114,8 +120,10 @@ def _prepare_decode(image: Image.Image, size: int | None, max_decode_bytes: int 
         _draft(image, size)
     needed = decode_bytes(image)
     if max_decode_bytes is not None and needed > max_decode_bytes:
-        raise ImageError(f"image too large to decode: {width}x{height} {image.mode} needs {needed / 2**20:.0f} MiB, "
-                         f"the limit is {max_decode_bytes / 2**20:.0f} MiB")
+        raise ImageError(
+            f"image too large to decode: {width}x{height} {image.mode} needs {needed / 2**20:.0f} MiB, "
+            f"the limit is {max_decode_bytes / 2**20:.0f} MiB"
+        )
 
 
 def _draft(image: Image.Image, size: int) -> None:
@@ -240,8 +248,9 @@ def load_image(source: ImageSource, name: str | None = None, max_decode_bytes: i
     return _decode(source, name, None, max_decode_bytes)
 
 
-def load_reduced(source: ImageSource, size: int, name: str | None = None,
-                 max_decode_bytes: int | None = None) -> Image.Image:
+def load_reduced(
+    source: ImageSource, size: int, name: str | None = None, max_decode_bytes: int | None = None
+) -> Image.Image:
     """Like :func:`load_image`, for a consumer that needs only ``size`` px: the result keeps the aspect ratio
     and a long side of at least ``REDUCE_GAP * size`` (or the original, if smaller).
 
@@ -255,14 +264,16 @@ def load_reduced(source: ImageSource, size: int, name: str | None = None,
     return _decode(source, name, size, max_decode_bytes)
 
 
-def load_letterboxed(source: ImageSource, size: int, fill: int = 255, name: str | None = None,
-                     max_decode_bytes: int | None = None) -> np.ndarray:
+def load_letterboxed(
+    source: ImageSource, size: int, fill: int = 255, name: str | None = None, max_decode_bytes: int | None = None
+) -> np.ndarray:
     """What a model takes: :func:`load_reduced` then :func:`letterbox`, HxWx3 uint8 (raises ``ImageError``)."""
     return letterbox(load_reduced(source, size, name, max_decode_bytes), size, fill)
 
 
-def check_decodable(data: bytes, size: int | None = None, max_decode_bytes: int | None = None,
-                    name: str | None = None) -> None:
+def check_decodable(
+    data: bytes, size: int | None = None, max_decode_bytes: int | None = None, name: str | None = None
+) -> None:
     """Raise :class:`ImageError` when ``data``'s header announces a bomb or a frame over ``max_decode_bytes``
     (at the JPEG draft scale a ``size`` decode would use). Reads the header only: cheap, before queueing."""
     with _reasons(name), _open(data) as image:

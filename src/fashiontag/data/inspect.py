@@ -94,8 +94,9 @@ def image_report(items: pd.DataFrame, probes: list[dict[str, Any]], tiny_side: i
     ]
     good = [r for r in probes if r["ok"]]
     modes = Counter(MODE_KINDS.get(r["mode"], r["mode"]) for r in good if r["mode"] != "RGB")
-    tiny = [i for i, r in zip(items.item_id, probes, strict=True)
-            if r["ok"] and min(r["width"], r["height"]) < tiny_side]
+    tiny = [
+        i for i, r in zip(items.item_id, probes, strict=True) if r["ok"] and min(r["width"], r["height"]) < tiny_side
+    ]
     sizes = Counter(f"{r['width']}x{r['height']}" for r in good)
     return {
         "checked": len(probes), "decoded": len(good), "undecodable": len(bad),
@@ -159,8 +160,11 @@ def trainable_report(read: Any, mapping: Any, taxonomy: Taxonomy, config: DataCo
     """What ``fashiontag train`` would stop on (``errors``) or warn about, with the same messages."""
     errors, warnings = [], []
     if mapping.mapped.empty:
-        errors.append(empty_mapping_message(str(config.root), config.reader, taxonomy, config.mapping_source,
-                                            mapping.unmapped, len(read.items)))
+        errors.append(
+            empty_mapping_message(
+                str(config.root), config.reader, taxonomy, config.mapping_source, mapping.unmapped, len(read.items)
+            )
+        )
     strict = config.taxonomy == "auto" and config.reader == "folder"
     small = [p["message"] for p in class_count_problems(mapping.mapped, taxonomy, config.min_class_count, strict)]
     (errors if strict else warnings).extend(small)
@@ -198,10 +202,13 @@ def format_report(report: dict[str, Any]) -> str:
     if len(trainable["warnings"]) > 10:
         lines.append(f"warning: ... and {len(trainable['warnings']) - 10} more classes below min_class_count (--json)")
     rare = report["rare"]
-    lines.append(f"rare (< {rare['min_count']}): {len(rare['classes'])} classes; what --rare {rare['policy']} would do "
-                 "(training keeps every class of the taxonomy):")
-    lines.extend(f"  {a['leaf']}: {a['count']} -> {a['action']} {a.get('into', '')}".rstrip()
-                 for a in rare["classes"][:10])
+    lines.append(
+        f"rare (< {rare['min_count']}): {len(rare['classes'])} classes; what --rare {rare['policy']} would do "
+        "(training keeps every class of the taxonomy):"
+    )
+    lines.extend(
+        f"  {a['leaf']}: {a['count']} -> {a['action']} {a.get('into', '')}".rstrip() for a in rare["classes"][:10]
+    )
     if len(rare["classes"]) > 10:
         lines.append(f"  ... and {len(rare['classes']) - 10} more (--json lists every class)")
     return "\n".join(lines)

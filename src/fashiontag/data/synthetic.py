@@ -132,7 +132,9 @@ def make_synthetic_fpi(root: str | Path, per_class: int = 12, seed: int = 0) -> 
             (draw.rectangle if master == "Apparel" else draw.ellipse)(box, fill=fill)
             image.save(root / "images" / f"{item_id}.jpg", quality=92)
             season = "Summer" if i % 3 else "Fall"
-            lines.append(f"{item_id},{gender},{master},{sub},{article},{colour},{season},{2011 + i % 2},{usage},"
-                         f"{colour} {article} {i}")
+            lines.append(
+                f"{item_id},{gender},{master},{sub},{article},{colour},{season},{2011 + i % 2},{usage},"
+                f"{colour} {article} {i}"
+            )
     (root / "styles.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root

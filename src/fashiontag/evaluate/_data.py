@@ -90,8 +90,9 @@ def load_eval_set(
     return EvalSet(images[ok], items[ok].reset_index(drop=True), name, int((~ok).sum()))
 
 
-def _nothing_to_score(path: Path, reader: str, source: str, read: Any, mapping: Any, split_file: Any,
-                      split: str | None) -> Exception:
+def _nothing_to_score(
+    path: Path, reader: str, source: str, read: Any, mapping: Any, split_file: Any, split: str | None
+) -> Exception:
     """Why a dataset gave no items to score (nothing read, nothing mapped, or none in the split)."""
     from fashiontag.data.checks import DataError
 

@@ -18,8 +18,9 @@ def review_lines(metrics: dict[str, Any]) -> list[str]:
     for head, row in review["per_head"].items():
         target = f" (target {_pct(row.get('target'))})" if row.get("target") is not None else ""
         role = "" if row["review_head"] else "  [not a review head: its own flag only]"
-        lines.append(f"  {head}: {_pct(row['auto_labelled'])} auto-labelled at {_pct(row['accuracy'])} accuracy"
-                     f"{target}{role}")
+        lines.append(
+            f"  {head}: {_pct(row['auto_labelled'])} auto-labelled at {_pct(row['accuracy'])} accuracy{target}{role}"
+        )
     count = (metrics.get("data") or {}).get("count")
     lines.append(f"  needs_review: {_pct(review['needs_review'])} of {count if count is not None else '?'} photos")
     return lines + [f"warning: {w}" for w in warnings] + [""]

@@ -244,8 +244,9 @@ def accept_correct(tax: Taxonomy, decoded: Decoded, accepts: list[list[str] | No
     return out
 
 
-def label_space_correct(tax: Taxonomy, probs: dict[str, np.ndarray], labels: list[str],
-                        accepts: list[list[str] | None]) -> tuple[np.ndarray, dict[str, str]]:
+def label_space_correct(
+    tax: Taxonomy, probs: dict[str, np.ndarray], labels: list[str], accepts: list[list[str] | None]
+) -> tuple[np.ndarray, dict[str, str]]:
     """Scoring in the target's own label space (e.g. a shop's 10 classes), as a shop would label with this model.
 
     Each node an accept rule names goes to the most specific target class accepting it (the smallest accept

@@ -136,8 +136,11 @@ def robustness_sweep(
 
     from tqdm.auto import tqdm
 
-    sweep = [(name, severity) for name in corruptions or list_corruptions()
-             for severity in (severities or {}).get(name, DEFAULT_SEVERITIES[name])]
+    sweep = [
+        (name, severity)
+        for name in corruptions or list_corruptions()
+        for severity in (severities or {}).get(name, DEFAULT_SEVERITIES[name])
+    ]
     rows = [{"corruption": "clean", "severity": 0.0, "accuracy": score(images)}]
     # a person waits on it: 32 passes over the images, minutes for 224 px photos on 2 cores
     for name, severity in tqdm(sweep, desc="corruption sweep", unit="pass", mininterval=2, disable=len(sweep) < 2):

@@ -82,8 +82,9 @@ def _fit_calibration(network: Any, tax: Taxonomy, val: EvalSet, config: Evaluate
     return _fit_on(network, tax, val.images, item_targets(tax, val.items), config)
 
 
-def _fit_on(network: Any, tax: Taxonomy, images: np.ndarray, targets: dict[str, np.ndarray],
-            config: EvaluateConfig) -> dict[str, Any]:
+def _fit_on(
+    network: Any, tax: Taxonomy, images: np.ndarray, targets: dict[str, np.ndarray], config: EvaluateConfig
+) -> dict[str, Any]:
     temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size)
     probs = network_predictor(network, config.batch_size)(images)
     fits = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy, config.delta)
@@ -129,8 +130,9 @@ def _domain_shift(tax: Taxonomy, probs: dict[str, np.ndarray], items: Any) -> tu
         "per_class": per_class,
         # the same images labelled within the target's own classes (a shop that only has these classes)
         "label_space_accuracy": float(in_space.mean()) if len(in_space) else float("nan"),
-        "label_space_per_class": {label: float(in_space[(labels == label).to_numpy()].mean())
-                                  for label in sorted(labels.unique())},
+        "label_space_per_class": {
+            label: float(in_space[(labels == label).to_numpy()].mean()) for label in sorted(labels.unique())
+        },
         "label_space_mapping": owner,
     }, correct
 
@@ -166,8 +168,9 @@ def _gallery(
     ]
 
 
-def calibrate_saved_model(model_dir: str | Path, images: np.ndarray, targets: dict[str, np.ndarray],
-                          config: EvaluateConfig | None = None) -> dict[str, Any]:
+def calibrate_saved_model(
+    model_dir: str | Path, images: np.ndarray, targets: dict[str, np.ndarray], config: EvaluateConfig | None = None
+) -> dict[str, Any]:
     """Fit a saved model's temperatures and Learn-then-Test thresholds on labelled ``images`` (uint8, letterboxed
     at the model's image size; ``targets``: per head label indices, -1 unknown) and save them in its sidecar.
 
@@ -191,8 +194,7 @@ def _calibrate(
     """Fit temperatures (set on ``network``) and thresholds on ``val``; save them when asked."""
     calibration = _fit_calibration(network, tax, val, config)
     if config.save_calibration:
-        save_calibration(model_dir, calibration["thresholds"], calibration["temperature"],
-                         calibration["review_policy"])
+        save_calibration(model_dir, calibration["thresholds"], calibration["temperature"], calibration["review_policy"])
         calibration["note"] = _stale_onnx_note(model_dir, sidecar)
     return calibration
 
@@ -263,12 +265,18 @@ def evaluate_model(
         val = load_eval_set(
             calibration_data if calibration_data is not None else data, split=config.calibrate_split, **load
         )
-        log.info("evaluate: fitting temperatures and thresholds on %d %s images", len(val.items),
-                 config.calibrate_split)
+        log.info(
+            "evaluate: fitting temperatures and thresholds on %d %s images", len(val.items), config.calibrate_split
+        )
         calibration = _calibrate(model_dir, sidecar, network, tax, val, config)
     evalset = load_eval_set(data, split=split, **load)
-    log.info("evaluate: scoring %d %s images from %s (%d unreadable)", len(evalset.items), split, evalset.source,
-             evalset.errors)
+    log.info(
+        "evaluate: scoring %d %s images from %s (%d unreadable)",
+        len(evalset.items),
+        split,
+        evalset.source,
+        evalset.errors,
+    )
     predict = with_tta(network_predictor(network, config.batch_size), config.tta)
     probs = predict(evalset.images)
     if config.robustness:

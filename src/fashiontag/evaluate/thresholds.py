@@ -118,8 +118,10 @@ def ltt_threshold(
     correct = np.asarray(correct, dtype=bool)
     n, needed = len(confidence), minimum_rows(target, delta, select_fraction)
     if n < needed:
-        reason = (f"calibration split too small: {n} photos reach this head; showing {100 * target:g}% accuracy "
-                  f"with delta={delta:g} needs at least {needed} (all right)")
+        reason = (
+            f"calibration split too small: {n} photos reach this head; showing {100 * target:g}% accuracy "
+            f"with delta={delta:g} needs at least {needed} (all right)"
+        )
         return ThresholdFit(NEVER, target, delta, n, 0, 0, None, reason)
     order = np.random.default_rng(seed).permutation(n)
     select, test = order[: int(select_fraction * n)], order[int(select_fraction * n) :]
@@ -127,9 +129,11 @@ def ltt_threshold(
     accepted, mistakes, p_value = binomial_p_values(confidence[test], correct[test], grid, target)
     last = fixed_sequence_test(p_value, start, delta)
     if last is None:
-        reason = (f"no threshold shows {100 * target:g}% accuracy with delta={delta:g} on {n} photos (best: "
-                  f"{accepted[start] - mistakes[start]} of {accepted[start]} right above {grid[start]:.6g}, among "
-                  f"the {len(test)} of them that test the thresholds)")
+        reason = (
+            f"no threshold shows {100 * target:g}% accuracy with delta={delta:g} on {n} photos (best: "
+            f"{accepted[start] - mistakes[start]} of {accepted[start]} right above {grid[start]:.6g}, among "
+            f"the {len(test)} of them that test the thresholds)"
+        )
         return ThresholdFit(NEVER, target, delta, n, 0, 0, float(p_value[start]), reason)
     kept = int((confidence >= grid[last]).sum())
     wrong = int(((confidence >= grid[last]) & ~correct).sum())

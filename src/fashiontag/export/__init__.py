@@ -40,5 +40,12 @@ def list_exporters() -> list[str]:
     return EXPORTERS.names()
 
 
-__all__ = ["EXPORTERS", "ExportConfig", "Int8Options", "export_model", "export_onnx", "format_int8_report",
-           "list_exporters"]
+__all__ = [
+    "EXPORTERS",
+    "ExportConfig",
+    "Int8Options",
+    "export_model",
+    "export_onnx",
+    "format_int8_report",
+    "list_exporters",
+]

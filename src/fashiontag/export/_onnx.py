@@ -37,17 +37,30 @@ def _export(wrapper: _Wrapper, path: Path, size: int, opset: int, exporter: str)
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
             batch = torch.export.Dim("batch", min=1, max=65536)
-            program = torch.onnx.export(wrapper, example, dynamo=True, dynamic_shapes=({0: batch},),
-                                        external_data=False, verbose=False, **common)
+            program = torch.onnx.export(
+                wrapper,
+                example,
+                dynamo=True,
+                dynamic_shapes=({0: batch},),
+                external_data=False,
+                verbose=False,
+                **common,
+            )
             program.save(str(path))
         else:
-            torch.onnx.export(wrapper, example, str(path), dynamo=False,
-                              dynamic_axes={"images": {0: "batch"}, **{h: {0: "batch"} for h in wrapper.heads}},
-                              **common)
+            torch.onnx.export(
+                wrapper,
+                example,
+                str(path),
+                dynamo=False,
+                dynamic_axes={"images": {0: "batch"}, **{h: {0: "batch"} for h in wrapper.heads}},
+                **common,
+            )
 
 
-def export_network_onnx(network: torch.nn.Module, heads: list[str], size: int, path: str | Path,
-                        opset: int = 18, exporter: str = "dynamo") -> str:
+def export_network_onnx(
+    network: torch.nn.Module, heads: list[str], size: int, path: str | Path, opset: int = 18, exporter: str = "dynamo"
+) -> str:
     """Write ``network`` to ``path``; tries the ``dynamo`` exporter, falls back to ``torchscript``.
 
     Returns the exporter that worked. Opset 18 is the dynamo exporter's native opset (it cannot
@@ -67,8 +80,15 @@ def export_network_onnx(network: torch.nn.Module, heads: list[str], size: int, p
     raise ExportError("ONNX export failed with every exporter:\n" + "\n".join(errors))
 
 
-def check_parity(network: torch.nn.Module, heads: list[str], size: int, path: str | Path,
-                 atol: float = 1e-4, batch: int = 3, seed: int = 0) -> float:
+def check_parity(
+    network: torch.nn.Module,
+    heads: list[str],
+    size: int,
+    path: str | Path,
+    atol: float = 1e-4,
+    batch: int = 3,
+    seed: int = 0,
+) -> float:
     """Max |onnxruntime - torch| over all heads on random uint8 input; raises ExportError above ``atol``.
 
     Uses a batch size other than the export example's to prove the batch axis is dynamic.

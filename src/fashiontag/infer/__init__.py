@@ -20,7 +20,19 @@ from fashiontag.infer._lock import OutputLockedError
 # Ray is optional and its driver imports pandas: these load on first use (PEP 562).
 _LAZY = {"RayOptions": "_ray", "predict_ray": "_ray"}
 
-__all__ = ["BACKENDS", "BatchSummary", "Labeller", "OutputLockedError", "PredictConfig", "RayOptions",
-           "collect_inputs", "decode_batch", "list_backends", "load", "predict_files", "predict_ray"]
+__all__ = [
+    "BACKENDS",
+    "BatchSummary",
+    "Labeller",
+    "OutputLockedError",
+    "PredictConfig",
+    "RayOptions",
+    "collect_inputs",
+    "decode_batch",
+    "list_backends",
+    "load",
+    "predict_files",
+    "predict_ray",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

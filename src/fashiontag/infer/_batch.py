@@ -19,8 +19,7 @@ from fashiontag._io import atomic_open
 from fashiontag.infer._lock import OutputLock
 from fashiontag.infer._scan import collect_inputs, resolved, scan_inputs
 
-__all__ = ["BatchSummary", "collect_inputs", "csv_columns", "predict_files", "read_rows", "to_csv_row",
-           "write_rows"]
+__all__ = ["BatchSummary", "collect_inputs", "csv_columns", "predict_files", "read_rows", "to_csv_row", "write_rows"]
 
 
 @dataclass
@@ -49,8 +48,14 @@ class BatchSummary:
 
 def csv_columns(heads: list[str]) -> list[str]:
     """``uncertain_attributes`` lists the attributes not accepted, joined by ``;`` (empty: all accepted)."""
-    return ["path", *[c for h in heads for c in (h, f"{h}_confidence")], "level_reached", "needs_review",
-            "uncertain_attributes", "error"]
+    return [
+        "path",
+        *[c for h in heads for c in (h, f"{h}_confidence")],
+        "level_reached",
+        "needs_review",
+        "uncertain_attributes",
+        "error",
+    ]
 
 
 def to_csv_row(result: dict[str, Any], heads: list[str]) -> dict[str, Any]:
@@ -90,8 +95,7 @@ def _csv_row_problem(row: dict[str, Any], heads: list[str]) -> str | None:
 def _read_csv(text: str, path: Path, heads: list[str]) -> list[tuple[int, dict[str, Any], str | None]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames != csv_columns(heads):
-        raise ValueError(f"{path}: existing columns {reader.fieldnames} do not match this model's; "
-                         "write to a new file")
+        raise ValueError(f"{path}: existing columns {reader.fieldnames} do not match this model's; write to a new file")
     return [(reader.line_num, row, _csv_row_problem(row, heads)) for row in reader]
 
 
@@ -126,8 +130,9 @@ def read_rows(path: Path, heads: list[str]) -> tuple[list[dict[str, Any]], list[
     try:
         text = path.read_bytes().decode("utf-8")  # newlines kept as written: CSV rows end in \r\n
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a fashiontag prediction file (not UTF-8 at byte {exc.start}); "
-                         "write to a new file") from None
+        raise ValueError(
+            f"{path}: not a fashiontag prediction file (not UTF-8 at byte {exc.start}); write to a new file"
+        ) from None
     parsed = _read_jsonl(text) if _is_jsonl(path) else _read_csv(text, path, heads)
     repaired: list[str] = []
     if parsed and not text.endswith("\n") and _may_be_torn(parsed[-1][2]):
@@ -160,8 +165,16 @@ def write_rows(path: Path, rows: list[dict[str, Any]], heads: list[str]) -> None
             writer.writerows(rows)
 
 
-def _label(labeller: Any, todo: list[str], rows: list[dict[str, Any]], summary: BatchSummary, top_k: int,
-           batch_size: int, checkpoint_every: int, progress: bool) -> bool:
+def _label(
+    labeller: Any,
+    todo: list[str],
+    rows: list[dict[str, Any]],
+    summary: BatchSummary,
+    top_k: int,
+    batch_size: int,
+    checkpoint_every: int,
+    progress: bool,
+) -> bool:
     """Label ``todo`` in batches, appending rows; True when rows were added since the last checkpoint."""
     from tqdm import tqdm
 
@@ -214,8 +227,13 @@ def predict_files(
         done = {resolved(row_path(r)) for r in rows}
         scan = scan_inputs(inputs)
         todo = [p for p in scan.paths if resolved(p) not in done]
-        summary = BatchSummary(output, already=len(scan.paths) - len(todo), skipped=scan.skipped,
-                               repaired=repaired, took_over=lock.took_over)
+        summary = BatchSummary(
+            output,
+            already=len(scan.paths) - len(todo),
+            skipped=scan.skipped,
+            repaired=repaired,
+            took_over=lock.took_over,
+        )
         pending = _label(labeller, todo, rows, summary, top_k, batch_size, checkpoint_every, progress)
         if pending or repaired or not output.exists():
             write_rows(output, rows, heads)

@@ -25,8 +25,9 @@ def _top_k(row: np.ndarray, columns: np.ndarray, names: list[str], ids: list[str
     return [_entry(names[c], ids[c], float(row[c])) for c in order]
 
 
-def _labels(probs: Mapping[str, np.ndarray], taxonomy: Taxonomy, decision: Decision, top_k: int,
-            i: int) -> dict[str, Any]:
+def _labels(
+    probs: Mapping[str, np.ndarray], taxonomy: Taxonomy, decision: Decision, top_k: int, i: int
+) -> dict[str, Any]:
     tree = level_index(taxonomy)
     labels: dict[str, Any] = {}
     parent = -1
@@ -36,24 +37,31 @@ def _labels(probs: Mapping[str, np.ndarray], taxonomy: Taxonomy, decision: Decis
             break
         ids, names = tree.labels[depth], tree.names[depth]
         row = np.asarray(probs[head][i], dtype=np.float64)
-        labels[head] = {**_entry(names[best], ids[best], float(row[best])),
-                        "accepted": bool(decision.accepted[head][i]),
-                        "top_k": _top_k(row, tree.children[depth][parent], names, ids, top_k)}
+        labels[head] = {
+            **_entry(names[best], ids[best], float(row[best])),
+            "accepted": bool(decision.accepted[head][i]),
+            "top_k": _top_k(row, tree.children[depth][parent], names, ids, top_k),
+        }
         parent = best
     for head, values in taxonomy.attributes.items():
         if head not in decision.index:
             continue
         row = np.asarray(probs[head][i], dtype=np.float64)
         best = int(decision.index[head][i])
-        labels[head] = {**_entry(values[best], values[best], float(row[best])),
-                        "accepted": bool(decision.accepted[head][i]),
-                        "top_k": _top_k(row, np.arange(len(values)), list(values), list(values), top_k)}
+        labels[head] = {
+            **_entry(values[best], values[best], float(row[best])),
+            "accepted": bool(decision.accepted[head][i]),
+            "top_k": _top_k(row, np.arange(len(values)), list(values), list(values), top_k),
+        }
     return labels
 
 
 def decode_batch(
-    probs: Mapping[str, np.ndarray], taxonomy: Taxonomy, thresholds: Mapping[str, float] | None = None,
-    top_k: int = 3, review_heads: Sequence[str] | None = None,
+    probs: Mapping[str, np.ndarray],
+    taxonomy: Taxonomy,
+    thresholds: Mapping[str, float] | None = None,
+    top_k: int = 3,
+    review_heads: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Turn ``{head: [B, n_labels]}`` probabilities into one result per image (:func:`fashiontag.review.decide`).
 
@@ -72,7 +80,11 @@ def decode_batch(
     reached = decision.level_reached(taxonomy)
     uncertain = decision.uncertain_attributes(taxonomy)
     return [
-        {"labels": _labels(probs, taxonomy, decision, top_k, i), "level_reached": reached[i],
-         "needs_review": bool(decision.needs_review[i]), "uncertain_attributes": uncertain[i]}
+        {
+            "labels": _labels(probs, taxonomy, decision, top_k, i),
+            "level_reached": reached[i],
+            "needs_review": bool(decision.needs_review[i]),
+            "uncertain_attributes": uncertain[i],
+        }
         for i in range(len(decision.needs_review))
     ]

@@ -33,8 +33,14 @@ class Labeller:
         review_heads: heads whose rejection sets ``needs_review`` (sidecar ``review_policy``; default the levels).
     """
 
-    def __init__(self, runner: Runner, sidecar: dict[str, Any], backend: str, workers: int | None = None,
-                 review_heads: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        sidecar: dict[str, Any],
+        backend: str,
+        workers: int | None = None,
+        review_heads: list[str] | None = None,
+    ) -> None:
         self.runner = runner
         self.sidecar = sidecar
         self.backend = backend
@@ -43,9 +49,11 @@ class Labeller:
         self.preprocess: Preprocess = resolve_preprocess(sidecar)
         self.thresholds: dict[str, float] = {h: float(t) for h, t in (sidecar.get("thresholds") or {}).items()}
         if not self.thresholds:  # loudly: a silent "accept everything" reads as "nothing needs review"
-            log.warning("%s has no review thresholds: every label is accepted and needs_review is never set; fit "
-                        "them with `fashiontag evaluate MODEL --data ... calibrate_split=val save_calibration=true`",
-                        sidecar.get("name") or "this model")
+            log.warning(
+                "%s has no review thresholds: every label is accepted and needs_review is never set; fit "
+                "them with `fashiontag evaluate MODEL --data ... calibrate_split=val save_calibration=true`",
+                sidecar.get("name") or "this model",
+            )
         self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
         _check_heads(sidecar, self.taxonomy)
         chosen = review_heads if review_heads is not None else sidecar_review_heads(sidecar)
@@ -74,8 +82,9 @@ class Labeller:
         """Raw per-head probabilities for letterboxed uint8 ``[B, S, S, 3]`` images."""
         return self.runner.run(images)
 
-    def label_prepared(self, names: list[str], prepared: list[np.ndarray | str],
-                       top_k: int = 3) -> list[dict[str, Any]]:
+    def label_prepared(
+        self, names: list[str], prepared: list[np.ndarray | str], top_k: int = 3
+    ) -> list[dict[str, Any]]:
         """Results for already decoded inputs (``prepare``'s output: an array, or the reason it is unusable).
 
         Shared by :meth:`predict` and the Ray engine, whose decode tasks run apart from the model.
@@ -85,8 +94,12 @@ class Labeller:
         by_index = dict(zip(good, decoded, strict=True))
         out = []
         for i, item in enumerate(prepared):
-            result = by_index.get(i) or {"labels": {}, "level_reached": None, "needs_review": True,
-                                         "uncertain_attributes": []}
+            result = by_index.get(i) or {
+                "labels": {},
+                "level_reached": None,
+                "needs_review": True,
+                "uncertain_attributes": [],
+            }
             out.append({"source": names[i], **result, "error": item if isinstance(item, str) else None})
         return out
 

@@ -69,8 +69,10 @@ class OutputLock:
         raise OutputLockedError(f"{self.output}: cannot take {self.path} (it keeps changing)")
 
     def _locked(self) -> OutputLockedError:
-        return OutputLockedError(f"{self.output} is being written by {_describe(_holder(self.path))} (lock file "
-                                 f"{self.path}); wait for that run to finish, or write to another --out")
+        return OutputLockedError(
+            f"{self.output} is being written by {_describe(_holder(self.path))} (lock file "
+            f"{self.path}); wait for that run to finish, or write to another --out"
+        )
 
     def _try_acquire(self) -> bool:
         if fcntl is None:  # pragma: no cover
@@ -90,8 +92,12 @@ class OutputLock:
                 return False
         stale = _holder(self.path)
         self.took_over = _describe(stale) if stale else None
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": int(time.time()),
-                  "output": str(self.output.resolve())}
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": int(time.time()),
+            "output": str(self.output.resolve()),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
         os.fsync(fd)

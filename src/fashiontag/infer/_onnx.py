@@ -32,8 +32,14 @@ class OnnxRunner:
     than batches of 2-16 (activations fall out of cache), while the Labeller's batch size stays free.
     """
 
-    def __init__(self, path: Path, providers: list[str] | None = None, threads: int = 0, max_batch: int = 16,
-                 sidecar: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        providers: list[str] | None = None,
+        threads: int = 0,
+        max_batch: int = 16,
+        sidecar: dict[str, Any] | None = None,
+    ) -> None:
         self.session = make_session(path, providers, threads)
         if sidecar is not None:  # the graph must be stamped for the sidecar's current model fields
             check_onnx_stamp(path, self.session.get_modelmeta().custom_metadata_map, sidecar)
@@ -43,8 +49,10 @@ class OnnxRunner:
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         images = np.ascontiguousarray(images, dtype=np.uint8)
-        chunks = [self.session.run(None, {self.input_name: images[i : i + self.max_batch]})
-                  for i in range(0, len(images), self.max_batch)] or [self.session.run(None, {self.input_name: images})]
+        chunks = [
+            self.session.run(None, {self.input_name: images[i : i + self.max_batch]})
+            for i in range(0, len(images), self.max_batch)
+        ] or [self.session.run(None, {self.input_name: images})]
         return {h: np.concatenate([c[k] for c in chunks]) for k, h in enumerate(self.heads)}
 
 
@@ -71,5 +79,9 @@ class CascadeOnnxRunner:
             self.columns[group] = part_columns(self.taxonomy, part)
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        return combine(self.taxonomy, self.router.run(images), self.columns,
-                       lambda group, rows: self.specialists[group].run(images[rows]))
+        return combine(
+            self.taxonomy,
+            self.router.run(images),
+            self.columns,
+            lambda group, rows: self.specialists[group].run(images[rows]),
+        )

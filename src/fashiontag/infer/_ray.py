@@ -110,8 +110,9 @@ def _done(shards: list[Path], heads: list[str]) -> set[str]:
     for shard in shards:
         frame = read_shard(shard)
         if list(frame.columns) != csv_columns(heads):
-            raise ValueError(f"{shard}: existing columns {list(frame.columns)} do not match this model's; "
-                             "write to a new folder")
+            raise ValueError(
+                f"{shard}: existing columns {list(frame.columns)} do not match this model's; write to a new folder"
+            )
         done.update(frame["path"].tolist())
     return done
 
@@ -125,8 +126,10 @@ def _parquet_inputs(files: list[str]) -> tuple[list[str], list[str]]:
     for file in files:
         names = pq.read_schema(file).names
         if "path" not in names:
-            raise ValueError(f"{file}: an input Parquet file needs a 'path' column (has {names}); "
-                             "with image bytes, an 'image' column too")
+            raise ValueError(
+                f"{file}: an input Parquet file needs a 'path' column (has {names}); "
+                "with image bytes, an 'image' column too"
+            )
         if "image" in names:
             with_bytes.append(file)
             continue
@@ -207,8 +210,10 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise ConnectionError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
-                              "start one with `ray start --head` or check the address") from None
+        raise ConnectionError(
+            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
+            "start one with `ray start --head` or check the address"
+        ) from None
 
 
 def _connect(address: str | None) -> None:
@@ -248,8 +253,15 @@ def _actors(options: RayOptions) -> int:
     return max(1, cpus // max(1, options.threads))
 
 
-def _dataset(paths: list[str], with_bytes: list[str], done: set[str], preprocess: Preprocess,
-             model: str, backend: str, options: RayOptions) -> Any:
+def _dataset(
+    paths: list[str],
+    with_bytes: list[str],
+    done: set[str],
+    preprocess: Preprocess,
+    model: str,
+    backend: str,
+    options: RayOptions,
+) -> Any:
     import pyarrow as pa
     import ray
 
@@ -262,12 +274,21 @@ def _dataset(paths: list[str], with_bytes: list[str], done: set[str], preprocess
         parts.append(ray.data.read_parquet(with_bytes, columns=["path", "image"], num_cpus=options.decode_cpus))
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     skip = ray.put(done) if with_bytes and done else None
-    ds = ds.map_batches(_decode_task, batch_size=options.decode_batch, batch_format="numpy",
-                        num_cpus=options.decode_cpus, fn_kwargs={"preprocess": preprocess, "skip": skip})
-    return ds.map_batches(OnnxLabelActor, batch_size=options.batch_size, batch_format="numpy",
-                          num_cpus=options.actor_cpus, compute=ray.data.ActorPoolStrategy(size=_actors(options)),
-                          fn_constructor_kwargs={"model": model, "backend": backend, "threads": options.threads,
-                                                 "top_k": options.top_k})
+    ds = ds.map_batches(
+        _decode_task,
+        batch_size=options.decode_batch,
+        batch_format="numpy",
+        num_cpus=options.decode_cpus,
+        fn_kwargs={"preprocess": preprocess, "skip": skip},
+    )
+    return ds.map_batches(
+        OnnxLabelActor,
+        batch_size=options.batch_size,
+        batch_format="numpy",
+        num_cpus=options.actor_cpus,
+        compute=ray.data.ActorPoolStrategy(size=_actors(options)),
+        fn_constructor_kwargs={"model": model, "backend": backend, "threads": options.threads, "top_k": options.top_k},
+    )
 
 
 def _decode_task(batch: dict[str, np.ndarray], preprocess: Preprocess, skip: Any = None) -> dict[str, np.ndarray]:
@@ -293,8 +314,9 @@ def _batches(ds: Any, shard_size: int) -> Iterator[pd.DataFrame]:
     yield from ds.iter_batches(batch_size=shard_size, batch_format="pandas", prefetch_batches=1)
 
 
-def predict_ray(model: str | Path, inputs: list[str], out: str | Path, options: RayOptions | None = None,
-                progress: bool = True) -> RaySummary:
+def predict_ray(
+    model: str | Path, inputs: list[str], out: str | Path, options: RayOptions | None = None, progress: bool = True
+) -> RaySummary:
     """Label ``inputs`` on a Ray cluster into the shard folder ``out``, skipping inputs already in its shards.
 
     Example:
@@ -308,8 +330,10 @@ def predict_ray(model: str | Path, inputs: list[str], out: str | Path, options: 
     sidecar = read_sidecar(Path(model), verify=True)
     backend = auto_backend(Path(model), sidecar) if options.backend == "auto" else options.backend
     if not backend.startswith("onnx"):
-        raise ValueError(f"--engine ray runs ONNX Runtime; backend {options.backend!r} is not onnx/onnx-int8 "
-                         f"(run `fashiontag export {model} --format onnx` first)")
+        raise ValueError(
+            f"--engine ray runs ONNX Runtime; backend {options.backend!r} is not onnx/onnx-int8 "
+            f"(run `fashiontag export {model} --format onnx` first)"
+        )
     heads = list(Taxonomy.from_dict(sidecar["taxonomy"]).heads)  # the Labeller's heads, i.e. its CSV columns
     shards = finished_shards(out)
     paths, with_bytes = list_inputs(inputs)

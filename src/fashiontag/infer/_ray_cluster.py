@@ -21,9 +21,26 @@ def start_local_cluster(cpus: int = 2, temp: Path | None = None) -> tuple[str, P
     temp = temp or Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: socket paths have a length limit
     port = free_port()
     ray_cli = str(Path(sys.executable).parent / "ray")
-    done = subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                           "--num-cpus", str(cpus), "--include-dashboard=false", "--temp-dir", str(temp),
-                           "--disable-usage-stats"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            ray_cli,
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num-cpus",
+            str(cpus),
+            "--include-dashboard=false",
+            "--temp-dir",
+            str(temp),
+            "--disable-usage-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"ray start failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return f"127.0.0.1:{port}", temp

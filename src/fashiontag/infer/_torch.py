@@ -13,8 +13,14 @@ class TorchRunner:
     """Runs a network (TaggerNet or routing CascadeNet) on uint8 NHWC batches, ``max_batch`` images per forward
     pass: activations grow with the batch (3,700 images at 128 px in one pass took ~15 GB)."""
 
-    def __init__(self, model_dir: Path | None, sidecar: dict[str, Any], network: Any = None,
-                 device: str = "cpu", max_batch: int = 128) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None,
+        sidecar: dict[str, Any],
+        network: Any = None,
+        device: str = "cpu",
+        max_batch: int = 128,
+    ) -> None:
         self.max_batch = max_batch
         if network is None:
             from fashiontag.models import load_network

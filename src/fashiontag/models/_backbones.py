@@ -46,8 +46,11 @@ _BACKBONES: Registry[BackboneSpec] = Registry("backbone")
 
 
 def register_backbone(
-    name: str, input_size: int | None = None, mean: tuple[float, float, float] | None = None,
-    std: tuple[float, float, float] | None = None, timm_name: str | None = None,
+    name: str,
+    input_size: int | None = None,
+    mean: tuple[float, float, float] | None = None,
+    std: tuple[float, float, float] | None = None,
+    timm_name: str | None = None,
 ) -> Callable[[Callable[[bool | str], nn.Module]], Callable[[bool | str], nn.Module]]:
     """Register ``build(pretrained) -> module`` (the module has ``num_features``) under ``name``.
 
@@ -126,9 +129,16 @@ class SmallCNN(nn.Module):
         super().__init__()
         self.num_features = num_features
         self.features = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(inplace=True),
-            nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.dense = nn.Sequential(nn.Linear(2 * width, num_features), nn.ReLU(inplace=True))
 
@@ -157,6 +167,14 @@ def _timm_backbone(timm_name: str) -> Callable[[bool | str], nn.Module]:
     return build
 
 
-for _name in ("mobilenetv2_100", "tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2",
-              "efficientnet_b0", "resnet18", "resnet50", "convnext_tiny"):
+for _name in (
+    "mobilenetv2_100",
+    "tf_efficientnet_lite0",
+    "tf_efficientnet_lite1",
+    "tf_efficientnet_lite2",
+    "efficientnet_b0",
+    "resnet18",
+    "resnet50",
+    "convnext_tiny",
+):
     register_backbone(_name, timm_name=_name)(_timm_backbone(_name))

@@ -34,11 +34,15 @@ def check_adaptable(net: nn.Module) -> None:
     backbones such as ConvNeXt), or a network of parts (a cascade's specialists see only the photos the router
     sends them, too few or none for statistics of their own)."""
     if getattr(net, "parts", dict)():
-        raise ValueError("a cascade cannot be adapted as a whole (each specialist sees only the photos routed to "
-                         "it); adapt a single-network model (strategy flat, multihead or combined)")
+        raise ValueError(
+            "a cascade cannot be adapted as a whole (each specialist sees only the photos routed to "
+            "it); adapt a single-network model (strategy flat, multihead or combined)"
+        )
     if not batchnorm_layers(net):
-        raise ValueError("this network has no BatchNorm layers (a LayerNorm backbone such as ConvNeXt): there are "
-                         "no statistics to adapt")
+        raise ValueError(
+            "this network has no BatchNorm layers (a LayerNorm backbone such as ConvNeXt): there are "
+            "no statistics to adapt"
+        )
 
 
 def adapt_batchnorm(
@@ -59,13 +63,17 @@ def adapt_batchnorm(
 
     check_adaptable(net)
     if len(images) < MIN_BATCHNORM_IMAGES:
-        raise ValueError(f"{len(images)} images are too few to estimate BatchNorm statistics; give at least "
-                         f"{MIN_BATCHNORM_IMAGES} photos from the new domain")
+        raise ValueError(
+            f"{len(images)} images are too few to estimate BatchNorm statistics; give at least "
+            f"{MIN_BATCHNORM_IMAGES} photos from the new domain"
+        )
     if batch_size < 2:
         raise ValueError(f"batch_size must be at least 2 (BatchNorm cannot normalise one image), got {batch_size}")
     layers = batchnorm_layers(net)
-    saved = [(m.momentum, {k: v.clone() for k, v in m.state_dict().items() if k.startswith(("running", "num"))})
-             for m in layers]
+    saved = [
+        (m.momentum, {k: v.clone() for k, v in m.state_dict().items() if k.startswith(("running", "num"))})
+        for m in layers
+    ]
     net.eval()
     for layer in layers:
         layer.reset_running_stats()

@@ -27,8 +27,9 @@ class CascadeNet(nn.Module):
 
     strategy = "cascade"
 
-    def __init__(self, taxonomy: Taxonomy, router: TaggerNet, specialists: dict[str, TaggerNet],
-                 inner: str = "flat") -> None:
+    def __init__(
+        self, taxonomy: Taxonomy, router: TaggerNet, specialists: dict[str, TaggerNet], inner: str = "flat"
+    ) -> None:
         super().__init__()
         self.taxonomy = taxonomy
         self.preprocess: Preprocess = router.preprocess
@@ -40,12 +41,20 @@ class CascadeNet(nn.Module):
         self._columns = {g: cascade.part_columns(taxonomy, spec.taxonomy) for g, spec in specialists.items()}
 
     @classmethod
-    def build(cls, taxonomy: Taxonomy, backbone: str, preprocess: Preprocess, pretrained: bool | str = False,
-              inner: str = "flat", **kw: Any) -> CascadeNet:
+    def build(
+        cls,
+        taxonomy: Taxonomy,
+        backbone: str,
+        preprocess: Preprocess,
+        pretrained: bool | str = False,
+        inner: str = "flat",
+        **kw: Any,
+    ) -> CascadeNet:
         router = TaggerNet(taxonomy.top(), backbone, inner, preprocess, pretrained, **kw)
         specialists = {
             group: TaggerNet(taxonomy.subtree(group), backbone, inner, preprocess, pretrained, **kw)
-            for group in taxonomy.nodes_at(0) if taxonomy.children(group)
+            for group in taxonomy.nodes_at(0)
+            if taxonomy.children(group)
         }
         return cls(taxonomy, router, specialists, inner)
 
@@ -104,12 +113,15 @@ class CascadeStrategy:
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise ValueError("cascade is a network of several parts, not a head: build it with "
-                         "fashiontag.models.create_network(taxonomy, backbone, 'cascade')")
+        raise ValueError(
+            "cascade is a network of several parts, not a head: build it with "
+            "fashiontag.models.create_network(taxonomy, backbone, 'cascade')"
+        )
 
     @staticmethod
-    def build_network(taxonomy: Taxonomy, backbone: str, preprocess: Preprocess, pretrained: bool | str = False,
-                      **kw: Any) -> CascadeNet:
+    def build_network(
+        taxonomy: Taxonomy, backbone: str, preprocess: Preprocess, pretrained: bool | str = False, **kw: Any
+    ) -> CascadeNet:
         return CascadeNet.build(taxonomy, backbone, preprocess, pretrained, **kw)
 
     @staticmethod

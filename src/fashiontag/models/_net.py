@@ -57,8 +57,15 @@ class TaggerNet(nn.Module):
         >>> probs = net(torch.zeros(2, 64, 64, 3, dtype=torch.uint8))       # doctest: +SKIP
     """
 
-    def __init__(self, taxonomy: Taxonomy, backbone: str, strategy: str, preprocess: Preprocess,
-                 pretrained: bool | str = False, **strategy_options: Any) -> None:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        backbone: str,
+        strategy: str,
+        preprocess: Preprocess,
+        pretrained: bool | str = False,
+        **strategy_options: Any,
+    ) -> None:
         super().__init__()
         self.taxonomy = taxonomy
         self.strategy = strategy
@@ -127,8 +134,11 @@ class TaggerNet(nn.Module):
         return {
             "strategy": self.strategy,
             "strategy_options": dict(self.strategy_options),
-            "backbone": {"name": self.backbone_name, "num_features": self.num_features,
-                         "pretrained": self.pretrained_source},
+            "backbone": {
+                "name": self.backbone_name,
+                "num_features": self.num_features,
+                "pretrained": self.pretrained_source,
+            },
             "taxonomy": self.taxonomy.to_dict(),
             "heads": {h: self.taxonomy.head_labels(h) for h in self.heads},
             "logit_heads": list(self.logit_heads),
@@ -137,8 +147,14 @@ class TaggerNet(nn.Module):
         }
 
 
-def create_network(taxonomy: Taxonomy, backbone: str = "smallcnn", strategy: str = "flat",
-                   preprocess: Preprocess | None = None, pretrained: bool | str = False, **kw: Any) -> nn.Module:
+def create_network(
+    taxonomy: Taxonomy,
+    backbone: str = "smallcnn",
+    strategy: str = "flat",
+    preprocess: Preprocess | None = None,
+    pretrained: bool | str = False,
+    **kw: Any,
+) -> nn.Module:
     """Build a :class:`TaggerNet`, or what a strategy with ``build_network`` builds (``cascade``: a CascadeNet).
 
     Args:

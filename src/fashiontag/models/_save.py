@@ -82,8 +82,9 @@ def load_network(model_dir: str | Path, sidecar: dict | None = None) -> nn.Modul
     if load_parts is not None:  # a strategy of several networks (cascade) loads its parts with this function
         return load_parts(model_dir, sidecar, load_network).eval()
     check_weights_stamp(model_dir, sidecar)  # the sidecar's model fields are the ones these weights were saved with
-    net = TaggerNet(taxonomy, sidecar["backbone"]["name"], sidecar["strategy"], resolve_preprocess(sidecar),
-                    False, **options)
+    net = TaggerNet(
+        taxonomy, sidecar["backbone"]["name"], sidecar["strategy"], resolve_preprocess(sidecar), False, **options
+    )
     net.load_state_dict(load_file(str(model_dir / WEIGHTS_NAME)), strict=True)
     temperature = {k: v for k, v in (sidecar.get("temperature") or {}).items() if k in net.logit_heads}
     net.set_temperature(temperature)

@@ -60,8 +60,10 @@ def split_backbone(backbone: nn.Module, cut: int) -> tuple[nn.Sequential, nn.Seq
     stages = backbone_stages(backbone)
     index = cut if cut >= 0 else len(stages) + cut
     if not 0 < index < len(stages):
-        raise ValueError(f"trunk_cut={cut} leaves no stage on one side; this backbone has {len(stages)} stages, "
-                         f"so use 1..{len(stages) - 1} or -1..-{len(stages) - 1}")
+        raise ValueError(
+            f"trunk_cut={cut} leaves no stage on one side; this backbone has {len(stages)} stages, "
+            f"so use 1..{len(stages) - 1} or -1..-{len(stages) - 1}"
+        )
     return nn.Sequential(*stages[:index]), nn.Sequential(*stages[index:])
 
 

@@ -155,8 +155,9 @@ class CombinedHead(_TreeHead):
     Without attributes it is the flat strategy.
     """
 
-    def __init__(self, taxonomy: Taxonomy, num_features: int, dropout: float = 0.0,
-                 attribute: str | None = None) -> None:
+    def __init__(
+        self, taxonomy: Taxonomy, num_features: int, dropout: float = 0.0, attribute: str | None = None
+    ) -> None:
         super().__init__(taxonomy, num_features, dropout)
         names = list(taxonomy.attributes)
         if attribute is not None and attribute not in names:

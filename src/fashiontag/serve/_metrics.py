@@ -27,18 +27,34 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("fashiontag_requests", "HTTP requests by route, method and status.",
-                                ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram("fashiontag_request_duration_seconds", "HTTP request latency by route.",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.errors = Counter("fashiontag_errors", "Rejected or failed requests by kind.", ["kind"],
-                              registry=self.registry)
-        self.images = Counter("fashiontag_images_labelled", "Images labelled (per-image errors excluded).",
-                              registry=self.registry)
-        self.image_errors = Counter("fashiontag_image_errors", "Images that could not be decoded.",
-                                    registry=self.registry)
-        self.batch_size = Histogram("fashiontag_batch_size", "Images per model micro-batch.",
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
+        self.requests = Counter(
+            "fashiontag_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "fashiontag_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "fashiontag_errors", "Rejected or failed requests by kind.", ["kind"], registry=self.registry
+        )
+        self.images = Counter(
+            "fashiontag_images_labelled", "Images labelled (per-image errors excluded).", registry=self.registry
+        )
+        self.image_errors = Counter(
+            "fashiontag_image_errors", "Images that could not be decoded.", registry=self.registry
+        )
+        self.batch_size = Histogram(
+            "fashiontag_batch_size",
+            "Images per model micro-batch.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
         self.queue_depth = Gauge("fashiontag_queue_depth", "Images waiting for the model.", registry=self.registry)
         ProcessCollector(registry=self.registry)
 

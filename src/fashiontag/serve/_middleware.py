@@ -48,8 +48,9 @@ class BodyLimitMiddleware:
                 try:
                     message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
                 except asyncio.TimeoutError:
-                    raise ServiceError(408, f"request body not received within {self.timeout_s:g} s",
-                                       "body_timeout", CLOSE) from None
+                    raise ServiceError(
+                        408, f"request body not received within {self.timeout_s:g} s", "body_timeout", CLOSE
+                    ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
@@ -62,9 +63,17 @@ class BodyLimitMiddleware:
 
 async def _send_413(send: Send, size: int, limit: int) -> None:
     body = f'{{"detail":"request body of {size} bytes exceeds the limit of {limit}"}}'.encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

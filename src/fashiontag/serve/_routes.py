@@ -45,8 +45,7 @@ async def label_images(
     return LabelsResponse.model_validate({"results": await service.label(uploads)})
 
 
-@router.get("/v1/taxonomy", response_model=TaxonomyResponse, responses={503: {"model": ErrorResponse}},
-            tags=["labels"])
+@router.get("/v1/taxonomy", response_model=TaxonomyResponse, responses={503: {"model": ErrorResponse}}, tags=["labels"])
 def taxonomy(request: Request) -> TaxonomyResponse:
     """The model's taxonomy: level names, attributes and the tree of node ids."""
     service = _service(request)
@@ -59,9 +58,13 @@ def info(request: Request) -> InfoResponse:
     """Readiness, model description and request limits (the web page reads these)."""
     service = _service(request)
     settings = service.settings
-    return InfoResponse(ready=service.ready, model=service.predictor.info() if service.ready else {},
-                        max_images=settings.max_images, max_upload_bytes=settings.max_upload_bytes,
-                        allowed_content_types=settings.allowed_content_types)
+    return InfoResponse(
+        ready=service.ready,
+        model=service.predictor.info() if service.ready else {},
+        max_images=settings.max_images,
+        max_upload_bytes=settings.max_upload_bytes,
+        allowed_content_types=settings.allowed_content_types,
+    )
 
 
 @router.get("/healthz", response_model=HealthResponse, tags=["ops"])
@@ -76,8 +79,9 @@ def readyz(request: Request) -> HealthResponse | JSONResponse:
     service = _service(request)
     if not service.ready:
         reason = f"model failed to load: {service.load_error}" if service.load_error else "model is loading"
-        return JSONResponse({"detail": reason}, status_code=503,
-                            headers={"Retry-After": str(service.settings.retry_after_s)})
+        return JSONResponse(
+            {"detail": reason}, status_code=503, headers={"Retry-After": str(service.settings.retry_after_s)}
+        )
     return HealthResponse(status="ready")
 
 

@@ -58,9 +58,13 @@ class TaxonomyResponse(BaseModel):
             children = [build(c) for c in tax.children(node_id)]
             return TreeNode(id=node_id, name=tax.nodes[node_id].name, children=children)
 
-        return cls(name=tax.name, version=tax.version, levels=list(tax.levels),
-                   attributes={k: list(v) for k, v in tax.attributes.items()},
-                   tree=[build(n) for n in tax.children(None)])
+        return cls(
+            name=tax.name,
+            version=tax.version,
+            levels=list(tax.levels),
+            attributes={k: list(v) for k, v in tax.attributes.items()},
+            tree=[build(n) for n in tax.children(None)],
+        )
 
 
 class HealthResponse(BaseModel):

@@ -92,14 +92,21 @@ class GuardedH11Protocol(H11Protocol):
 
 def guarded_protocol(settings: ServeSettings) -> type[GuardedH11Protocol]:
     """A :class:`GuardedH11Protocol` subclass carrying ``settings``' header deadline and connection cap."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {
-        "header_timeout_s": settings.header_timeout_s, "max_connections": settings.max_connections})
+    return type(
+        "GuardedH11Protocol",
+        (GuardedH11Protocol,),
+        {"header_timeout_s": settings.header_timeout_s, "max_connections": settings.max_connections},
+    )
 
 
 def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``: address, the guarded protocol, keep-alive."""
-    return {"host": settings.host, "port": settings.port, "http": guarded_protocol(settings),
-            "timeout_keep_alive": settings.keep_alive_timeout_s}
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "http": guarded_protocol(settings),
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+    }
 
 
 def run_server(app: Any, settings: ServeSettings, log_level: str = "info") -> None:

@@ -32,8 +32,9 @@ class LabelService:
         self.predictor = predictor
         self.metrics = metrics
         self.load_error: str | None = None
-        self.batcher = MicroBatcher(self._predict, settings.batch_size, settings.batch_wait_ms, settings.max_queue,
-                                    on_batch=self._on_batch)
+        self.batcher = MicroBatcher(
+            self._predict, settings.batch_size, settings.batch_wait_ms, settings.max_queue, on_batch=self._on_batch
+        )
         self.decode_pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="fashiontag-decode")
 
     def close(self) -> None:
@@ -58,8 +59,9 @@ class LabelService:
 
     def check_count(self, count: int) -> None:
         if count > self.settings.max_images:
-            raise ServiceError(413, f"{count} images in one request; the limit is {self.settings.max_images}",
-                               "too_many_images")
+            raise ServiceError(
+                413, f"{count} images in one request; the limit is {self.settings.max_images}", "too_many_images"
+            )
 
     async def label(self, uploads: list[Upload]) -> list[dict[str, Any]]:
         self.require_ready()
@@ -77,8 +79,12 @@ class LabelService:
         prepare = getattr(self.predictor, "prepare", None)  # optional: a predictor may take raw bytes
         size = getattr(self.predictor, "decode_size", None)  # the pixels it needs: JPEGs decode at reduced scale
         loop = asyncio.get_running_loop()
-        jobs = [loop.run_in_executor(self.decode_pool, prepare_upload, upload, prepare, size,
-                                     self.settings.decode_bytes_per_image) for upload in uploads]
+        jobs = [
+            loop.run_in_executor(
+                self.decode_pool, prepare_upload, upload, prepare, size, self.settings.decode_bytes_per_image
+            )
+            for upload in uploads
+        ]
         return list(await asyncio.gather(*jobs))
 
     async def _label(self, uploads: list[Upload]) -> list[dict[str, Any]]:
@@ -92,8 +98,15 @@ class LabelService:
         for upload, error in zip(uploads, errors, strict=True):
             if error is not None:
                 self.metrics.image_errors.inc()
-                results.append({"source": upload.filename, "labels": {}, "level_reached": None,
-                                "needs_review": True, "error": error})
+                results.append(
+                    {
+                        "source": upload.filename,
+                        "labels": {},
+                        "level_reached": None,
+                        "needs_review": True,
+                        "error": error,
+                    }
+                )
             else:
                 results.append({**next(labelled), "source": upload.filename})
         return results
@@ -102,8 +115,9 @@ class LabelService:
         try:
             futures = self.batcher.enqueue(images)
         except QueueFullError as exc:
-            raise ServiceError(503, f"busy: {exc}; retry later", "queue_full",
-                               {"Retry-After": str(self.settings.retry_after_s)}) from None
+            raise ServiceError(
+                503, f"busy: {exc}; retry later", "queue_full", {"Retry-After": str(self.settings.retry_after_s)}
+            ) from None
         self.metrics.queue_depth.set(self.batcher.depth)
         results = await asyncio.gather(*futures)  # a timeout in label() cancels these: the batcher skips them
         self.metrics.images.inc(sum(1 for r in results if not r.get("error")))

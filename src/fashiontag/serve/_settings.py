@@ -48,12 +48,22 @@ class ServeSettings(BaseSettings):
     top_k: int = Field(3, gt=0, le=20)
     allowed_content_types: list[str] = Field(default_factory=lambda: list(DEFAULT_CONTENT_TYPES))
     retry_after_s: int = Field(1, ge=0, description="Retry-After sent with 503 answers.")
-    decode_workers: int = Field(default_factory=default_decode_workers, gt=0,
-                                description="Images decoded at once (a bounded pool; default: cores, at most 4).")
-    decode_memory_mib: int = Field(768, gt=0, description="Memory the images being decoded at once may take; "
-                                   "an image whose decoded frame needs more than its share is refused (422).")
-    header_timeout_s: float = Field(10.0, gt=0, description="A request's headers must arrive within this; "
-                                    "else the connection is closed (slow clients).")
+    decode_workers: int = Field(
+        default_factory=default_decode_workers,
+        gt=0,
+        description="Images decoded at once (a bounded pool; default: cores, at most 4).",
+    )
+    decode_memory_mib: int = Field(
+        768,
+        gt=0,
+        description="Memory the images being decoded at once may take; "
+        "an image whose decoded frame needs more than its share is refused (422).",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A request's headers must arrive within this; else the connection is closed (slow clients).",
+    )
     body_timeout_s: float = Field(60.0, gt=0, description="A request's body must arrive within this; else 408.")
     keep_alive_timeout_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this.")
     max_connections: int = Field(512, gt=0, description="Open connections beyond this are closed at once.")
@@ -62,16 +72,22 @@ class ServeSettings(BaseSettings):
     def _consistent(self) -> ServeSettings:
         """Refuse combinations that would make the service fail every request of some kind, at start."""
         if self.max_queue < self.max_images:
-            raise ValueError(f"max_queue ({self.max_queue}) must be at least max_images ({self.max_images}): "
-                             f"every request with more than {self.max_queue} images would get 503")
+            raise ValueError(
+                f"max_queue ({self.max_queue}) must be at least max_images ({self.max_images}): "
+                f"every request with more than {self.max_queue} images would get 503"
+            )
         if self.max_pixels < MIN_DECODE_PIXELS:
-            raise ValueError(f"decode_memory_mib ({self.decode_memory_mib}) / decode_workers ({self.decode_workers}) "
-                             f"leaves {self.decode_bytes_per_image / 2**20:.1f} MiB per image, a limit of "
-                             f"{self.max_pixels} pixels: ordinary photos would be refused; raise decode_memory_mib")
+            raise ValueError(
+                f"decode_memory_mib ({self.decode_memory_mib}) / decode_workers ({self.decode_workers}) "
+                f"leaves {self.decode_bytes_per_image / 2**20:.1f} MiB per image, a limit of "
+                f"{self.max_pixels} pixels: ordinary photos would be refused; raise decode_memory_mib"
+            )
         unknown = sorted(set(self.allowed_content_types) - set(DEFAULT_CONTENT_TYPES))
         if unknown or not self.allowed_content_types:
-            raise ValueError(f"allowed_content_types must be a non-empty subset of {DEFAULT_CONTENT_TYPES} (the types "
-                             f"the service recognises from their bytes); got {self.allowed_content_types}")
+            raise ValueError(
+                f"allowed_content_types must be a non-empty subset of {DEFAULT_CONTENT_TYPES} (the types "
+                f"the service recognises from their bytes); got {self.allowed_content_types}"
+            )
         return self
 
     @property

@@ -65,8 +65,9 @@ def check_upload(upload: Upload, allowed: list[str], max_bytes: int) -> None:
         raise ServiceError(415, f"{name}: the file's bytes are {what}, not one of {allowed}", "unsupported_type")
 
 
-def prepare_upload(upload: Upload, prepare: Callable[[bytes], Any] | None, size: int | None = None,
-                   max_decode_bytes: int | None = None) -> tuple[Any, str | None]:
+def prepare_upload(
+    upload: Upload, prepare: Callable[[bytes], Any] | None, size: int | None = None, max_decode_bytes: int | None = None
+) -> tuple[Any, str | None]:
     """Decode fully, once (truncation, bombs, corrupt data): ``(prepared, None)`` or ``(None, reason)``.
 
     The header is read first: an image whose decoded frame (at the JPEG draft scale for ``size``) exceeds

@@ -40,8 +40,9 @@ def heads_match(base: torch.nn.Module, net: torch.nn.Module) -> bool:
     return old_shapes == {k: v.shape for k, v in net.state_dict().items()}
 
 
-def adapt_network(base: torch.nn.Module, taxonomy: Taxonomy, strategy: str, preprocess: Preprocess | None = None,
-                  **options: Any) -> torch.nn.Module:
+def adapt_network(
+    base: torch.nn.Module, taxonomy: Taxonomy, strategy: str, preprocess: Preprocess | None = None, **options: Any
+) -> torch.nn.Module:
     """New network over ``taxonomy`` reusing ``base``'s backbone, and its heads when :func:`heads_match`.
 
     ``base`` and the result may be a TaggerNet or a CascadeNet (every cascade part gets the backbone).
@@ -76,8 +77,11 @@ def load_checked(model_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]
     model_dir = Path(model_dir)
     sidecar = read_sidecar(model_dir, verify=True)
     # hashed now, not at save time: the source may be retrained in place while this run trains
-    record = {"path": str(model_dir.resolve()), "sha256": sha256_file(model_dir / SIDECAR_NAME),
-              "files": dict(sidecar["files"])}
+    record = {
+        "path": str(model_dir.resolve()),
+        "sha256": sha256_file(model_dir / SIDECAR_NAME),
+        "files": dict(sidecar["files"]),
+    }
     if sidecar.get("parts"):  # a cascade's weight hashes live in its parts' sidecars
         record["parts"] = {n: sha256_file(model_dir / sub / SIDECAR_NAME) for n, sub in sidecar["parts"].items()}
     return load_network(model_dir, sidecar), record
@@ -107,9 +111,12 @@ def adapt_from_config(config: TrainConfig, taxonomy: Taxonomy, **options: Any) -
     ``net.adapt_info`` also holds the source record that ``fit`` writes to the sidecar's ``init_from``.
     """
     base, record = load_source(config)
-    size = dataclasses.replace(base.preprocess, size=config.data.image_size,
-                               input_size=config.model.input_size or base.preprocess.input_size,
-                               flip=config.model.test_flip)
+    size = dataclasses.replace(
+        base.preprocess,
+        size=config.data.image_size,
+        input_size=config.model.input_size or base.preprocess.input_size,
+        flip=config.model.test_flip,
+    )
     net = adapt_network(base, taxonomy, config.model.strategy, size, **options)
     net.adapt_info = {**record, **net.adapt_info}
     return net

@@ -65,18 +65,25 @@ def _none() -> nn.Module:
 @_preset("light")
 def _light() -> nn.Module:
     K = _k()
-    return _Preset([K.RandomHorizontalFlip(), K.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.95, 1.05),
-                                                             padding_mode="border")])
+    return _Preset(
+        [
+            K.RandomHorizontalFlip(),
+            K.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.95, 1.05), padding_mode="border"),
+        ]
+    )
 
 
 @_preset("strong")
 def _strong() -> nn.Module:  # seed 000: flips, rotation, zoom, shifts, colour jitter
     K = _k()
-    return _Preset([
-        K.RandomHorizontalFlip(), K.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.85, 1.15),
-                                                 padding_mode="border"),
-        K.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.8), K.RandomGrayscale(p=0.05),
-    ])
+    return _Preset(
+        [
+            K.RandomHorizontalFlip(),
+            K.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.85, 1.15), padding_mode="border"),
+            K.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.8),
+            K.RandomGrayscale(p=0.05),
+        ]
+    )
 
 
 @_preset("randaugment")
@@ -121,10 +128,15 @@ class _ResizedCropSameSize(nn.Module):
 @_preset("photo")
 def _photo() -> nn.Module:  # phone photos: framing, zoom, light and white balance vary far more than packshots
     K = _k()
-    return _Preset([
-        K.RandomHorizontalFlip(), _ResizedCropSameSize(), K.RandomRotation(10.0, p=0.5),
-        K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8), K.RandomGrayscale(p=0.05),
-    ])
+    return _Preset(
+        [
+            K.RandomHorizontalFlip(),
+            _ResizedCropSameSize(),
+            K.RandomRotation(10.0, p=0.5),
+            K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8),
+            K.RandomGrayscale(p=0.05),
+        ]
+    )
 
 
 class _SceneBackground(nn.Module):
@@ -137,8 +149,9 @@ class _SceneBackground(nn.Module):
     scene, which is the price of not segmenting.
     """
 
-    def __init__(self, p: float = 0.8, white: float = 0.92, zoom: tuple[float, float] = (0.55, 1.0),
-                 degrees: float = 10.0) -> None:
+    def __init__(
+        self, p: float = 0.8, white: float = 0.92, zoom: tuple[float, float] = (0.55, 1.0), degrees: float = 10.0
+    ) -> None:
         super().__init__()
         self.p, self.white, self.zoom, self.degrees = p, white, zoom, degrees
 
@@ -186,8 +199,12 @@ class _SceneBackground(nn.Module):
 @_preset("scene")
 def _scene() -> nn.Module:  # packshots on varied backgrounds, then the phone-photo preset's framing and light
     K = _k()
-    return _Preset([
-        K.RandomHorizontalFlip(), _SceneBackground(), K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8),
-        K.RandomGaussianBlur((3, 3), (0.1, 1.0), p=0.2),
-        K.RandomGrayscale(p=0.05),
-    ])
+    return _Preset(
+        [
+            K.RandomHorizontalFlip(),
+            _SceneBackground(),
+            K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8),
+            K.RandomGaussianBlur((3, 3), (0.1, 1.0), p=0.2),
+            K.RandomGrayscale(p=0.05),
+        ]
+    )

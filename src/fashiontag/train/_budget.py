@@ -86,8 +86,12 @@ class Plan:
     lines: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.recipe.describe() if self.recipe else None, "budget_s": round(self.budget_seconds),
-                "estimate_s": round(self.estimate_seconds), "reasoning": self.lines}
+        return {
+            "recipe": self.recipe.describe() if self.recipe else None,
+            "budget_s": round(self.budget_seconds),
+            "estimate_s": round(self.estimate_seconds),
+            "reasoning": self.lines,
+        }
 
 
 def _rate(step: Callable[[], Any], images: int, repeats: int = 2) -> float:
@@ -121,8 +125,9 @@ def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, bat
         extract = _rate(lambda: runner(x), len(x))
         acts = torch.from_numpy(runner(x)).float()
         acts = acts.contiguous(memory_format=torch.channels_last) if acts.ndim == 4 else acts
-    return extract, _train_rate(lambda: work.head(tail.train()(acts)), [*tail.parameters(), *work.head.parameters()],
-                                len(x))
+    return extract, _train_rate(
+        lambda: work.head(tail.train()(acts)), [*tail.parameters(), *work.head.parameters()], len(x)
+    )
 
 
 def _train_rate(forward: Callable[[], dict[str, torch.Tensor]], params: list, images: int) -> float:
@@ -170,8 +175,9 @@ def _measure_full(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, batc
     return forward, _train_rate(lambda: work.head(work.backbone.train()(x)), list(work.parameters()), len(x))
 
 
-def estimate(recipe: Recipe, rates: tuple[float, float], n_train: int, n_val: int, epochs: int,
-             teacher_rate: float | None = None) -> float:
+def estimate(
+    recipe: Recipe, rates: tuple[float, float], n_train: int, n_val: int, epochs: int, teacher_rate: float | None = None
+) -> float:
     """Seconds for extraction (trunk/probe) plus ``epochs`` of training and validation, plus a distillation
     teacher's forward passes at ``teacher_rate`` images/s (once per training image and view where the mode caches
     its inputs, every epoch in full mode)."""
@@ -205,9 +211,17 @@ def measure_teacher(teacher: torch.nn.Module, images: np.ndarray, batch: int = 6
         return _rate(lambda: runner(x), len(x))
 
 
-def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n_train: int, n_val: int,
-                seconds_left: float, candidates: tuple[Recipe, ...] = CANDIDATES, batch: int = 64,
-                teacher: torch.nn.Module | None = None) -> Plan:
+def plan_recipe(
+    config: TrainConfig,
+    net: torch.nn.Module,
+    images: np.ndarray,
+    n_train: int,
+    n_val: int,
+    seconds_left: float,
+    candidates: tuple[Recipe, ...] = CANDIDATES,
+    batch: int = 64,
+    teacher: torch.nn.Module | None = None,
+) -> Plan:
     """The first candidate (best first) whose estimate with ``min_epochs`` fits ``seconds_left``.
 
     With ``mode`` set explicitly (not ``auto``) only that mode's candidates are considered; a model that
@@ -236,17 +250,28 @@ def plan_recipe(config: TrainConfig, net: torch.nn.Module, images: np.ndarray, n
                 augment_rates[size] = _augment_rate(config.optim.augment, images, net.preprocess.size, size, batch)
             rates = (with_augment_cost(rates[0], recipe.trunk_views, augment_rates[size]), rates[1])
         need = estimate(recipe, rates, n_train, n_val, recipe.min_epochs, teacher_rate)
-        lines.append(f"{recipe.describe()}: {rates[0]:.0f} img/s first pass, {rates[1]:.0f} img/s training "
-                     f"-> {need:.0f} s with {recipe.min_epochs} epoch(s)")
+        lines.append(
+            f"{recipe.describe()}: {rates[0]:.0f} img/s first pass, {rates[1]:.0f} img/s training "
+            f"-> {need:.0f} s with {recipe.min_epochs} epoch(s)"
+        )
         if need <= budget or recipe is wanted[-1]:
             epochs = recipe.min_epochs
-            while (epochs < recipe.max_epochs
-                   and estimate(recipe, rates, n_train, n_val, epochs + 1, teacher_rate) <= budget):
+            while (
+                epochs < recipe.max_epochs
+                and estimate(recipe, rates, n_train, n_val, epochs + 1, teacher_rate) <= budget
+            ):
                 epochs += 1
             total = estimate(recipe, rates, n_train, n_val, epochs, teacher_rate)
             verdict = "fits" if total <= budget else "DOES NOT FIT (the cheapest; training stops at the limit)"
             lines.append(f"chose {recipe.describe()}, {epochs} epoch(s): estimated {total:.0f} s, {verdict}")
-            chosen = updated(config, mode=recipe.mode, probe=False, epochs=epochs, input_size=recipe.input_size,
-                             trunk_cut=recipe.trunk_cut, trunk_views=recipe.trunk_views)
+            chosen = updated(
+                config,
+                mode=recipe.mode,
+                probe=False,
+                epochs=epochs,
+                input_size=recipe.input_size,
+                trunk_cut=recipe.trunk_cut,
+                trunk_views=recipe.trunk_views,
+            )
             return Plan(chosen, recipe, total, seconds_left, lines)
     return Plan(config, None, 0.0, seconds_left, [*lines, "no candidate for this mode; running the config as is"])

@@ -87,6 +87,7 @@ def with_image_size(config: TrainConfig, data: TrainData | None = None) -> Train
 
 def hash_split(groups: pd.Series, val: float = 0.1, test: float = 0.1) -> pd.Series:
     """Deterministic train/val/test by a hash of the duplicate group."""
+
     def pick(group: str) -> str:
         u = int(hashlib.sha256(str(group).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         return "test" if u < test else "val" if u < test + val else "train"
@@ -139,8 +140,13 @@ def _cache(config: TrainConfig, taxonomy: Taxonomy) -> tuple[np.ndarray, pd.Data
     check_caps(config.data.max_items, config.data.max_per_class)
     folder = training_cache_dir(config.out, config.data.image_size)
     if not (folder / "meta.json").exists() and not wait_for_leader(folder / "meta.json"):  # rank 0 builds it
-        data_config = DataConfig(reader=config.data.reader, root=config.data.root, taxonomy=config.data.taxonomy,
-                                 source=config.data.source, size=config.data.image_size)
+        data_config = DataConfig(
+            reader=config.data.reader,
+            root=config.data.root,
+            taxonomy=config.data.taxonomy,
+            source=config.data.source,
+            size=config.data.image_size,
+        )
         prepare_cache(data_config, folder, progress=config.trainer.progress_bar)
     cache = open_cache(folder)
     index = cache.index[cache.index["leaf"].notna()].reset_index(drop=True)

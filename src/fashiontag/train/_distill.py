@@ -221,8 +221,11 @@ def load_distillation(config: TrainConfig, net: nn.Module) -> Distillation | Non
 def _ensemble_record(records: list[dict[str, Any]]) -> dict[str, Any]:
     """An ensemble's record: its members', and one hash over theirs (what its cached soft labels depend on)."""
     joined = "\n".join(r["sha256"] for r in records).encode()
-    return {"path": ",".join(r["path"] for r in records), "sha256": hashlib.sha256(joined).hexdigest(),
-            "members": records}
+    return {
+        "path": ",".join(r["path"] for r in records),
+        "sha256": hashlib.sha256(joined).hexdigest(),
+        "members": records,
+    }
 
 
 @torch.no_grad()

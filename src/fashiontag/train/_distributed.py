@@ -57,8 +57,10 @@ def wait_for_leader(marker: Path, timeout: float = 3600.0, poll: float = 0.5) ->
     deadline = time.monotonic() + timeout
     while not marker.exists():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"rank {global_rank()}: {marker} did not appear within {timeout:.0f} s; "
-                               "is --out on storage every machine shares?")
+            raise TimeoutError(
+                f"rank {global_rank()}: {marker} did not appear within {timeout:.0f} s; "
+                "is --out on storage every machine shares?"
+            )
         time.sleep(poll)
     return True
 
@@ -77,8 +79,9 @@ class LazyRows:
     @property
     def memmap(self) -> np.memmap:
         if self._memmap is None:
-            self._memmap = np.memmap(self.filename, dtype=self.dtype, mode="r", shape=self.file_shape,
-                                     offset=self.offset)
+            self._memmap = np.memmap(
+                self.filename, dtype=self.dtype, mode="r", shape=self.file_shape, offset=self.offset
+            )
         return self._memmap
 
     @property
@@ -109,8 +112,9 @@ class MemmapRowsDataset(Dataset):
     """``(uint8 image, strategy targets, head targets)`` for ``rows`` of a :class:`LazyRows`, one memmap row per
     item; with a ``DistributedSampler`` each rank reads only the rows it is given."""
 
-    def __init__(self, images: LazyRows, rows: np.ndarray, strategy_targets: np.ndarray,
-                 head_targets: np.ndarray) -> None:
+    def __init__(
+        self, images: LazyRows, rows: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray
+    ) -> None:
         self.images, self.rows = images, np.asarray(rows)
         self.strategy_targets, self.head_targets = strategy_targets, head_targets
 
@@ -119,5 +123,8 @@ class MemmapRowsDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         row = int(self.rows[i])
-        return (torch.from_numpy(self.images[row]), torch.from_numpy(self.strategy_targets[row]),
-                torch.from_numpy(self.head_targets[row]))
+        return (
+            torch.from_numpy(self.images[row]),
+            torch.from_numpy(self.strategy_targets[row]),
+            torch.from_numpy(self.head_targets[row]),
+        )

@@ -39,8 +39,10 @@ def build_net(config: TrainConfig, taxonomy: Taxonomy) -> torch.nn.Module:
     options = {"attribute": config.model.strategy_attribute} if config.model.strategy == "combined" else {}
     if config.model.init_from:
         return adapt_from_config(config, taxonomy, **options)
-    pre = dataclasses.replace(default_preprocess(config.model.backbone, config.data.image_size,
-                                                 config.model.input_size), flip=config.model.test_flip)
+    pre = dataclasses.replace(
+        default_preprocess(config.model.backbone, config.data.image_size, config.model.input_size),
+        flip=config.model.test_flip,
+    )
     model = config.model
     return create_network(taxonomy, model.backbone, model.strategy, pre, model.pretrained, **options)
 
@@ -51,16 +53,26 @@ def _targets(net: torch.nn.Module, leaves: list, attributes: dict[str, list]) ->
     return st, target_matrix(head_targets(net.taxonomy, leaves, attributes), net.taxonomy.heads)
 
 
-def _train_one(net: torch.nn.Module, images: np.ndarray, leaves: list, attrs: dict, split: np.ndarray,
-               config: TrainConfig, run_dir: Path, feature_memo: Any = None,
-               max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
+def _train_one(
+    net: torch.nn.Module,
+    images: np.ndarray,
+    leaves: list,
+    attrs: dict,
+    split: np.ndarray,
+    config: TrainConfig,
+    run_dir: Path,
+    feature_memo: Any = None,
+    max_seconds: float | None = None,
+    distill: Any = None,
+) -> dict[str, float]:
     from fashiontag.train._modes import MODES
 
     strategy_t, heads_t = _targets(net, leaves, attrs)
     train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     train = MODES.get(config.trainer.train_mode)()
-    return train(net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, feature_memo, max_seconds,
-                 distill)
+    return train(
+        net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, feature_memo, max_seconds, distill
+    )
 
 
 def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Module) -> tuple[np.ndarray, list, dict]:
@@ -72,8 +84,14 @@ def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Mo
     return rows, [leaves[i] for i in rows], {}
 
 
-def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, run_dir: Path,
-                  max_seconds: float | None = None, distill: Any = None) -> dict[str, Any]:
+def train_network(
+    net: torch.nn.Module,
+    data: TrainData,
+    config: TrainConfig,
+    run_dir: Path,
+    max_seconds: float | None = None,
+    distill: Any = None,
+) -> dict[str, Any]:
     """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
     Lightning run then, keeping its best checkpoint. With several sources, ``monitor_source``'s val rows pick it."""
     from fashiontag.train._sources import selection_split
@@ -81,18 +99,30 @@ def train_network(net: torch.nn.Module, data: TrainData, config: TrainConfig, ru
     split = selection_split(data.labels, config.trainer.monitor_source)
     if not net.parts():  # one network; a cascade trains each of its parts
         rows = np.arange(len(data.labels))
-        return _train_one(net, data.images, data.labels["leaf"].tolist(), data.attributes(rows), split, config,
-                          run_dir, data.feature_memo, max_seconds, distill)
+        return _train_one(
+            net,
+            data.images,
+            data.labels["leaf"].tolist(),
+            data.attributes(rows),
+            split,
+            config,
+            run_dir,
+            data.feature_memo,
+            max_seconds,
+            distill,
+        )
     metrics: dict[str, Any] = {}
     for name, part in net.parts().items():
         rows, leaves, attrs = _parts_data(data.taxonomy, data, name, part)
-        metrics[name] = _train_one(part, data.images[rows], leaves, attrs, split[rows], config,
-                                   run_dir / net.part_dirs()[name])
+        metrics[name] = _train_one(
+            part, data.images[rows], leaves, attrs, split[rows], config, run_dir / net.part_dirs()[name]
+        )
     return metrics
 
 
-def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: TrainData,
-          started: float, distill: Any = None) -> tuple[TrainConfig, torch.nn.Module, Any, float | None]:
+def _plan(
+    config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: TrainData, started: float, distill: Any = None
+) -> tuple[TrainConfig, torch.nn.Module, Any, float | None]:
     """With ``time_limit``: the recipe that fits what is left of it (printed), the network rebuilt for its
     input size, and the seconds training may run."""
     if not config.trainer.time_limit:
@@ -108,9 +138,16 @@ def _plan(config: TrainConfig, net: torch.nn.Module, taxonomy: Taxonomy, data: T
     if recorded:  # an interrupted run resumes with its own recipe
         print(f"   plan: resuming the interrupted run in {config.out} with its recipe", flush=True)
         candidates = (recorded,)
-    plan = plan_recipe(config, net, data.images, int((split == "train").sum()), int((split == "val").sum()),
-                       limit - (time.perf_counter() - started), candidates=candidates,
-                       teacher=distill.teacher if distill is not None else None)
+    plan = plan_recipe(
+        config,
+        net,
+        data.images,
+        int((split == "train").sum()),
+        int((split == "val").sum()),
+        limit - (time.perf_counter() - started),
+        candidates=candidates,
+        teacher=distill.teacher if distill is not None else None,
+    )
     for line in plan.lines:
         print(f"   plan: {line}", flush=True)
     if plan.config.model.input_size != config.model.input_size:
@@ -137,8 +174,12 @@ def record_split(config: TrainConfig, labels: Any, out: Path) -> dict[str, str]:
         except (ValueError, KeyError):
             mine = False
         path = path if mine else out / "model" / "split.csv"
-    meta = {"method": "train", "reader": config.data.reader, "root": str(config.data.root),
-            "taxonomy": config.data.taxonomy}
+    meta = {
+        "method": "train",
+        "reader": config.data.reader,
+        "root": str(config.data.root),
+        "taxonomy": config.data.taxonomy,
+    }
     return {"path": str(path.resolve()), "sha256": write_split(table, path, meta)["sha256"]}
 
 
@@ -160,8 +201,11 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
         check_decay(config.optim.ema_decay)
     torch.manual_seed(config.seed)
     dataset = config.data
-    taxonomy = data.taxonomy if data is not None else resolve_taxonomy(dataset.taxonomy, dataset.reader, dataset.root,
-                                                                        dataset.source)
+    taxonomy = (
+        data.taxonomy
+        if data is not None
+        else resolve_taxonomy(dataset.taxonomy, dataset.reader, dataset.root, dataset.source)
+    )
     out = Path(config.out)
     config = with_image_size(config, data)  # left open: sized from the data, before the network's preprocessing
     net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
@@ -182,8 +226,16 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     if distill is not None:
         extra["teacher"] = distill.sidecar()
     training = {**to_dict(config), **({"plan": plan.to_dict()} if plan else {})}
-    save_model(net.cpu().eval(), model_dir, training=training, metrics=metrics, versions=_versions(),
-               split=record_split(config, data.labels, out), name=config.name or out.resolve().name, **extra)
+    save_model(
+        net.cpu().eval(),
+        model_dir,
+        training=training,
+        metrics=metrics,
+        versions=_versions(),
+        split=record_split(config, data.labels, out),
+        name=config.name or out.resolve().name,
+        **extra,
+    )
     if config.trainer.calibrate:
         calibrate_review(model_dir, data, config)
     from fashiontag.train._report import plot_learning_curves
@@ -203,18 +255,26 @@ def calibrate_review(model_dir: Path, data: TrainData, config: TrainConfig) -> N
 
     rows = np.flatnonzero(selection_split(data.labels, config.trainer.monitor_source) == "val")
     if not len(rows):
-        print("   review: no val photos to fit thresholds on: the model accepts every label (needs_review is never "
-              "set); fit them with `fashiontag evaluate MODEL ... calibrate_split=val save_calibration=true`",
-              flush=True)
+        print(
+            "   review: no val photos to fit thresholds on: the model accepts every label (needs_review is never "
+            "set); fit them with `fashiontag evaluate MODEL ... calibrate_split=val save_calibration=true`",
+            flush=True,
+        )
         return
     targets = head_targets(data.taxonomy, data.labels["leaf"].iloc[rows].tolist(), data.attributes(rows))
     fitted = calibrate_saved_model(model_dir, data.images[rows], targets)
     policy = fitted["review_policy"]
-    print(f"   review: thresholds fitted on {len(rows)} val photos (Learn-then-Test, delta {policy['delta']}) and "
-          f"saved in {model_dir}:", flush=True)
+    print(
+        f"   review: thresholds fitted on {len(rows)} val photos (Learn-then-Test, delta {policy['delta']}) and "
+        f"saved in {model_dir}:",
+        flush=True,
+    )
     for head, fit in policy["heads"].items():
         if fit["reason"]:  # the warning above says why
             print(f"   review:   {head}: not auto-labelled", flush=True)
         else:
-            print(f"   review:   {head}: accepts {fit['accepted']} of {fit['rows']} val photos at >= "
-                  f"{fit['threshold']:.4g} ({fit['mistakes']} wrong; target {100 * fit['target']:.1f}%)", flush=True)
+            print(
+                f"   review:   {head}: accepts {fit['accepted']} of {fit['rows']} val photos at >= "
+                f"{fit['threshold']:.4g} ({fit['mistakes']} wrong; target {100 * fit['target']:.1f}%)",
+                flush=True,
+            )

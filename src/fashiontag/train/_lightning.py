@@ -19,8 +19,11 @@ from fashiontag.train._distributed import distributed_kwargs
 def _trainer_kwargs(config: TrainConfig) -> dict[str, Any]:
     gpu = torch.cuda.is_available() and config.trainer.accelerator in ("auto", "gpu", "cuda")
     precision = config.trainer.precision if config.trainer.precision != "auto" else ("bf16-mixed" if gpu else "32-true")
-    kwargs: dict[str, Any] = {"accelerator": config.trainer.accelerator, "devices": config.trainer.devices,
-                              "precision": precision}
+    kwargs: dict[str, Any] = {
+        "accelerator": config.trainer.accelerator,
+        "devices": config.trainer.devices,
+        "precision": precision,
+    }
     kwargs.update(distributed_kwargs(config))  # ddp on one machine, or num_nodes machines under torchrun
     return kwargs
 
@@ -36,15 +39,26 @@ def _epoch_lines() -> Any:
             self.started = time.perf_counter()
 
         def on_validation_end(self, trainer: Any, module: Any) -> None:  # after the module logged val_*
-            if (trainer.sanity_checking or not trainer.is_global_zero or not hasattr(self, "started")
-                    or trainer.state.fn != "fit"):  # not the final trainer.validate() of the kept weights
+            if (
+                trainer.sanity_checking
+                or not trainer.is_global_zero
+                or not hasattr(self, "started")
+                or trainer.state.fn != "fit"
+            ):  # not the final trainer.validate() of the kept weights
                 return
             metrics = trainer.callback_metrics
-            keys = ["train_loss_step", "val_accuracy", "val_macro_f1",
-                    *sorted(k for k in metrics if k.startswith("val_acc_"))]
+            keys = [
+                "train_loss_step",
+                "val_accuracy",
+                "val_macro_f1",
+                *sorted(k for k in metrics if k.startswith("val_acc_")),
+            ]
             shown = " ".join(f"{key.removeprefix('val_')} {float(metrics[key]):.4f}" for key in keys if key in metrics)
-            print(f"   epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
-                  f"({time.perf_counter() - self.started:.0f} s)", flush=True)
+            print(
+                f"   epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {shown} "
+                f"({time.perf_counter() - self.started:.0f} s)",
+                flush=True,
+            )
 
     return EpochLines()
 
@@ -56,11 +70,18 @@ def _callbacks(config: TrainConfig, run_dir: Path, extra: list[Any]) -> list[Any
     from fashiontag.train._module import HeadFirstFinetuning
 
     monitor = config.trainer.monitor
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor,
-                                 mode="max", save_top_k=1, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
     # every epoch, improved or not (Lightning's save_last only follows a new best): resume picks up from here
-    latest = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
-                             enable_version_counter=False)
+    latest = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
     patience = early_stopping_patience(config)
     stop = [EarlyStopping(monitor=monitor, mode="max", patience=patience)] if patience is not None else []
     finetune = HeadFirstFinetuning(config.trainer.head_epochs, config.optim.lr * config.optim.backbone_lr_scale)
@@ -105,8 +126,14 @@ def _quiet(module: torch.nn.Module) -> Iterator[None]:
         log.removeFilter(advert)
 
 
-def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Path,
-                  extra_callbacks: list[Any] | None = None, max_seconds: float | None = None) -> dict[str, float]:
+def run_lightning(
+    module: Any,
+    datamodule: Any,
+    config: TrainConfig,
+    run_dir: Path,
+    extra_callbacks: list[Any] | None = None,
+    max_seconds: float | None = None,
+) -> dict[str, float]:
     """Fit ``module`` on ``datamodule`` with Lightning; resumes from ``<run_dir>/checkpoints/last.ckpt``;
     leaves the best weights in the module's network. ``max_seconds`` stops training then (Lightning's Timer),
     keeping the best checkpoint so far."""
@@ -118,18 +145,29 @@ def run_lightning(module: Any, datamodule: Any, config: TrainConfig, run_dir: Pa
     L.seed_everything(config.seed, workers=True, verbose=False)
     loggers = [CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="tb", version=0)]
     callbacks = _callbacks(config, run_dir, list(extra_callbacks or _EXTRA_CALLBACKS))
-    limits = {key: value for key in ("limit_train_batches", "limit_val_batches")  # 1.0 is Lightning's default:
-              if (value := getattr(config.trainer, key)) != 1.0}  # given, it prints "100% of the batches" lines
+    limits = {
+        key: value
+        for key in ("limit_train_batches", "limit_val_batches")  # 1.0 is Lightning's default:
+        if (value := getattr(config.trainer, key)) != 1.0
+    }  # given, it prints "100% of the batches" lines
     from fashiontag.train._resume import check_resume
 
     last = run_dir / "checkpoints" / "last.ckpt"
     resume = check_resume(run_dir, config)  # refuses checkpoints of a run with other settings
     with _quiet(module):
-        trainer = L.Trainer(max_epochs=config.trainer.epochs, logger=loggers, callbacks=callbacks,
-                            default_root_dir=run_dir, enable_progress_bar=config.trainer.progress_bar,
-                            num_sanity_val_steps=0, log_every_n_steps=1, enable_model_summary=False,
-                            **limits, **_trainer_kwargs(config),
-                            max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None)
+        trainer = L.Trainer(
+            max_epochs=config.trainer.epochs,
+            logger=loggers,
+            callbacks=callbacks,
+            default_root_dir=run_dir,
+            enable_progress_bar=config.trainer.progress_bar,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,
+            enable_model_summary=False,
+            **limits,
+            **_trainer_kwargs(config),
+            max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None,
+        )
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
         best = callbacks[0].best_model_path
         if best and Path(best).exists():  # our own checkpoint: tensors and plain types only

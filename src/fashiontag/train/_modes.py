@@ -30,16 +30,27 @@ def list_modes() -> list[str]:
     return MODES.names()
 
 
-def _train_probe(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
-                train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig, run_dir: Path,
-                feature_memo: Any = None, max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
+def _train_probe(
+    net: torch.nn.Module,
+    images: np.ndarray,
+    strategy_targets: np.ndarray,
+    head_targets: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    config: TrainConfig,
+    run_dir: Path,
+    feature_memo: Any = None,
+    max_seconds: float | None = None,
+    distill: Any = None,
+) -> dict[str, float]:
     from fashiontag.train._probe import evaluate_features, extract_features, train_heads
 
     if config.optim.ema_decay is not None:  # a planner may pick the probe for a config written for fine-tuning
         print("   ema_decay: not used by the probe (its heads train on fixed features)", flush=True)
     rows = np.concatenate([train_rows, val_rows])
-    feats = feature_memo.features(net, images, rows) if feature_memo is not None else extract_features(
-        net, images[rows])
+    feats = (
+        feature_memo.features(net, images, rows) if feature_memo is not None else extract_features(net, images[rows])
+    )
     soft = None
     if distill is not None:  # once per training image: the features are never augmented either
         from fashiontag.train._distill import teacher_image_logits
@@ -49,9 +60,19 @@ def _train_probe(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
     return evaluate_features(net, feats[len(train_rows) :], torch.from_numpy(head_targets[val_rows]))
 
 
-def _train_full(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
-                train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig, run_dir: Path,
-                feature_memo: Any = None, max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
+def _train_full(
+    net: torch.nn.Module,
+    images: np.ndarray,
+    strategy_targets: np.ndarray,
+    head_targets: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    config: TrainConfig,
+    run_dir: Path,
+    feature_memo: Any = None,
+    max_seconds: float | None = None,
+    distill: Any = None,
+) -> dict[str, float]:
     from fashiontag.train._lightning import run_lightning
     from fashiontag.train._module import ArrayDataModule, TaggerModule, strategy_counts
 
@@ -63,9 +84,19 @@ def _train_full(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.n
     return run_lightning(module, datamodule, config, run_dir, max_seconds=max_seconds)
 
 
-def _train_trunk(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
-                train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig, run_dir: Path,
-                feature_memo: Any = None, max_seconds: float | None = None, distill: Any = None) -> dict[str, float]:
+def _train_trunk(
+    net: torch.nn.Module,
+    images: np.ndarray,
+    strategy_targets: np.ndarray,
+    head_targets: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    config: TrainConfig,
+    run_dir: Path,
+    feature_memo: Any = None,
+    max_seconds: float | None = None,
+    distill: Any = None,
+) -> dict[str, float]:
     import time
 
     from fashiontag.models import split_backbone
@@ -77,13 +108,22 @@ def _train_trunk(net: torch.nn.Module, images: np.ndarray, strategy_targets: np.
     if config.trainer.ddp or config.trainer.num_nodes > 1:  # the activation batches are not sharded per rank (yet)
         raise ValueError("mode=trunk trains in one process: drop ddp/num_nodes, or use mode=full for DDP")
     started = time.perf_counter()
-    store = build_activations(net, images, train_rows, val_rows, config.trainer.trunk_cut, config.trainer.trunk_views,
-                              config.optim.augment, config.seed, Path(config.out) / "trunk_cache",
-                              progress=config.trainer.progress_bar, distill=distill)
+    store = build_activations(
+        net,
+        images,
+        train_rows,
+        val_rows,
+        config.trainer.trunk_cut,
+        config.trainer.trunk_views,
+        config.optim.augment,
+        config.seed,
+        Path(config.out) / "trunk_cache",
+        progress=config.trainer.progress_bar,
+        distill=distill,
+    )
     frozen, tail = split_backbone(net.backbone, config.trainer.trunk_cut)
     steps = max(1, len(train_rows) // config.trainer.batch_size)
-    module = TrunkModule(net, tail, frozen, config, strategy_counts(strategy_targets[train_rows], net), steps,
-                         distill)
+    module = TrunkModule(net, tail, frozen, config, strategy_counts(strategy_targets[train_rows], net), steps, distill)
     datamodule = ActivationDataModule(store, strategy_targets, head_targets, train_rows, val_rows, config)
     left = None if max_seconds is None else max_seconds - (time.perf_counter() - started)
     return run_lightning(module, datamodule, config, run_dir, max_seconds=left)

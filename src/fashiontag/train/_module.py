@@ -29,8 +29,15 @@ def balanced_sampler(first: np.ndarray) -> WeightedRandomSampler:
 class ArrayDataModule(L.LightningDataModule):
     """Serves ``(uint8 image, strategy targets, head targets)``; augmentation happens later, on the device."""
 
-    def __init__(self, images: np.ndarray, strategy_targets: np.ndarray, head_targets: np.ndarray,
-                 train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        strategy_targets: np.ndarray,
+        head_targets: np.ndarray,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray,
+        config: TrainConfig,
+    ) -> None:
         super().__init__()
         self.images, self.strategy_targets, self.head_targets = images, strategy_targets, head_targets
         self.train_rows, self.val_rows, self.config = train_rows, val_rows, config
@@ -40,26 +47,39 @@ class ArrayDataModule(L.LightningDataModule):
             from fashiontag.train._distributed import MemmapRowsDataset
 
             return MemmapRowsDataset(self.images, rows, self.strategy_targets, self.head_targets)
-        return TensorDataset(torch.from_numpy(np.ascontiguousarray(self.images[rows])),
-                             torch.from_numpy(self.strategy_targets[rows]), torch.from_numpy(self.head_targets[rows]))
+        return TensorDataset(
+            torch.from_numpy(np.ascontiguousarray(self.images[rows])),
+            torch.from_numpy(self.strategy_targets[rows]),
+            torch.from_numpy(self.head_targets[rows]),
+        )
 
     def train_dataloader(self) -> DataLoader:
         data = self._dataset(self.train_rows)
         balanced, trainer = self.config.optim.balanced_sampling, self.config.trainer
         sampler = balanced_sampler(self.strategy_targets[self.train_rows, 0]) if balanced else None
-        return DataLoader(data, batch_size=trainer.batch_size, shuffle=sampler is None, sampler=sampler,
-                          num_workers=trainer.num_workers, drop_last=len(data) > trainer.batch_size)
+        return DataLoader(
+            data,
+            batch_size=trainer.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=trainer.num_workers,
+            drop_last=len(data) > trainer.batch_size,
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset(self.val_rows), batch_size=self.config.trainer.batch_size * 2,
-                          num_workers=self.config.trainer.num_workers)
+        return DataLoader(
+            self._dataset(self.val_rows),
+            batch_size=self.config.trainer.batch_size * 2,
+            num_workers=self.config.trainer.num_workers,
+        )
 
 
 class TaggerModule(L.LightningModule):
     """Trains a TaggerNet's strategy heads; validates per taxonomy head (accuracy, macro-F1)."""
 
-    def __init__(self, net: torch.nn.Module, config: TrainConfig, counts: list[Tensor], steps_per_epoch: int,
-                 distill: Any = None) -> None:
+    def __init__(
+        self, net: torch.nn.Module, config: TrainConfig, counts: list[Tensor], steps_per_epoch: int, distill: Any = None
+    ) -> None:
         super().__init__()
         self.net, self.config, self.steps_per_epoch = net, config, max(steps_per_epoch, 1)
         # a Distillation (train/_distill.py) or None; a plain object, so its teacher is neither trained nor saved
@@ -142,8 +162,9 @@ class TaggerModule(L.LightningModule):
         if backbone:
             groups.append({"params": backbone, "lr": cfg.optim.lr * cfg.optim.backbone_lr_scale})
         if cfg.optim.optimizer == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=cfg.optim.lr, momentum=0.9, weight_decay=cfg.optim.weight_decay,
-                                        nesterov=True)
+            optimizer = torch.optim.SGD(
+                groups, lr=cfg.optim.lr, momentum=0.9, weight_decay=cfg.optim.weight_decay, nesterov=True
+            )
         else:
             optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         return optimizer

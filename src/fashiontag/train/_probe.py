@@ -41,8 +41,10 @@ def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int =
                 chunks.append(net.forward_features(net.to_input(batch.to(net.mean.device))).float().cpu())
     seconds = time.perf_counter() - started
     engine = runner.engine if runner is not None else "torch"
-    print(f"   probe features: {len(images)} images in {seconds:.1f} s ({len(images) / seconds:.0f} img/s, {engine})",
-          flush=True)
+    print(
+        f"   probe features: {len(images)} images in {seconds:.1f} s ({len(images) / seconds:.0f} img/s, {engine})",
+        flush=True,
+    )
     return torch.cat(chunks)
 
 
@@ -70,8 +72,14 @@ class FeatureMemo:
         return self._store[key][torch.from_numpy(np.asarray(rows, dtype=np.int64))]
 
 
-def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
-                soft: torch.Tensor | None = None, distill: Any = None) -> None:
+def train_heads(
+    net: torch.nn.Module,
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    config: TrainConfig,
+    soft: torch.Tensor | None = None,
+    distill: Any = None,
+) -> None:
     """Mini-batch AdamW on the strategy heads; ``targets`` is ``[N, len(net.logit_heads)]``; with ``distill``,
     ``soft`` holds the teacher's logits of the same rows (:mod:`fashiontag.train._distill`).
 
@@ -84,8 +92,9 @@ def train_heads(net: torch.nn.Module, features: torch.Tensor, targets: torch.Ten
     counts = strategy_counts(targets.numpy(), net)
     losses = [create_loss(config.optim.loss, c, config.optim.label_smoothing, config.optim.focal_gamma) for c in counts]
     head = net.head.train()
-    optimizer = torch.optim.AdamW(head.parameters(), lr=max(config.optim.lr, 1e-2),
-                                  weight_decay=config.optim.weight_decay)
+    optimizer = torch.optim.AdamW(
+        head.parameters(), lr=max(config.optim.lr, 1e-2), weight_decay=config.optim.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.trainer.probe_steps)
     generator = torch.Generator().manual_seed(config.seed)
     batch = min(512, len(features))

@@ -31,8 +31,13 @@ def run_settings(config: TrainConfig) -> dict[str, Any]:
     """What a run's checkpoints are of: data, model, optimiser, the training mode and its cut/views, seed."""
     values = json.loads(json.dumps(to_dict(config), default=str))  # as run.json holds them (tuples -> lists)
     trainer = {key: values["trainer"][key] for key in _TRAINER_KEYS}
-    return {"data": values["data"], "model": values["model"], "optim": values["optim"], "trainer": trainer,
-            "seed": values["seed"]}
+    return {
+        "data": values["data"],
+        "model": values["model"],
+        "optim": values["optim"],
+        "trainer": trainer,
+        "seed": values["seed"],
+    }
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -84,8 +89,10 @@ def checkpoint_epoch(path: Path) -> int:
     try:
         return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", 0))
     except Exception as exc:  # truncated by a crash mid-write, or not a checkpoint at all
-        raise ConfigError(f"{path} cannot be read ({type(exc).__name__}); delete it (or its folder) to start "
-                          "over, or train into another --out") from None
+        raise ConfigError(
+            f"{path} cannot be read ({type(exc).__name__}); delete it (or its folder) to start "
+            "over, or train into another --out"
+        ) from None
 
 
 def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:
@@ -101,6 +108,11 @@ def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:
     if trainer.get("mode") not in ("trunk", "full"):
         return None
     epochs = record.get("epochs")  # the planned epochs (records before they were kept: whatever fits, up to max)
-    return Recipe(trainer["mode"], settings.get("model", {}).get("input_size"), min_epochs=epochs or 1,
-                  max_epochs=epochs or max_epochs, trunk_cut=trainer.get("trunk_cut", -3),
-                  trunk_views=trainer.get("trunk_views", 2))
+    return Recipe(
+        trainer["mode"],
+        settings.get("model", {}).get("input_size"),
+        min_epochs=epochs or 1,
+        max_epochs=epochs or max_epochs,
+        trunk_cut=trainer.get("trunk_cut", -3),
+        trunk_views=trainer.get("trunk_views", 2),
+    )

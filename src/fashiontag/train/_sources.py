@@ -61,8 +61,11 @@ def parse_sources(config: Any) -> list[SourceSpec]:
     from fashiontag.config import ConfigError, from_dict
     from fashiontag.train._data import check_caps
 
-    specs = [SourceSpec(config.data.root, config.data.reader, config.data.source, config.data.source_weight, MAIN,
-                        config.data.split)]
+    specs = [
+        SourceSpec(
+            config.data.root, config.data.reader, config.data.source, config.data.source_weight, MAIN, config.data.split
+        )
+    ]
     for i, raw in enumerate(config.data.sources):
         spec = from_dict(SourceSpec, raw, prefix=f"sources[{i}].")
         specs.append(replace(spec, name=spec.name or f"{Path(spec.data).name or 'source'}_{i + 1}"))
@@ -115,15 +118,26 @@ def load_sources(config: Any, taxonomy: Taxonomy, load_one: Any) -> Any:
     taxonomy_file = save_taxonomy(taxonomy, out / "sources" / "taxonomy.yaml")  # every source maps into this one
     images, tables, weights = [], [], {}
     for spec in specs:
-        one = updated(config, root=spec.data, reader=spec.reader, source=spec.source, sources=(),
-                      taxonomy=config.data.taxonomy if spec.name == MAIN else str(taxonomy_file),
-                      out=str(out if spec.name == MAIN else out / "sources" / spec.name),
-                      split=spec.split, max_items=spec.max_items or config.data.max_items,
-                      max_per_class=spec.max_per_class or config.data.max_per_class)
+        one = updated(
+            config,
+            root=spec.data,
+            reader=spec.reader,
+            source=spec.source,
+            sources=(),
+            taxonomy=config.data.taxonomy if spec.name == MAIN else str(taxonomy_file),
+            out=str(out if spec.name == MAIN else out / "sources" / spec.name),
+            split=spec.split,
+            max_items=spec.max_items or config.data.max_items,
+            max_per_class=spec.max_per_class or config.data.max_per_class,
+        )
         data = load_one(one, taxonomy)
         images.append(data.images)
-        tables.append(data.labels.assign(source=spec.name, item_id=data.labels["item_id"].map(
-            lambda i, n=spec.name: i if n == MAIN else f"{n}:{i}")))
+        tables.append(
+            data.labels.assign(
+                source=spec.name,
+                item_id=data.labels["item_id"].map(lambda i, n=spec.name: i if n == MAIN else f"{n}:{i}"),
+            )
+        )
         weights[spec.name] = spec.weight
     labels = pd.concat(tables, ignore_index=True)
     order = reweight(labels, weights, config.seed)
@@ -146,8 +160,10 @@ def selection_split(labels: pd.DataFrame, monitor_source: str) -> np.ndarray:
     source = labels["source"].to_numpy()
     check_monitor_source(monitor_source, [str(n) for n in pd.unique(source)])
     if not ((source == monitor_source) & (split == "val")).any():
-        raise ConfigError(f"monitor_source={monitor_source!r}: that source has no val rows to select an epoch on; "
-                          f"give it val items in its split file, or set monitor_source=all")
+        raise ConfigError(
+            f"monitor_source={monitor_source!r}: that source has no val rows to select an epoch on; "
+            f"give it val items in its split file, or set monitor_source=all"
+        )
     return np.where((split == "val") & (source != monitor_source), "unused", split)
 
 

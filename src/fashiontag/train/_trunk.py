@@ -58,8 +58,10 @@ def make_view(x: Tensor, view: int, augment: nn.Module, seed: int) -> Tensor:
         torch.manual_seed(seed)
         out, mix = augment(x)
     if mix is not None:
-        raise ValueError("cached-trunk views need a preset that does not mix images (mixup/cutmix mix labels too); "
-                         "use augment=light, strong, randaugment or trivialaugment")
+        raise ValueError(
+            "cached-trunk views need a preset that does not mix images (mixup/cutmix mix labels too); "
+            "use augment=light, strong, randaugment or trivialaugment"
+        )
     return out
 
 
@@ -77,8 +79,16 @@ class _Runner:
             example = torch.zeros(1, 3, input_size, input_size)
             with warnings.catch_warnings():  # exported for one input size: a size check traced as a constant is right
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                torch.onnx.export(trunk, (example,), str(path), input_names=["x"], output_names=["y"],
-                                  dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False)
+                torch.onnx.export(
+                    trunk,
+                    (example,),
+                    str(path),
+                    input_names=["x"],
+                    output_names=["y"],
+                    dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+                    opset_version=17,
+                    dynamo=False,
+                )
             options = ort.SessionOptions()
             options.intra_op_num_threads = onnxruntime_threads()
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -126,13 +136,29 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cache_key(net: nn.Module, cut: int, images: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
-              augment: str, seed: int, teacher: str | None = None) -> str:
+def cache_key(
+    net: nn.Module,
+    cut: int,
+    images: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    augment: str,
+    seed: int,
+    teacher: str | None = None,
+) -> str:
     """What the activations depend on: backbone weights, cut, preprocessing, the images, rows, views' recipe,
     and the teacher (its sidecar's sha256) whose logits are stored with them."""
     digest = hashlib.sha1()
-    parts = [net.backbone_name, weights_digest(net.backbone), cut, json.dumps(net.preprocess.to_dict()),
-             images.shape, augment, seed, _FORMAT]
+    parts = [
+        net.backbone_name,
+        weights_digest(net.backbone),
+        cut,
+        json.dumps(net.preprocess.to_dict()),
+        images.shape,
+        augment,
+        seed,
+        _FORMAT,
+    ]
     for part in parts + ([f"teacher:{teacher}"] if teacher else []):  # no teacher: the keys runs had before
         digest.update(repr(part).encode())
     for rows in (train_rows, val_rows):
@@ -153,9 +179,19 @@ def _finish(out: np.memmap, path: Path) -> np.memmap:
     return np.load(path, mmap_mode="r")
 
 
-def _extract_view(runner: _Runner, images: np.ndarray, rows: np.ndarray, view: int, augment: nn.Module, net: Any,
-                  seed: int, path: Path, batch_size: int, progress: bool,
-                  teacher: tuple[_Runner, int, Path] | None = None) -> tuple[np.memmap, np.memmap | None]:
+def _extract_view(
+    runner: _Runner,
+    images: np.ndarray,
+    rows: np.ndarray,
+    view: int,
+    augment: nn.Module,
+    net: Any,
+    seed: int,
+    path: Path,
+    batch_size: int,
+    progress: bool,
+    teacher: tuple[_Runner, int, Path] | None = None,
+) -> tuple[np.memmap, np.memmap | None]:
     """One view's activations and, with ``teacher = (runner, n, path)``, the teacher's logits of its first ``n``
     rows, from the same view images. The teacher's file is renamed into place first, so a finished view file
     means its soft labels are complete too."""
@@ -168,8 +204,9 @@ def _extract_view(runner: _Runner, images: np.ndarray, rows: np.ndarray, view: i
     bar = tqdm(total=len(rows), desc=f"trunk view {view}", unit="img", disable=not progress, mininterval=2)
     for start in range(0, len(rows), batch_size):
         chunk = torch.from_numpy(np.ascontiguousarray(images[rows[start : start + batch_size]]))
-        x = make_view(resize_images(chunk, pre.size, pre.input_size), view, augment, seed * 1_000_003 + view * 7919
-                      + start).contiguous()
+        x = make_view(
+            resize_images(chunk, pre.size, pre.input_size), view, augment, seed * 1_000_003 + view * 7919 + start
+        ).contiguous()
         out[start : start + len(chunk)] = runner(x)
         if soft is not None and start < teacher[1]:  # the teacher labels train rows only (they come first)
             soft[start : start + len(chunk)] = teacher[0](x[: teacher[1] - start])
@@ -179,9 +216,20 @@ def _extract_view(runner: _Runner, images: np.ndarray, rows: np.ndarray, view: i
     return _finish(out, path), labels
 
 
-def build_activations(net: nn.Module, images: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray, cut: int,
-                      views: int, augment_name: str, seed: int, root: Path, progress: bool = True,
-                      batch_size: int = 128, distill: Any = None) -> ActivationStore:
+def build_activations(
+    net: nn.Module,
+    images: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    cut: int,
+    views: int,
+    augment_name: str,
+    seed: int,
+    root: Path,
+    progress: bool = True,
+    batch_size: int = 128,
+    distill: Any = None,
+) -> ActivationStore:
     """Activations of the frozen trunk for every view, reusing views already on disk under ``root/<key>``;
     with ``distill`` (a :class:`~fashiontag.train._distill.Distillation`) also its teacher's logits of the
     train rows of every view, from the same view images.
@@ -192,8 +240,11 @@ def build_activations(net: nn.Module, images: np.ndarray, train_rows: np.ndarray
     from fashiontag.train._augment import create_augment
 
     if views <= 2 and augment_name not in ("light", "none"):  # "light", the default, is not worth a line
-        print(f"   trunk: augment={augment_name} is not used: views 0 and 1 are each image and its mirror, the "
-              f"preset makes views 2 and up (trunk_views={views}; set trunk_views=3 or more)", flush=True)
+        print(
+            f"   trunk: augment={augment_name} is not used: views 0 and 1 are each image and its mirror, the "
+            f"preset makes views 2 and up (trunk_views={views}; set trunk_views=3 or more)",
+            flush=True,
+        )
     frozen, _ = split_backbone(net.backbone, cut)
     key = cache_key(net, cut, images, train_rows, val_rows, augment_name, seed, distill.key if distill else None)
     folder = root / key
@@ -214,11 +265,26 @@ def build_activations(net: nn.Module, images: np.ndarray, train_rows: np.ndarray
         store, soft = _extract_view(runner, images, rows, view, augment, net, seed, path, batch_size, progress, job)
         stores.append(store)
         labels.append(soft)
-    meta = {"format": _FORMAT, "backbone": net.backbone_name, "cut": cut, "views": views, "augment": augment_name,
-            "train_rows": len(train_rows), "val_rows": len(val_rows), "shape": list(stores[0].shape[1:]),
-            "dtype": "float16", "engine": runner.engine, "seconds": round(time.perf_counter() - started, 1)}
+    meta = {
+        "format": _FORMAT,
+        "backbone": net.backbone_name,
+        "cut": cut,
+        "views": views,
+        "augment": augment_name,
+        "train_rows": len(train_rows),
+        "val_rows": len(val_rows),
+        "shape": list(stores[0].shape[1:]),
+        "dtype": "float16",
+        "engine": runner.engine,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     if distill:
-        meta["teacher"] = {"path": distill.record["path"], "sha256": distill.key, "logit_heads": distill.heads,
-                           "sizes": distill.sizes, "engine": teacher.engine}
+        meta["teacher"] = {
+            "path": distill.record["path"],
+            "sha256": distill.key,
+            "logit_heads": distill.heads,
+            "sizes": distill.sizes,
+            "engine": teacher.engine,
+        }
     write_json(folder / "meta.json", meta)
     return ActivationStore(folder, stores, len(train_rows), runner.engine, labels if distill else None)

@@ -21,8 +21,16 @@ class _ActivationBatches(Dataset):
     when training), strategy targets, head targets, and with ``soft`` the teacher's logits of the same views.
     One memmap read per view instead of one per item."""
 
-    def __init__(self, store: ActivationStore, positions: np.ndarray, strategy_targets: np.ndarray,
-                 head_targets: np.ndarray, views: int, seed: int, soft: bool = False) -> None:
+    def __init__(
+        self,
+        store: ActivationStore,
+        positions: np.ndarray,
+        strategy_targets: np.ndarray,
+        head_targets: np.ndarray,
+        views: int,
+        seed: int,
+        soft: bool = False,
+    ) -> None:
         self.store, self.positions, self.views, self.soft = store, positions, views, soft
         self.strategy_targets, self.head_targets = strategy_targets, head_targets
         self.generator = np.random.default_rng(seed)
@@ -41,8 +49,11 @@ class _ActivationBatches(Dataset):
             out[pick] = self.store.batch(int(v), positions[pick])
             if soft is not None:
                 soft[pick] = self.store.batch(int(v), positions[pick], self.store.teacher)
-        batch_out = (torch.from_numpy(out), torch.from_numpy(self.strategy_targets[batch]),
-                     torch.from_numpy(self.head_targets[batch]))
+        batch_out = (
+            torch.from_numpy(out),
+            torch.from_numpy(self.strategy_targets[batch]),
+            torch.from_numpy(self.head_targets[batch]),
+        )
         return batch_out if soft is None else (*batch_out, torch.from_numpy(soft))
 
 
@@ -50,16 +61,35 @@ class ActivationDataModule(L.LightningDataModule):
     """Train rows are view-0 positions ``0..n_train-1`` (and the same positions in the other views); val rows
     follow them in view 0."""
 
-    def __init__(self, store: ActivationStore, strategy_targets: np.ndarray, head_targets: np.ndarray,
-                 train_rows: np.ndarray, val_rows: np.ndarray, config: TrainConfig) -> None:
+    def __init__(
+        self,
+        store: ActivationStore,
+        strategy_targets: np.ndarray,
+        head_targets: np.ndarray,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray,
+        config: TrainConfig,
+    ) -> None:
         super().__init__()
         self.store, self.config = store, config
         n_train = len(train_rows)
-        self.train_data = _ActivationBatches(store, np.arange(n_train), strategy_targets[train_rows],
-                                             head_targets[train_rows], len(store.views), config.seed,
-                                             soft=store.teacher is not None)
-        self.val_data = _ActivationBatches(store, np.arange(n_train, n_train + len(val_rows)),
-                                           strategy_targets[val_rows], head_targets[val_rows], 1, config.seed)
+        self.train_data = _ActivationBatches(
+            store,
+            np.arange(n_train),
+            strategy_targets[train_rows],
+            head_targets[train_rows],
+            len(store.views),
+            config.seed,
+            soft=store.teacher is not None,
+        )
+        self.val_data = _ActivationBatches(
+            store,
+            np.arange(n_train, n_train + len(val_rows)),
+            strategy_targets[val_rows],
+            head_targets[val_rows],
+            1,
+            config.seed,
+        )
 
     def train_dataloader(self) -> DataLoader:
         data, size = self.train_data, self.config.trainer.batch_size
@@ -81,8 +111,16 @@ class TrunkModule(TaggerModule):
     model is the whole network, labelling raw images like any other.
     """
 
-    def __init__(self, net: torch.nn.Module, tail: torch.nn.Module, frozen: torch.nn.Module, config: TrainConfig,
-                 counts: list[Tensor], steps_per_epoch: int, distill: Any = None) -> None:
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        tail: torch.nn.Module,
+        frozen: torch.nn.Module,
+        config: TrainConfig,
+        counts: list[Tensor],
+        steps_per_epoch: int,
+        distill: Any = None,
+    ) -> None:
         super().__init__(net, config, counts, steps_per_epoch, distill)
         frozen.requires_grad_(False)
         self._tail = [tail]  # not a registered submodule: its parameters are already net.backbone's

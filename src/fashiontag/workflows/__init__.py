@@ -11,7 +11,15 @@ from fashiontag.workflows.audit import AuditConfig, AuditResult, audit, rank_hea
 # the name is its module's, ``fashiontag.workflows.tune.tune``.)
 _LAZY = {"cross_validate": "crossval", "crossval_table": "crossval", "run_demo": "demo"}
 
-__all__ = ["AuditConfig", "AuditResult", "audit", "cross_validate", "crossval_table", "rank_head",
-           "rank_label_issues", "run_demo"]
+__all__ = [
+    "AuditConfig",
+    "AuditResult",
+    "audit",
+    "cross_validate",
+    "crossval_table",
+    "rank_head",
+    "rank_label_issues",
+    "run_demo",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

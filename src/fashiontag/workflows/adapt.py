@@ -25,8 +25,20 @@ from fashiontag.data.checks import DataError
 log = logging.getLogger(__name__)
 
 #: Sidecar keys ``save_model`` writes from the network itself (or stamps); the rest are carried over.
-_REBUILT = ("fashiontag_version", "format_version", "files", "strategy", "strategy_options", "backbone", "taxonomy",
-            "heads", "logit_heads", "preprocess", "temperature", "parts")
+_REBUILT = (
+    "fashiontag_version",
+    "format_version",
+    "files",
+    "strategy",
+    "strategy_options",
+    "backbone",
+    "taxonomy",
+    "heads",
+    "logit_heads",
+    "preprocess",
+    "temperature",
+    "parts",
+)
 
 
 def _check_out(model_dir: Path, out: Path) -> None:
@@ -37,7 +49,11 @@ def _check_out(model_dir: Path, out: Path) -> None:
 
 
 def adapt_model(
-    model_dir: str | Path, inputs: list[str], out: str | Path, max_images: int = 5000, seed: int = 0,
+    model_dir: str | Path,
+    inputs: list[str],
+    out: str | Path,
+    max_images: int = 5000,
+    seed: int = 0,
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """Write ``out``: the model of ``model_dir`` with its BatchNorm statistics re-estimated on the photos of
@@ -65,8 +81,10 @@ def adapt_model(
     images, good, failures = decode_paths(paths, net.preprocess.size, net.preprocess.fill)
     if len(good) < MIN_BATCHNORM_IMAGES:
         unread = f"; {len(failures)} unreadable, e.g. {failures[0][0]}: {failures[0][1]}" if failures else ""
-        raise ValueError(f"{len(good)} readable photos are too few to estimate BatchNorm statistics; give at least "
-                         f"{MIN_BATCHNORM_IMAGES} photos from the new domain{unread}")
+        raise ValueError(
+            f"{len(good)} readable photos are too few to estimate BatchNorm statistics; give at least "
+            f"{MIN_BATCHNORM_IMAGES} photos from the new domain{unread}"
+        )
 
     def _progress(done: int, total: int) -> None:
         if done == total or done % 10 == 0:
@@ -74,12 +92,18 @@ def adapt_model(
 
     layers = adapt_batchnorm(net, images, batch_size, _progress)
     save_adapted(net, sidecar, model_dir, out, len(good), len(failures), layers)
-    return {"model": str(out), "images": len(good), "layers": layers, "failures": failures,
-            "thresholds": bool(sidecar.get("thresholds"))}
+    return {
+        "model": str(out),
+        "images": len(good),
+        "layers": layers,
+        "failures": failures,
+        "thresholds": bool(sidecar.get("thresholds")),
+    }
 
 
-def save_adapted(net: Any, sidecar: dict[str, Any], source: Path, out: Path, images: int, unreadable: int,
-                 layers: int) -> None:
+def save_adapted(
+    net: Any, sidecar: dict[str, Any], source: Path, out: Path, images: int, unreadable: int, layers: int
+) -> None:
     """Save an adapted ``net`` (loaded from ``source``, whose sidecar is ``sidecar``) to ``out``, carrying the
     sidecar's records over and moving its metrics to ``adaptation.metrics_before``."""
     from fashiontag.models import save_model

@@ -98,8 +98,9 @@ def out_of_fold_probabilities(
     return probs
 
 
-def _held_out_probabilities(model_dir: Path, config: TrainConfig, images: np.ndarray, held: np.ndarray,
-                            memo: Any) -> dict[str, np.ndarray]:
+def _held_out_probabilities(
+    model_dir: Path, config: TrainConfig, images: np.ndarray, held: np.ndarray, memo: Any
+) -> dict[str, np.ndarray]:
     """A fold model's probabilities for its held-out rows; a probe model reuses the memo's frozen features
     (the backbone did not change), so each image goes through the backbone once in the whole audit."""
     if config.trainer.train_mode != "probe":

@@ -54,7 +54,10 @@ def _view(member: Any, images: np.ndarray | Decoded) -> np.ndarray:
 
 
 def pseudo_label(
-    net: Any, images: np.ndarray | Decoded, head: str, batch_size: int = 64,
+    net: Any,
+    images: np.ndarray | Decoded,
+    head: str,
+    batch_size: int = 64,
 ) -> tuple[list[str], np.ndarray]:
     """The teacher's label and confidence on ``head`` for each image (leaf ids when ``head`` is the deepest
     level); ``net`` may be a list of networks with one taxonomy (an ensemble: the mean of their probabilities),
@@ -78,7 +81,9 @@ def _write_table(path: Path, paths: list[str], labels: list[str], confidence: np
 
 
 def confident_leaves(
-    teacher: Any, images: np.ndarray | Decoded, threshold: float,
+    teacher: Any,
+    images: np.ndarray | Decoded,
+    threshold: float,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The teacher's (or an ensemble's, a list) deepest-level label and confidence per image, and which to keep:
     at least ``threshold`` sure and a leaf of the taxonomy."""
@@ -104,8 +109,14 @@ def with_pseudo_labels(data: Any, images: np.ndarray, names: list[str], leaves: 
 
 
 def train_with_unlabelled(
-    config: Any, unlabelled: str | Path, threshold: float = 0.9, rounds: int = 1, adapt_bn: bool = False,
-    soft: bool = False, teachers: int = 1, teacher_models: list[str] | None = None,
+    config: Any,
+    unlabelled: str | Path,
+    threshold: float = 0.9,
+    rounds: int = 1,
+    adapt_bn: bool = False,
+    soft: bool = False,
+    teachers: int = 1,
+    teacher_models: list[str] | None = None,
 ) -> dict[str, Any]:
     """Teacher on the labelled data, pseudo-labels above ``threshold``, student on both; with ``rounds`` > 1 each
     student becomes the next round's teacher (``OUT/round<r>``; the last one is ``OUT/model``). With ``adapt_bn``
@@ -132,8 +143,10 @@ def train_with_unlabelled(
     if teacher_models and teachers > 1:
         from fashiontag.config import ConfigError
 
-        raise ConfigError("--pseudo-teachers trains that many teachers, --pseudo-teacher labels with saved models: "
-                          "use one of them (an ensemble of saved models: repeat --pseudo-teacher)")
+        raise ConfigError(
+            "--pseudo-teachers trains that many teachers, --pseudo-teacher labels with saved models: "
+            "use one of them (an ensemble of saved models: repeat --pseudo-teacher)"
+        )
     if soft:
         _check_soft(config, adapt_bn)
     out = Path(config.out)
@@ -152,8 +165,9 @@ def train_with_unlabelled(
         teacher_dirs = [fit(updated(config, out=str(out / "teacher")), data)]
         for i in range(1, teachers):  # as `train ... seed=S` would: its own draw of capped sources, init and views
             seeded = updated(config, seed=config.seed + i)
-            teacher_dirs.append(fit(updated(seeded, out=str(out / f"teacher{i + 1}")),
-                                    load_train_data(seeded, taxonomy)))
+            teacher_dirs.append(
+                fit(updated(seeded, out=str(out / f"teacher{i + 1}")), load_train_data(seeded, taxonomy))
+            )
         members = [load_network(d) for d in teacher_dirs]
     first_teachers = list(teacher_dirs)
     own = (int(data.images.shape[1]), DataConfig.fill)  # the student's rows: letterboxed as its cache is
@@ -224,8 +238,10 @@ def _saved_teacher(path: str, taxonomy: Any) -> Any:
     theirs = list(net.taxonomy.head_labels(level)) if level in net.taxonomy.levels else None
     if theirs != list(taxonomy.head_labels(level)):
         found = f"labels {theirs}" if theirs is not None else f"no level {level!r} (levels {net.taxonomy.levels})"
-        raise ConfigError(f"--pseudo-teacher {path} has {found}, the run's {level!r} has "
-                          f"{list(taxonomy.head_labels(level))}; label with a model trained on this taxonomy")
+        raise ConfigError(
+            f"--pseudo-teacher {path} has {found}, the run's {level!r} has "
+            f"{list(taxonomy.head_labels(level))}; label with a model trained on this taxonomy"
+        )
     return net
 
 
@@ -234,14 +250,20 @@ def _check_soft(config: Any, adapt_bn: bool) -> None:
     from fashiontag.config import ConfigError
 
     if config.optim.teacher:
-        raise ConfigError(f"--pseudo-soft distils from the pseudo-labelling teacher; leave teacher="
-                          f"{config.optim.teacher} out, or leave --pseudo-soft out to distil from that model")
+        raise ConfigError(
+            f"--pseudo-soft distils from the pseudo-labelling teacher; leave teacher="
+            f"{config.optim.teacher} out, or leave --pseudo-soft out to distil from that model"
+        )
     if adapt_bn:
-        raise ConfigError("--pseudo-soft with --adapt-bn: the student would distil from the saved teacher, whose "
-                          "BatchNorm statistics are not the adapted ones that labelled the photos; use one of them")
+        raise ConfigError(
+            "--pseudo-soft with --adapt-bn: the student would distil from the saved teacher, whose "
+            "BatchNorm statistics are not the adapted ones that labelled the photos; use one of them"
+        )
     if config.model.strategy == "cascade":
-        raise ConfigError("--pseudo-soft: a teacher cannot distil into strategy=cascade (its parts train "
-                          "separately); use flat, multihead or combined")
+        raise ConfigError(
+            "--pseudo-soft: a teacher cannot distil into strategy=cascade (its parts train "
+            "separately); use flat, multihead or combined"
+        )
 
 
 def _check_network_adaptable(config: Any) -> None:
@@ -249,8 +271,10 @@ def _check_network_adaptable(config: Any) -> None:
     from fashiontag.models import check_adaptable, create_backbone
 
     if config.model.strategy == "cascade":
-        raise ConfigError("--adapt-bn: a cascade cannot be adapted (each specialist sees only the photos routed to "
-                          "it); use strategy flat, multihead or combined")
+        raise ConfigError(
+            "--adapt-bn: a cascade cannot be adapted (each specialist sees only the photos routed to "
+            "it); use strategy flat, multihead or combined"
+        )
     try:
         check_adaptable(create_backbone(config.model.backbone, pretrained=False)[0])  # untrained: its layers do
     except ValueError as exc:
@@ -261,8 +285,10 @@ def _check_enough_photos(unlabelled: str | Path, count: int) -> None:
     from fashiontag.models import MIN_BATCHNORM_IMAGES
 
     if count < MIN_BATCHNORM_IMAGES:
-        raise DataError(f"{unlabelled}: {count} readable photos are too few for --adapt-bn (BatchNorm statistics "
-                        f"need at least {MIN_BATCHNORM_IMAGES}); give more photos or leave --adapt-bn out")
+        raise DataError(
+            f"{unlabelled}: {count} readable photos are too few for --adapt-bn (BatchNorm statistics "
+            f"need at least {MIN_BATCHNORM_IMAGES}); give more photos or leave --adapt-bn out"
+        )
 
 
 def _adapt_student(model_dir: Path, images: np.ndarray, unreadable: int) -> Path:

@@ -24,8 +24,10 @@ STUDY_NAME = "fashiontag-tune"
 
 def suggest(trial: Any, config: TrainConfig) -> dict[str, Any]:
     """The search space; augmentation only outside probe mode (probe features are never augmented)."""
-    params = {"lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
-              "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)}
+    params = {
+        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+    }
     if not config.trainer.probe:
         params["augment"] = trial.suggest_categorical("augment", ["none", "light", "strong"])
     return params
@@ -42,9 +44,17 @@ def score(metrics: dict[str, Any]) -> float:
 
 
 def _trial_rows(study: Any) -> list[dict[str, Any]]:
-    return [{"trial": t.number, "state": t.state.name, METRIC: t.value, **t.params,
-             "model_dir": t.user_attrs.get("model_dir"),
-             "duration_s": t.duration.total_seconds() if t.duration else None} for t in study.trials]
+    return [
+        {
+            "trial": t.number,
+            "state": t.state.name,
+            METRIC: t.value,
+            **t.params,
+            "model_dir": t.user_attrs.get("model_dir"),
+            "duration_s": t.duration.total_seconds() if t.duration else None,
+        }
+        for t in study.trials
+    ]
 
 
 def write_results(study: Any, path: Path) -> dict[str, Any]:
@@ -54,10 +64,18 @@ def write_results(study: Any, path: Path) -> dict[str, Any]:
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if done else None
     results = {
-        "metric": METRIC, "direction": "maximize", "study_name": study.study_name,
+        "metric": METRIC,
+        "direction": "maximize",
+        "study_name": study.study_name,
         "storage": f"sqlite:///{path.parent.resolve() / 'tune.db'}",
-        "best": None if best is None else {"trial": best.number, METRIC: best.value, "params": best.params,
-                                           "model_dir": best.user_attrs.get("model_dir")},
+        "best": None
+        if best is None
+        else {
+            "trial": best.number,
+            METRIC: best.value,
+            "params": best.params,
+            "model_dir": best.user_attrs.get("model_dir"),
+        },
         "trials": _trial_rows(study),
     }
     write_json(path, results)
@@ -86,8 +104,12 @@ def _open_study(config: TrainConfig, out: Path) -> Any:
     from optuna.trial import TrialState
 
     settings = _settings(config)
-    study = optuna.create_study(storage=f"sqlite:///{out.resolve() / 'tune.db'}", study_name=STUDY_NAME,
-                                direction="maximize", load_if_exists=True)
+    study = optuna.create_study(
+        storage=f"sqlite:///{out.resolve() / 'tune.db'}",
+        study_name=STUDY_NAME,
+        direction="maximize",
+        load_if_exists=True,
+    )
     if study.trials and _stored_settings(study.user_attrs.get("config")) != settings:
         raise ConfigError(f"{out}: holds a study run with other settings; use another --out or delete {out}")
     study.set_user_attr("config", settings)
@@ -133,8 +155,9 @@ def tune(config: TrainConfig, trials: int = 6) -> tuple[TrainConfig, pd.DataFram
         return score(read_sidecar(model, verify=False)["metrics"])
 
     done = sum(t.state == TrialState.COMPLETE for t in study.trials)
-    study.optimize(objective, n_trials=max(0, trials - done),
-                   callbacks=[lambda s, _: write_results(s, out / "tune.json")])
+    study.optimize(
+        objective, n_trials=max(0, trials - done), callbacks=[lambda s, _: write_results(s, out / "tune.json")]
+    )
     write_results(study, out / "tune.json")
     table = pd.DataFrame([r for r in _trial_rows(study) if r["state"] == "COMPLETE"])
     table = table.drop(columns=["state"]).sort_values(METRIC, ascending=False, kind="stable")
