@@ -135,6 +135,20 @@ def resolve_review_heads(taxonomy: Taxonomy, review_heads: Sequence[str] | None 
     return heads
 
 
+def threshold_tta_note(sidecar: Mapping[str, Any], tta: str) -> str | None:
+    """A warning when labels come with another test-time augmentation than the thresholds were fitted on (the
+    sidecar's ``review_policy.tta``; ``none`` for models fitted before it was recorded): averaged views are less
+    confident, so the accuracy a threshold shows on one kind of probability says nothing certain of the other."""
+    fitted = (sidecar.get(SIDECAR_KEY) or {}).get("tta", "none")
+    if not sidecar.get("thresholds") or fitted == tta:
+        return None
+    return (
+        f"{sidecar.get('name') or 'the model'}'s review thresholds were fitted with tta={fitted}, these labels "
+        f"use tta={tta}: accepted labels may fall short of their target accuracy; refit them with `fashiontag "
+        f"evaluate MODEL --data ... tta={tta} calibrate_split=val save_calibration=true`"
+    )
+
+
 def sidecar_review_heads(sidecar: Mapping[str, Any]) -> list[str] | None:
     """``review_heads`` stored in a model's sidecar (None: the default, the taxonomy's levels)."""
     heads = (sidecar.get(SIDECAR_KEY) or {}).get("review_heads")

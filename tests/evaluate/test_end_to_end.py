@@ -91,3 +91,30 @@ def test_domain_shift_accept_scoring(tiny_run, tiny_items, tmp_path):
     assert shift["count"] == 24 and {r["label"] for r in shift["per_class"]} == {"Tops", "Shoes"}
     assert 0 <= shift["accuracy"] <= 1 and not metrics["heads"]
     assert "Most confident mistakes" in (tmp_path / "out" / "report.html").read_text() or shift["accuracy"] == 1
+
+
+def test_thresholds_record_their_tta_and_other_tta_warns(tiny_run, tiny_items, tmp_path):
+    """Thresholds fitted under evaluate's tta are fitted on those probabilities and say so in the sidecar;
+    `predict` with another tta (flip-averaged confidences are lower) warns, with the same tta it does not."""
+    import pandas as pd
+
+    from fashiontag.cli.main import app
+    from fashiontag.evaluate import EvaluateConfig, evaluate_model
+    from fashiontag.models._testing import make_tiny_model
+    from fashiontag.review import threshold_tta_note
+
+    make_tiny_model(tmp_path / "model", tiny_run["tax"])
+    assert threshold_tta_note(read_sidecar(tmp_path / "model"), "flip") is None  # no thresholds yet: nothing to say
+    config = EvaluateConfig(calibrate_split="val", save_calibration=True, robustness=False, tta="flip")
+    evaluate_model(tmp_path / "model", tiny_items, "test", tmp_path / "out", config)
+    sidecar = read_sidecar(tmp_path / "model")
+    assert sidecar["review_policy"]["tta"] == "flip"
+    assert threshold_tta_note(sidecar, "flip") is None
+    assert "fitted with tta=flip, these labels use tta=none" in threshold_tta_note(sidecar, "none")
+    photo = str(tiny_run["manifest"].parent / pd.read_csv(tiny_run["manifest"])["path"].iloc[0])
+    for tta, warned in (("none", True), ("flip", False)):
+        out = tmp_path / f"preds_{tta}.csv"
+        result = CliRunner().invoke(app, ["predict", str(tmp_path / "model"), photo, "--out", str(out), "--tta", tta])
+        assert result.exit_code == 0, result.output
+        assert ("review thresholds were fitted with tta=flip" in result.output) is warned, result.output
+        assert pd.read_csv(out)["error"].isna().all()

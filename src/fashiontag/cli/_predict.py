@@ -121,10 +121,12 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc), param_hint="MODEL") from None
         if cfg.tta != "none":  # every backend: views are made on the letterboxed uint8 batch
             from fashiontag.data.tta import TTARunner
-            from fashiontag.infer import Labeller
 
-            runner = TTARunner(labeller.runner, cfg.tta)
-            labeller = Labeller(runner, labeller.sidecar, labeller.backend, labeller.workers)
+            labeller.runner = TTARunner(labeller.runner, cfg.tta)
+        from fashiontag.review import threshold_tta_note
+
+        if note := threshold_tta_note(labeller.sidecar, cfg.tta):
+            typer.echo(f"warning: {note}", err=True)
         from fashiontag.infer import OutputLockedError
 
         try:

@@ -86,7 +86,8 @@ def _fit_on(
     network: Any, tax: Taxonomy, images: np.ndarray, targets: dict[str, np.ndarray], config: EvaluateConfig
 ) -> dict[str, Any]:
     temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size)
-    probs = network_predictor(network, config.batch_size)(images)
+    # on the probabilities the labels will come with: evaluate's (and predict's) test-time augmentation
+    probs = with_tta(network_predictor(network, config.batch_size), config.tta)(images)
     fits = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy, config.delta)
     thresholds = {head: fit.threshold for head, fit in fits.items()}
     policy = {
@@ -94,6 +95,7 @@ def _fit_on(
         "target_accuracy": {head: fit.target for head, fit in fits.items()},
         "delta": config.delta,
         "method": "learn-then-test: exact binomial p-values, fallback procedure over a descending grid",
+        "tta": config.tta,
         "calibration": {"split": config.calibrate_split, "count": len(images)},
         "heads": {head: fit.to_dict() for head, fit in fits.items()},
     }

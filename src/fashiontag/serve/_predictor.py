@@ -7,6 +7,7 @@ so importing the service stays cheap and a missing backend fails at start-up wit
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -14,6 +15,8 @@ import numpy as np
 
 from fashiontag.data.images import load_letterboxed
 from fashiontag.data.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -75,8 +78,11 @@ class LabellerPredictor:
 
     def load(self) -> None:
         from fashiontag import infer  # lazy: keeps `import fashiontag.serve` light
+        from fashiontag.review import threshold_tta_note
 
         self._labeller = infer.load(self.model_path, backend=self.backend)
+        if note := threshold_tta_note(self._labeller.sidecar, "none"):  # the service labels without TTA
+            log.warning(note)
 
     @property
     def decode_size(self) -> int | None:
