@@ -197,3 +197,14 @@ def test_unreachable_address_is_one_clear_error(onnx_model_dir, tmp_path):
     )
     assert result.exit_code == 2 and "no Ray cluster answers there" in " ".join(result.output.replace("│", " ").split())
     assert time.monotonic() - start < 30 and not (tmp_path / "p.csv").exists()
+
+
+def test_tta_with_the_ray_engine_is_refused_not_dropped(onnx_model_dir, tmp_path):
+    """Ray workers label single views: `--tta flip` there would have been silently ignored."""
+    listing = tmp_path / "one.txt"
+    listing.write_text("a.jpg\n")
+    out = tmp_path / "p.csv"
+    args = ["predict", str(onnx_model_dir), str(listing), "--out", str(out), "--engine", "ray", "--tta", "flip"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--engine local only" in " ".join(result.output.replace("│", " ").split())
+    assert not out.exists()

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
             show_default="none",
             help="Test-time augmentation: none, flip (2 "
             "views) or multiscale (flip + centre zoom, 4 views); averages probabilities, 2-4x "
-            "slower. Shorthand for tta=...",
+            "slower; local engine only. Shorthand for tta=...",
         ),
         threads: int = THREADS,
         config: Path = typer.Option(None, "--config", help="YAML file with PredictConfig keys."),
@@ -107,6 +107,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(unknown_name_message("tta mode", cfg.tta, list_tta_modes()), param_hint="tta")
         backend, batch_size, top_k, progress = cfg.backend, cfg.batch_size, cfg.top_k, cfg.progress
         if cfg.engine != "local" or cfg.address:
+            if cfg.tta != "none":  # its workers label single views: refused, not silently dropped
+                raise typer.BadParameter(
+                    "works with --engine local only (Ray workers label single views); drop --tta or use --engine local",
+                    param_hint="--tta",
+                )
             from fashiontag.cli._predict_ray import run_ray
 
             return run_ray(cfg.engine, model, inputs, out, cfg.address, backend, batch_size, top_k, progress)
