@@ -184,3 +184,37 @@ def test_augmented_views_count_in_the_first_pass(taxonomy: Taxonomy, monkeypatch
     assert len(four) == 2 and all(firsts[r] == round(with_augment_cost(1000.0, 4, 10.0)) for r in four)
     assert len(firsts) > 2 and all(firsts[r] == 1000.0 for r in firsts if "4 views" not in r)
     assert plan.recipe is not None and plan.recipe.trunk_views <= 2  # what the slow preset made too slow
+
+
+def test_the_plan_keeps_a_margin_and_pays_for_its_own_measuring(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An epoch count whose estimate fills the budget to the second is one epoch too many (a 5-minute run planned
+    at 268 s of 270 ran past its Timer), and the seconds spent measuring candidates are gone from the budget."""
+    from fashiontag.train import _budget
+
+    recipe = Recipe("trunk", 32, min_epochs=1, max_epochs=50, trunk_cut=-3, trunk_views=2)
+    net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+    config = build_config(TrainConfig, image_size=32, time_limit="1h")
+    rates = (1000.0, 100.0)  # 200 train + 20 val images: 0.44 s first pass, then 2.07 s per epoch
+
+    def measured(delay: float):  # noqa: ANN202
+        def measure(*args):  # noqa: ANN002, ANN202
+            import time
+
+            time.sleep(delay)
+            return rates
+
+        return measure
+
+    budget = 100.0
+    epochs_without_margin = max(e for e in range(1, 51) if estimate(recipe, rates, 200, 20, e) <= budget)
+    monkeypatch.setattr(_budget, "_measure_trunk", measured(0.0))
+    plan = plan_recipe(config, net, _images(), 200, 20, budget + _budget.RESERVE_SECONDS, candidates=(recipe,))
+    assert plan.config.trainer.epochs < epochs_without_margin
+    assert plan.estimate_seconds * (1 + _budget.SAFETY_MARGIN) <= budget
+    monkeypatch.setattr(_budget, "_measure_trunk", measured(10.0))  # measuring took a tenth of the budget
+    slow = plan_recipe(config, net, _images(), 200, 20, budget + _budget.RESERVE_SECONDS, candidates=(recipe,))
+    assert slow.config.trainer.epochs < plan.config.trainer.epochs
+    assert slow.estimate_seconds * (1 + _budget.SAFETY_MARGIN) <= budget - 10.0
+    assert "s left after measuring, fits" in slow.lines[-1]
