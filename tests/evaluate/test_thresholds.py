@@ -9,7 +9,14 @@ import pytest
 
 from fashiontag.data.taxonomy import parse_taxonomy
 from fashiontag.evaluate import hierarchy as H
-from fashiontag.evaluate.thresholds import GRID, binomial_p_values, fixed_sequence_test, ltt_threshold, minimum_rows
+from fashiontag.evaluate.thresholds import (
+    GRID,
+    binomial_p_values,
+    fixed_sequence_test,
+    ltt_threshold,
+    minimum_rows,
+    reachable_fit,
+)
 from fashiontag.review import NEVER
 
 TARGET, DELTA = 0.9, 0.1
@@ -57,6 +64,38 @@ def test_small_calibration_set_is_refused_with_a_reason():
     assert "too small" in fit.reason and str(minimum_rows(0.99, DELTA)) in fit.reason
     inaccurate = ltt_threshold(np.full(5000, 0.99), np.arange(5000) % 10 != 0, target=0.99, delta=DELTA)
     assert inaccurate.refused and "no threshold shows 99%" in inaccurate.reason  # enough photos, 90% right
+
+
+def sharp(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated like a trained model's: most confidences near 1 (``1 - 0.5 u^3``), P(right | c) = c."""
+    confidence = 1.0 - 0.5 * rng.uniform(size=n) ** 3
+    return confidence, rng.uniform(size=n) < confidence
+
+
+def test_a_refusal_names_the_target_its_photos_can_show_and_that_target_holds():
+    """A shop's 300 val photos cannot show 98.5%; the refusal says which lower target they do show and how much
+    it would auto-label, and that suggestion, although picked by looking, keeps the guarantee at level delta."""
+    rng = np.random.default_rng(3)
+    fit = ltt_threshold(*sharp(rng, 300), target=0.985, delta=DELTA)
+    assert fit.refused and "these photos can show" in fit.reason and "set target_accuracy to" in fit.reason
+    inaccurate = ltt_threshold(np.full(5000, 0.99), np.arange(5000) % 10 != 0, target=0.99, delta=DELTA)
+    assert "these photos can show 85%" in inaccurate.reason  # 90% right: 90% itself cannot be shown
+    hopeless = ltt_threshold(np.full(50, 0.99), np.arange(50) % 2 == 0, target=0.99, delta=DELTA)
+    assert "nor can they show 80%" in hopeless.reason
+    population = np.sort(sharp(rng, 2_000_000)[0])
+    tail_mean = np.cumsum(population[::-1])[::-1] / np.arange(len(population), 0, -1)  # accuracy above each c
+
+    def accuracy_above_sharp(threshold: float) -> float:
+        return float(tail_mean[min(np.searchsorted(population, threshold), len(population) - 1)])
+
+    named, valid = [], []
+    for _ in range(300):
+        suggested = reachable_fit(*sharp(rng, 300), target=0.985, delta=DELTA)
+        if suggested is not None:
+            named.append(suggested.target)
+            valid.append(accuracy_above_sharp(suggested.threshold) >= suggested.target)
+    assert len(named) > 250 and min(named) < max(named)  # a suggestion nearly always, and it depends on the draw
+    assert np.mean(valid) >= 1 - DELTA
 
 
 def test_refusal_is_loud_and_blocks_auto_labelling(caplog):

@@ -190,7 +190,8 @@ def test_the_plan_keeps_a_margin_and_pays_for_its_own_measuring(
     taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An epoch count whose estimate fills the budget to the second is one epoch too many (a 5-minute run planned
-    at 268 s of 270 ran past its Timer), and the seconds spent measuring candidates are gone from the budget."""
+    at 268 s of 270 ran past its Timer), and the seconds spent measuring candidates are gone from the budget; the
+    margin never turns a recipe whose minimum epochs fit into a cheaper one."""
     from fashiontag.train import _budget
 
     recipe = Recipe("trunk", 32, min_epochs=1, max_epochs=50, trunk_cut=-3, trunk_views=2)
@@ -218,3 +219,8 @@ def test_the_plan_keeps_a_margin_and_pays_for_its_own_measuring(
     assert slow.config.trainer.epochs < plan.config.trainer.epochs
     assert slow.estimate_seconds * (1 + _budget.SAFETY_MARGIN) <= budget - 10.0
     assert "s left after measuring, fits" in slow.lines[-1]
+    monkeypatch.setattr(_budget, "_measure_trunk", measured(0.0))
+    one_epoch = estimate(recipe, rates, 20_000, 2_000, 1)  # ~227 s: the minimum fits without the margin, not with it
+    left = one_epoch * 1.02 + _budget.RESERVE_SECONDS
+    tight = plan_recipe(config, net, _images(), 20_000, 2_000, left, candidates=(recipe,))
+    assert tight.recipe == recipe and tight.config.trainer.epochs == 1 and tight.lines[-1].endswith(", fits")

@@ -18,7 +18,9 @@ same distribution.
   what the fallback procedure over the whole grid does, and the same at 3,000.)
 * Too few photos: with ``n`` test photos and no mistake the smallest p-value is ``target ** n``; when the
   calibration rows cannot reach ``delta``, or no threshold passes, the fit is *refused*: the threshold is
-  :data:`~fashiontag.review.NEVER` (never auto-labelled) and ``reason`` says why. The caller warns loudly.
+  :data:`~fashiontag.review.NEVER` (never auto-labelled) and ``reason`` says why, and which lower target the
+  same photos would show (each of the :data:`FALLBACK_TARGETS` tested at ``delta / K``, Bonferroni, so the one
+  named holds at level ``delta`` although it was picked by looking). The caller warns loudly.
 
 Levels are fitted top-down among the photos whose parent level was accepted (as the Labeller decides), so the
 guarantee is per level and conditional on the parent thresholds fitted before it on the same photos.
@@ -42,6 +44,8 @@ from fashiontag.review import NEVER
 
 #: The fixed threshold grid, descending from 1 (1 - t geometric from 1e-6 to 1: fine where confidences crowd).
 GRID = 1.0 - np.geomspace(1e-6, 1.0, 200)
+#: Targets a refusal tries, highest first, to say what the calibration photos *can* show (see ``reachable_target``).
+FALLBACK_TARGETS = (0.98, 0.97, 0.96, 0.95, 0.93, 0.9, 0.85, 0.8)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def ltt_threshold(
     grid: np.ndarray = GRID,
     select_fraction: float = 0.3,
     seed: int = 0,
+    suggest: bool = True,
 ) -> ThresholdFit:
     """The lowest grid threshold whose accepted photos are shown, at level ``delta``, to be ``target`` accurate.
 
@@ -111,6 +116,7 @@ def ltt_threshold(
         delta: allowed probability that the guarantee fails, in (0, 1).
         grid: thresholds, descending (tested in this order).
         select_fraction: share of the photos that only choose where the test starts; ``seed`` draws them.
+        suggest: a refusal's ``reason`` names the lower target these photos can show (:func:`reachable_target`).
     """
     if not 0.0 < target < 1.0 or not 0.0 < delta < 1.0:
         raise ValueError(f"target={target}, delta={delta}: both must lie strictly between 0 and 1")
@@ -122,6 +128,7 @@ def ltt_threshold(
             f"calibration split too small: {n} photos reach this head; showing {100 * target:g}% accuracy "
             f"with delta={delta:g} needs at least {needed} (all right)"
         )
+        reason += reachable_target(confidence, correct, target, delta, grid, select_fraction, seed) if suggest else ""
         return ThresholdFit(NEVER, target, delta, n, 0, 0, None, reason)
     order = np.random.default_rng(seed).permutation(n)
     select, test = order[: int(select_fraction * n)], order[int(select_fraction * n) :]
@@ -134,7 +141,50 @@ def ltt_threshold(
             f"{accepted[start] - mistakes[start]} of {accepted[start]} right above {grid[start]:.6g}, among "
             f"the {len(test)} of them that test the thresholds)"
         )
+        reason += reachable_target(confidence, correct, target, delta, grid, select_fraction, seed) if suggest else ""
         return ThresholdFit(NEVER, target, delta, n, 0, 0, float(p_value[start]), reason)
     kept = int((confidence >= grid[last]).sum())
     wrong = int(((confidence >= grid[last]) & ~correct).sum())
     return ThresholdFit(float(grid[last]), target, delta, n, kept, wrong, float(p_value[last]))
+
+
+def reachable_fit(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    target: float,
+    delta: float,
+    grid: np.ndarray = GRID,
+    select_fraction: float = 0.3,
+    seed: int = 0,
+) -> ThresholdFit | None:
+    """The fit at the highest of :data:`FALLBACK_TARGETS` below ``target`` that these photos show, each tested at
+    ``delta / K`` so that naming the best of them keeps the guarantee at level ``delta`` (Bonferroni over the K
+    tried); None when none of them can be shown."""
+    lower = [t for t in FALLBACK_TARGETS if t < target]
+    for fallback in lower:
+        fit = ltt_threshold(confidence, correct, fallback, delta / len(lower), grid, select_fraction, seed, False)
+        if not fit.refused:
+            return fit
+    return None
+
+
+def reachable_target(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    target: float,
+    delta: float,
+    grid: np.ndarray = GRID,
+    select_fraction: float = 0.3,
+    seed: int = 0,
+) -> str:
+    """What a refused fit tells the user to ask for instead (:func:`reachable_fit`), as a clause for its reason."""
+    if not any(t < target for t in FALLBACK_TARGETS):
+        return ""
+    fit = reachable_fit(confidence, correct, target, delta, grid, select_fraction, seed)
+    if fit is None:
+        return f"; nor can they show {100 * FALLBACK_TARGETS[-1]:g}%: give this head more calibration photos"
+    return (
+        f"; these photos can show {100 * fit.target:g}%: it would auto-label {fit.accepted} of {fit.rows} "
+        f"({100 * fit.accepted / max(fit.rows, 1):.0f}%) - set target_accuracy to {fit.target:g} for this head, "
+        f"or give it more calibration photos"
+    )
