@@ -101,6 +101,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench_shop"))
     parser.add_argument("--time-limit", default="5m")
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument(
+        "--test-input-size",
+        type=int,
+        default=None,
+        help="score the network at this input size instead of its own (test photos letterboxed at "
+        "--image-size); FixRes: random-resized-crop training shows items larger than the test letterbox does",
+    )
     parser.add_argument("--name", default=None, help="run folder under OUT (default: budget_<time limit>)")
     parser.add_argument(
         "--labelled",
@@ -203,6 +210,11 @@ def main() -> None:
             model = fit(config, train_data)
         seconds = round(time.perf_counter() - start, 1)
     net = load_network(model).eval()
+    if args.test_input_size:
+        import dataclasses
+
+        size = int(data.images.shape[1])
+        net.preprocess = dataclasses.replace(net.preprocess, size=size, input_size=args.test_input_size)
     accuracy, accuracy_flip = (score(net, data.images[test_rows], targets, tta) for tta in ("none", "flip"))
     plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
     result = {
@@ -214,6 +226,7 @@ def main() -> None:
         "time_limit": args.time_limit,
         "seconds": seconds,
         "test": int(len(test_rows)),
+        "test_input_size": args.test_input_size,
         "accuracy": round(accuracy, 4),
         "accuracy_tta_flip": round(accuracy_flip, 4),
         "threads": threads,
