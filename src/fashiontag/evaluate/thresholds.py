@@ -44,7 +44,7 @@ from fashiontag.review import NEVER
 
 #: The fixed threshold grid, descending from 1 (1 - t geometric from 1e-6 to 1: fine where confidences crowd).
 GRID = 1.0 - np.geomspace(1e-6, 1.0, 200)
-#: Targets a refusal tries, highest first, to say what the calibration photos *can* show (see ``reachable_target``).
+#: Targets a refusal tries, highest first, to say what the calibration photos *can* show (see ``reachable_fit``).
 FALLBACK_TARGETS = (0.98, 0.97, 0.96, 0.95, 0.93, 0.9, 0.85, 0.8)
 
 
@@ -116,19 +116,21 @@ def ltt_threshold(
         delta: allowed probability that the guarantee fails, in (0, 1).
         grid: thresholds, descending (tested in this order).
         select_fraction: share of the photos that only choose where the test starts; ``seed`` draws them.
-        suggest: a refusal's ``reason`` names the lower target these photos can show (:func:`reachable_target`).
+        suggest: a refusal's ``reason`` names the lower target these photos can show (:func:`reachable_fit`).
     """
     if not 0.0 < target < 1.0 or not 0.0 < delta < 1.0:
         raise ValueError(f"target={target}, delta={delta}: both must lie strictly between 0 and 1")
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=bool)
+    options = {"grid": grid, "select_fraction": select_fraction, "seed": seed}
     n, needed = len(confidence), minimum_rows(target, delta, select_fraction)
     if n < needed:
         reason = (
             f"calibration split too small: {n} photos reach this head; showing {100 * target:g}% accuracy "
             f"with delta={delta:g} needs at least {needed} (all right)"
         )
-        reason += reachable_target(confidence, correct, target, delta, grid, select_fraction, seed) if suggest else ""
+        if suggest:
+            reason += _suggestion(reachable_fit(confidence, correct, target, delta, **options), target)
         return ThresholdFit(NEVER, target, delta, n, 0, 0, None, reason)
     order = np.random.default_rng(seed).permutation(n)
     select, test = order[: int(select_fraction * n)], order[int(select_fraction * n) :]
@@ -141,7 +143,8 @@ def ltt_threshold(
             f"{accepted[start] - mistakes[start]} of {accepted[start]} right above {grid[start]:.6g}, among "
             f"the {len(test)} of them that test the thresholds)"
         )
-        reason += reachable_target(confidence, correct, target, delta, grid, select_fraction, seed) if suggest else ""
+        if suggest:
+            reason += _suggestion(reachable_fit(confidence, correct, target, delta, **options), target)
         return ThresholdFit(NEVER, target, delta, n, 0, 0, float(p_value[start]), reason)
     kept = int((confidence >= grid[last]).sum())
     wrong = int(((confidence >= grid[last]) & ~correct).sum())
@@ -149,38 +152,23 @@ def ltt_threshold(
 
 
 def reachable_fit(
-    confidence: np.ndarray,
-    correct: np.ndarray,
-    target: float,
-    delta: float,
-    grid: np.ndarray = GRID,
-    select_fraction: float = 0.3,
-    seed: int = 0,
+    confidence: np.ndarray, correct: np.ndarray, target: float, delta: float, **options: Any
 ) -> ThresholdFit | None:
     """The fit at the highest of :data:`FALLBACK_TARGETS` below ``target`` that these photos show, each tested at
     ``delta / K`` so that naming the best of them keeps the guarantee at level ``delta`` (Bonferroni over the K
-    tried); None when none of them can be shown."""
+    tried); None when none of them can be shown. ``options``: :func:`ltt_threshold`'s grid, select_fraction, seed."""
     lower = [t for t in FALLBACK_TARGETS if t < target]
     for fallback in lower:
-        fit = ltt_threshold(confidence, correct, fallback, delta / len(lower), grid, select_fraction, seed, False)
+        fit = ltt_threshold(confidence, correct, fallback, delta / len(lower), **options, suggest=False)
         if not fit.refused:
             return fit
     return None
 
 
-def reachable_target(
-    confidence: np.ndarray,
-    correct: np.ndarray,
-    target: float,
-    delta: float,
-    grid: np.ndarray = GRID,
-    select_fraction: float = 0.3,
-    seed: int = 0,
-) -> str:
-    """What a refused fit tells the user to ask for instead (:func:`reachable_fit`), as a clause for its reason."""
+def _suggestion(fit: ThresholdFit | None, target: float) -> str:
+    """What a refusal tells the user to ask for instead (``fit``: :func:`reachable_fit`'s), as a reason clause."""
     if not any(t < target for t in FALLBACK_TARGETS):
         return ""
-    fit = reachable_fit(confidence, correct, target, delta, grid, select_fraction, seed)
     if fit is None:
         return f"; nor can they show {100 * FALLBACK_TARGETS[-1]:g}%: give this head more calibration photos"
     return (
