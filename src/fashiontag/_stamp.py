@@ -38,6 +38,8 @@ MODEL_FIELDS = (
 )
 #: Fields applied after the network (by the decoder), so an exported graph stays valid when only they change.
 RUNTIME_FIELDS = ("thresholds", "review_policy")
+#: Fields the network itself defines (``save_model`` writes them from it; the rest of a sidecar is carried over).
+NETWORK_FIELDS = tuple(field for field in MODEL_FIELDS if field not in RUNTIME_FIELDS)
 DIGEST_KEY = "fashiontag_digest"
 FIELDS_KEY = "fashiontag_fields"
 CASCADE_KEY = "fashiontag_cascade_digest"

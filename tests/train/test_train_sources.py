@@ -82,8 +82,8 @@ def test_the_kept_epoch_is_chosen_on_the_main_sources_val_rows(monkeypatch: pyte
         selection_split(labels.assign(split=["train"] * 4 + ["val"] * 4), "main")
     seen = {}
 
-    def capture(net, images, strategy_t, heads_t, train_rows, val_rows, *rest):  # noqa: ANN001, ANN002, ANN202
-        seen.update(train=train_rows.tolist(), val=val_rows.tolist())
+    def capture(job):  # noqa: ANN001, ANN202
+        seen.update(train=job.train_rows.tolist(), val=job.val_rows.tolist())
         return {}
 
     monkeypatch.setattr(_modes.MODES, "get", lambda name: lambda: capture)

@@ -61,18 +61,16 @@ def _train_one(
     split: np.ndarray,
     config: TrainConfig,
     run_dir: Path,
-    feature_memo: Any = None,
-    max_seconds: float | None = None,
-    distill: Any = None,
+    **extra: Any,
 ) -> dict[str, float]:
-    from fashiontag.train._modes import MODES
+    """One network through its training mode; ``extra``: :class:`~fashiontag.train._modes.ModeJob`'s
+    ``feature_memo``, ``max_seconds`` and ``distill``."""
+    from fashiontag.train._modes import MODES, ModeJob
 
     strategy_t, heads_t = _targets(net, leaves, attrs)
     train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
-    train = MODES.get(config.trainer.train_mode)()
-    return train(
-        net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, feature_memo, max_seconds, distill
-    )
+    job = ModeJob(net, images, strategy_t, heads_t, train_rows, val_rows, config, run_dir, **extra)
+    return MODES.get(config.trainer.train_mode)()(job)
 
 
 def _parts_data(taxonomy: Taxonomy, data: TrainData, part: str, net: torch.nn.Module) -> tuple[np.ndarray, list, dict]:
@@ -99,18 +97,9 @@ def train_network(
     split = selection_split(data.labels, config.trainer.monitor_source)
     if not net.parts():  # one network; a cascade trains each of its parts
         rows = np.arange(len(data.labels))
-        return _train_one(
-            net,
-            data.images,
-            data.labels["leaf"].tolist(),
-            data.attributes(rows),
-            split,
-            config,
-            run_dir,
-            data.feature_memo,
-            max_seconds,
-            distill,
-        )
+        leaves, attrs = data.labels["leaf"].tolist(), data.attributes(rows)
+        extra = {"feature_memo": data.feature_memo, "max_seconds": max_seconds, "distill": distill}
+        return _train_one(net, data.images, leaves, attrs, split, config, run_dir, **extra)
     metrics: dict[str, Any] = {}
     for name, part in net.parts().items():
         rows, leaves, attrs = _parts_data(data.taxonomy, data, name, part)

@@ -17,6 +17,7 @@ from fashiontag.train._augment import create_augment
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._losses import class_counts, create_loss
 from fashiontag.train._metrics import head_metrics, selection_metrics
+from fashiontag.train._modes import ModeJob
 
 
 def balanced_sampler(first: np.ndarray) -> WeightedRandomSampler:
@@ -29,18 +30,10 @@ def balanced_sampler(first: np.ndarray) -> WeightedRandomSampler:
 class ArrayDataModule(L.LightningDataModule):
     """Serves ``(uint8 image, strategy targets, head targets)``; augmentation happens later, on the device."""
 
-    def __init__(
-        self,
-        images: np.ndarray,
-        strategy_targets: np.ndarray,
-        head_targets: np.ndarray,
-        train_rows: np.ndarray,
-        val_rows: np.ndarray,
-        config: TrainConfig,
-    ) -> None:
+    def __init__(self, job: ModeJob) -> None:
         super().__init__()
-        self.images, self.strategy_targets, self.head_targets = images, strategy_targets, head_targets
-        self.train_rows, self.val_rows, self.config = train_rows, val_rows, config
+        self.images, self.strategy_targets, self.head_targets = job.images, job.strategy_targets, job.head_targets
+        self.train_rows, self.val_rows, self.config = job.train_rows, job.val_rows, job.config
 
     def _dataset(self, rows: np.ndarray) -> Dataset:
         if not isinstance(self.images, np.ndarray):  # lazy_cache: a memmap view, read per item (per DDP rank)

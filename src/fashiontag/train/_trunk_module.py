@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from fashiontag.train._config import TrainConfig
+from fashiontag.train._modes import ModeJob
 from fashiontag.train._module import TaggerModule, balanced_sampler
 from fashiontag.train._trunk import ActivationStore
 
@@ -61,34 +62,23 @@ class ActivationDataModule(L.LightningDataModule):
     """Train rows are view-0 positions ``0..n_train-1`` (and the same positions in the other views); val rows
     follow them in view 0."""
 
-    def __init__(
-        self,
-        store: ActivationStore,
-        strategy_targets: np.ndarray,
-        head_targets: np.ndarray,
-        train_rows: np.ndarray,
-        val_rows: np.ndarray,
-        config: TrainConfig,
-    ) -> None:
+    def __init__(self, store: ActivationStore, job: ModeJob) -> None:
         super().__init__()
-        self.store, self.config = store, config
-        n_train = len(train_rows)
+        self.store, self.config = store, job.config
+        n_train, seed = len(job.train_rows), job.config.seed
+        train, val = job.train_rows, job.val_rows
         self.train_data = _ActivationBatches(
             store,
             np.arange(n_train),
-            strategy_targets[train_rows],
-            head_targets[train_rows],
+            job.strategy_targets[train],
+            job.head_targets[train],
             len(store.views),
-            config.seed,
+            seed,
             soft=store.teacher is not None,
         )
+        val_positions = np.arange(n_train, n_train + len(val))
         self.val_data = _ActivationBatches(
-            store,
-            np.arange(n_train, n_train + len(val_rows)),
-            strategy_targets[val_rows],
-            head_targets[val_rows],
-            1,
-            config.seed,
+            store, val_positions, job.strategy_targets[val], job.head_targets[val], 1, seed
         )
 
     def train_dataloader(self) -> DataLoader:

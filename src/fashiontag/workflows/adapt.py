@@ -19,26 +19,14 @@ import random
 from pathlib import Path
 from typing import Any
 
+from fashiontag._stamp import NETWORK_FIELDS
 from fashiontag.artifact import SIDECAR_NAME, read_sidecar
 from fashiontag.data.checks import DataError
 
 log = logging.getLogger(__name__)
 
 #: Sidecar keys ``save_model`` writes from the network itself (or stamps); the rest are carried over.
-_REBUILT = (
-    "fashiontag_version",
-    "format_version",
-    "files",
-    "strategy",
-    "strategy_options",
-    "backbone",
-    "taxonomy",
-    "heads",
-    "logit_heads",
-    "preprocess",
-    "temperature",
-    "parts",
-)
+_REBUILT = ("fashiontag_version", "format_version", "files", *NETWORK_FIELDS)
 
 
 def _check_out(model_dir: Path, out: Path) -> None:
