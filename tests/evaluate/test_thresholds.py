@@ -78,10 +78,11 @@ def test_a_refusal_names_the_target_its_photos_can_show_and_that_target_holds():
     rng = np.random.default_rng(3)
     fit = ltt_threshold(*sharp(rng, 300), target=0.985, delta=DELTA)
     assert fit.refused and "these photos can show" in fit.reason and "set target_accuracy to" in fit.reason
+    assert f"set target_accuracy to {fit.suggested:g} " in fit.reason  # recorded for train's summary line too
     inaccurate = ltt_threshold(np.full(5000, 0.99), np.arange(5000) % 10 != 0, target=0.99, delta=DELTA)
-    assert "these photos can show 85%" in inaccurate.reason  # 90% right: 90% itself cannot be shown
+    assert "these photos can show 85%" in inaccurate.reason and inaccurate.suggested == 0.85  # 90% cannot be shown
     hopeless = ltt_threshold(np.full(50, 0.99), np.arange(50) % 2 == 0, target=0.99, delta=DELTA)
-    assert "nor can they show 80%" in hopeless.reason
+    assert "nor can they show 80%" in hopeless.reason and hopeless.suggested is None
     population = np.sort(sharp(rng, 2_000_000)[0])
     tail_mean = np.cumsum(population[::-1])[::-1] / np.arange(len(population), 0, -1)  # accuracy above each c
 

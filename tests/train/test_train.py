@@ -300,6 +300,9 @@ def test_train_fits_review_thresholds_on_val(synthetic, tiny_args, tmp_path, cap
     assert set(sidecar["thresholds"]) == set(policy["heads"]) == set(sidecar["heads"])
     assert f"review: thresholds fitted on {val} val photos" in result.output
     assert all(fit["reason"] for fit in policy["heads"].values())  # too few photos for the guarantee: refused
+    top, below = sidecar["taxonomy"]["levels"][:2]  # each refused head's summary line says why, in short
+    assert f"review:   {top}: not auto-labelled at 98.5% (too few or too uncertain val photos" in result.output
+    assert f"review:   {below}: not auto-labelled: its parent level {top} is not" in result.output
     assert fashiontag.load(tmp_path / "run" / "model").predict([photo])[0]["needs_review"] is True
 
     _train([*tiny_args(manifest, taxonomy, tmp_path / "bare"), "--backbone", "smallcnn", "calibrate=false"])

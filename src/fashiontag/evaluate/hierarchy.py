@@ -185,7 +185,7 @@ def fit_thresholds(
         correct = level_correct(decoded, targets, level)
         fits[level] = ltt_threshold(decoded.confidence[level][rows], correct[rows], goals[level], delta)
         if parent is not None and fits[parent].refused:  # path acceptance: nothing below reaches this level
-            fits[level] = replace(fits[level], reason=f"its parent level {parent} is not auto-labelled")
+            fits[level] = replace(fits[level], reason=f"its parent level {parent} is not auto-labelled", suggested=None)
         parent_ok, parent = rows & (decoded.confidence[level] >= fits[level].threshold), level
     for attribute in tax.attributes:
         p, t = np.asarray(probs[attribute], dtype=np.float64), np.asarray(targets[attribute])

@@ -26,6 +26,7 @@ from fashiontag.evaluate.calibration import fit_network_temperature, save_calibr
 from fashiontag.evaluate.metrics import head_metrics
 from fashiontag.evaluate.report import thumbnail_data_uri, write_report
 from fashiontag.evaluate.robustness import robustness_sweep
+from fashiontag.evaluate.thresholds import METHOD
 from fashiontag.review import DEFAULT_DELTA, DEFAULT_TARGET, SIDECAR_KEY, resolve_review_heads
 
 LOG_NAMES = ("learning_curves.csv", "history.csv", "log.csv", "metrics.csv", "train_log.csv")
@@ -94,7 +95,7 @@ def _fit_on(
         "review_heads": list(resolve_review_heads(tax, config.review_heads)),
         "target_accuracy": {head: fit.target for head, fit in fits.items()},
         "delta": config.delta,
-        "method": "learn-then-test: exact binomial p-values, fallback procedure over a descending grid",
+        "method": METHOD,
         "tta": config.tta,
         "calibration": {"split": config.calibrate_split, "count": len(images)},
         "heads": {head: fit.to_dict() for head, fit in fits.items()},

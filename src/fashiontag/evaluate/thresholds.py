@@ -44,6 +44,14 @@ from fashiontag.review import NEVER
 
 #: The fixed threshold grid, descending from 1 (1 - t geometric from 1e-6 to 1: fine where confidences crowd).
 GRID = 1.0 - np.geomspace(1e-6, 1.0, 200)
+#: Share of the calibration photos that only choose where the fixed-sequence test starts (the rest test).
+SELECT_FRACTION = 0.3
+#: How the thresholds are fitted, as the sidecar's ``review_policy.method`` records it (models saved before
+#: 2026-12-01 say "fallback procedure over a descending grid": the same fits, described before this test).
+METHOD = (
+    "learn-then-test: exact binomial p-values, fixed-sequence test down a descending grid from the start that a "
+    f"seeded {SELECT_FRACTION:.0%} of the calibration photos choose, on the other {1 - SELECT_FRACTION:.0%}"
+)
 #: Targets a refusal tries, highest first, to say what the calibration photos *can* show (see ``reachable_fit``).
 FALLBACK_TARGETS = (0.98, 0.97, 0.96, 0.95, 0.93, 0.9, 0.85, 0.8)
 
@@ -60,6 +68,7 @@ class ThresholdFit:
     mistakes: int  # of those accepted, wrong
     p_value: float | None
     reason: str | None = None
+    suggested: float | None = None  # refused: the highest lower target these photos show (``reachable_fit``)
 
     @property
     def refused(self) -> bool:
@@ -92,7 +101,7 @@ def fixed_sequence_test(p_values: np.ndarray, start: int, delta: float) -> int |
     return last
 
 
-def minimum_rows(target: float, delta: float, select_fraction: float = 0.3) -> int:
+def minimum_rows(target: float, delta: float, select_fraction: float = SELECT_FRACTION) -> int:
     """Fewest calibration photos that could pass at all: the test's share all right, ``target ** n <= delta``."""
     return math.ceil(math.log(delta) / math.log(target) / (1.0 - select_fraction))
 
@@ -103,7 +112,7 @@ def ltt_threshold(
     target: float,
     delta: float,
     grid: np.ndarray = GRID,
-    select_fraction: float = 0.3,
+    select_fraction: float = SELECT_FRACTION,
     seed: int = 0,
     suggest: bool = True,
 ) -> ThresholdFit:
@@ -129,9 +138,9 @@ def ltt_threshold(
             f"calibration split too small: {n} photos reach this head; showing {100 * target:g}% accuracy "
             f"with delta={delta:g} needs at least {needed} (all right)"
         )
-        if suggest:
-            reason += _suggestion(reachable_fit(confidence, correct, target, delta, **options), target)
-        return ThresholdFit(NEVER, target, delta, n, 0, 0, None, reason)
+        fallback = reachable_fit(confidence, correct, target, delta, **options) if suggest else None
+        reason += _suggestion(fallback, target) if suggest else ""
+        return ThresholdFit(NEVER, target, delta, n, 0, 0, None, reason, fallback and fallback.target)
     order = np.random.default_rng(seed).permutation(n)
     select, test = order[: int(select_fraction * n)], order[int(select_fraction * n) :]
     start = int(np.argmin(binomial_p_values(confidence[select], correct[select], grid, target)[2]))
@@ -143,9 +152,9 @@ def ltt_threshold(
             f"{accepted[start] - mistakes[start]} of {accepted[start]} right above {grid[start]:.6g}, among "
             f"the {len(test)} of them that test the thresholds)"
         )
-        if suggest:
-            reason += _suggestion(reachable_fit(confidence, correct, target, delta, **options), target)
-        return ThresholdFit(NEVER, target, delta, n, 0, 0, float(p_value[start]), reason)
+        fallback = reachable_fit(confidence, correct, target, delta, **options) if suggest else None
+        reason += _suggestion(fallback, target) if suggest else ""
+        return ThresholdFit(NEVER, target, delta, n, 0, 0, float(p_value[start]), reason, fallback and fallback.target)
     kept = int((confidence >= grid[last]).sum())
     wrong = int(((confidence >= grid[last]) & ~correct).sum())
     return ThresholdFit(float(grid[last]), target, delta, n, kept, wrong, float(p_value[last]))

@@ -259,11 +259,25 @@ def calibrate_review(model_dir: Path, data: TrainData, config: TrainConfig) -> N
         flush=True,
     )
     for head, fit in policy["heads"].items():
-        if fit["reason"]:  # the warning above says why
-            print(f"   review:   {head}: not auto-labelled", flush=True)
+        if fit["reason"]:  # the warning above says why in full
+            print(f"   review:   {head}: {_refusal(head, fit, model_dir)}", flush=True)
         else:
             print(
                 f"   review:   {head}: accepts {fit['accepted']} of {fit['rows']} val photos at >= "
                 f"{fit['threshold']:.4g} ({fit['mistakes']} wrong; target {100 * fit['target']:.1f}%)",
                 flush=True,
             )
+
+
+def _refusal(head: str, fit: dict[str, Any], model_dir: Path) -> str:
+    """A refused head's summary line: the target it was not shown to reach, and the one its val photos do show
+    with the command that sets it (``train`` fits the default targets; ``evaluate`` refits with others)."""
+    if fit.get("suggested"):
+        return (
+            f"not auto-labelled at {100 * fit['target']:g}%; its val photos show {100 * fit['suggested']:g}%: "
+            f"`fashiontag evaluate {model_dir} --data ... calibrate_split=val save_calibration=true "
+            f"target_accuracy.{head}={fit['suggested']:g}`"
+        )
+    if str(fit["reason"]).startswith("its parent level"):
+        return f"not auto-labelled: {fit['reason']}"
+    return f"not auto-labelled at {100 * fit['target']:g}% (too few or too uncertain val photos: see the warning)"
