@@ -280,6 +280,23 @@ def test_training_prints_no_lightning_noise(synthetic, tiny_args, tmp_path, recw
     assert not [m for m in said if "in eval mode" in m or "LeafSpec" in m], said
 
 
+def test_a_refused_heads_review_line_gives_an_evaluate_command_that_parses(tmp_path):
+    """The line names the target the val photos show and a command whose overrides `evaluate` accepts as is."""
+    import shlex
+
+    from fashiontag.config import build_config
+    from fashiontag.evaluate import EvaluateConfig
+    from fashiontag.train._fit import _refusal
+
+    fit = {"target": 0.985, "suggested": 0.96, "reason": "no threshold shows 98.5% ...; these photos can show 96%"}
+    line = _refusal("articleType", fit, tmp_path / "model")
+    assert line.startswith("not auto-labelled at 98.5%; its val photos show 96%: `fashiontag evaluate ")
+    overrides = [word for word in shlex.split(line.split("`")[1]) if "=" in word]
+    settings = build_config(EvaluateConfig, None, overrides)
+    assert settings.target_accuracy == {"articleType": 0.96} and settings.save_calibration is True
+    assert settings.calibrate_split == "val"
+
+
 def test_train_fits_review_thresholds_on_val(synthetic, tiny_args, tmp_path, caplog):
     """A trained model never accepts every label silently: `train` fits Learn-then-Test thresholds on its val
     split and saves them (6 photos per leaf cannot show 98.5% accuracy, so every head is refused and every photo
