@@ -280,20 +280,26 @@ def test_training_prints_no_lightning_noise(synthetic, tiny_args, tmp_path, recw
     assert not [m for m in said if "in eval mode" in m or "LeafSpec" in m], said
 
 
-def test_a_refused_heads_review_line_gives_an_evaluate_command_that_parses(tmp_path):
-    """The line names the target the val photos show and a command whose overrides `evaluate` accepts as is."""
+def test_the_refit_command_for_refused_heads_parses_and_keeps_the_runs_split(synthetic, tiny_args, tmp_path):
+    """`train` prints one `evaluate` command that sets every refused head's reachable target at once (each refit
+    replaces all thresholds) on the run's own split file: its words are options and overrides `evaluate` takes."""
     import shlex
 
     from fashiontag.config import build_config
     from fashiontag.evaluate import EvaluateConfig
-    from fashiontag.train._fit import _refusal
+    from fashiontag.train import TrainConfig
+    from fashiontag.train._fit import refit_command
 
-    fit = {"target": 0.985, "suggested": 0.96, "reason": "no threshold shows 98.5% ...; these photos can show 96%"}
-    line = _refusal("articleType", fit, tmp_path / "model")
-    assert line.startswith("not auto-labelled at 98.5%; its val photos show 96%: `fashiontag evaluate ")
-    overrides = [word for word in shlex.split(line.split("`")[1]) if "=" in word]
-    settings = build_config(EvaluateConfig, None, overrides)
-    assert settings.target_accuracy == {"articleType": 0.96} and settings.save_calibration is True
+    manifest, taxonomy = synthetic
+    _train([*tiny_args(manifest, taxonomy, tmp_path / "run"), "--backbone", "smallcnn", "calibrate=false"])
+    config = build_config(TrainConfig, data=str(manifest), reader="manifest", out=str(tmp_path / "run"))
+    line = refit_command(tmp_path / "run" / "model", config, {"group": 0.96, "colour": 0.9})
+    words = shlex.split(line)
+    assert words[:3] == ["fashiontag", "evaluate", str(tmp_path / "run" / "model")]
+    assert words[words.index("--split-file") + 1] == str((tmp_path / "run" / "split.csv").resolve())
+    assert words[words.index("--reader") + 1] == "manifest"
+    settings = build_config(EvaluateConfig, None, [w for w in words if "=" in w and not w.startswith("-")])
+    assert settings.target_accuracy == {"group": 0.96, "colour": 0.9} and settings.save_calibration is True
     assert settings.calibrate_split == "val"
 
 

@@ -20,7 +20,8 @@ same distribution.
   calibration rows cannot reach ``delta``, or no threshold passes, the fit is *refused*: the threshold is
   :data:`~fashiontag.review.NEVER` (never auto-labelled) and ``reason`` says why, and which lower target the
   same photos would show (each of the :data:`FALLBACK_TARGETS` tested at ``delta / K``, Bonferroni, so the one
-  named holds at level ``delta`` although it was picked by looking). The caller warns loudly.
+  named holds at level ``delta`` although it was picked by looking; recorded as ``suggested``). The caller warns
+  loudly.
 
 Levels are fitted top-down among the photos whose parent level was accepted (as the Labeller decides), so the
 guarantee is per level and conditional on the parent thresholds fitted before it on the same photos.

@@ -260,24 +260,41 @@ def calibrate_review(model_dir: Path, data: TrainData, config: TrainConfig) -> N
     )
     for head, fit in policy["heads"].items():
         if fit["reason"]:  # the warning above says why in full
-            print(f"   review:   {head}: {_refusal(head, fit, model_dir)}", flush=True)
+            print(f"   review:   {head}: {_refusal(fit)}", flush=True)
         else:
             print(
                 f"   review:   {head}: accepts {fit['accepted']} of {fit['rows']} val photos at >= "
                 f"{fit['threshold']:.4g} ({fit['mistakes']} wrong; target {100 * fit['target']:.1f}%)",
                 flush=True,
             )
+    shown = {head: fit["suggested"] for head, fit in policy["heads"].items() if fit["reason"] and fit.get("suggested")}
+    if shown:
+        print(f"   review: to auto-label at those targets: {refit_command(model_dir, config, shown)}", flush=True)
 
 
-def _refusal(head: str, fit: dict[str, Any], model_dir: Path) -> str:
-    """A refused head's summary line: the target it was not shown to reach, and the one its val photos do show
-    with the command that sets it (``train`` fits the default targets; ``evaluate`` refits with others)."""
+def _refusal(fit: dict[str, Any]) -> str:
+    """A refused head's summary line: the target it was not shown to reach, and the one its val photos do show."""
     if fit.get("suggested"):
         return (
-            f"not auto-labelled at {100 * fit['target']:g}%; its val photos show {100 * fit['suggested']:g}%: "
-            f"`fashiontag evaluate {model_dir} --data ... calibrate_split=val save_calibration=true "
-            f"target_accuracy.{head}={fit['suggested']:g}`"
+            f"not auto-labelled at {100 * fit['target']:g}%; its val photos show {100 * fit['suggested']:g}% "
+            "(command below)"
         )
     if str(fit["reason"]).startswith("its parent level"):
         return f"not auto-labelled: {fit['reason']}"
     return f"not auto-labelled at {100 * fit['target']:g}% (too few or too uncertain val photos: see the warning)"
+
+
+def refit_command(model_dir: Path, config: TrainConfig, targets: dict[str, float]) -> str:
+    """The ``evaluate`` command that refits the review thresholds on this run's own val split with ``targets``
+    for those heads (the default for the others), all at once: each refit replaces every head's threshold."""
+    import shlex
+
+    from fashiontag.artifact import read_sidecar
+
+    data = config.data
+    words = ["fashiontag", "evaluate", str(model_dir), "--data", str(data.root)]
+    words += ["--reader", data.reader] if data.reader and data.reader != "auto" else []
+    words += ["--source", data.source] if data.source else []
+    words += ["--split-file", read_sidecar(model_dir)["split"]["path"], "--out", str(model_dir.parent / "eval")]
+    words += ["calibrate_split=val", "save_calibration=true"]
+    return shlex.join([*words, *(f"target_accuracy.{head}={target:g}" for head, target in targets.items())])

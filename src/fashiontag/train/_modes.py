@@ -24,7 +24,7 @@ from fashiontag.registry import Registry
 from fashiontag.train._config import TrainConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays and a network: compared by identity, never field by field
 class ModeJob:
     """What a training mode trains: ``net`` on ``images`` (rows ``train_rows``, validated on ``val_rows``).
 
