@@ -224,3 +224,36 @@ def test_the_plan_keeps_a_margin_and_pays_for_its_own_measuring(
     left = one_epoch * 1.02 + _budget.RESERVE_SECONDS
     tight = plan_recipe(config, net, _images(), 20_000, 2_000, left, candidates=(recipe,))
     assert tight.recipe == recipe and tight.config.trainer.epochs == 1 and tight.lines[-1].endswith(", fits")
+
+
+def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
+    taxonomy: Taxonomy,
+    tmp_path,
+    capsys: pytest.CaptureFixture,  # noqa: ANN001
+) -> None:
+    """A cached-trunk run whose first pass took longer than planned re-fits its epochs to the time left before the
+    schedule is built (so the Timer does not cut the last epoch off an unfinished cosine schedule); never more."""
+    import json
+
+    from fashiontag.train import _budget
+    from fashiontag.train._fit import _targets
+    from fashiontag.train._modes import MODES, ModeJob
+
+    plan = _budget.Plan(build_config(TrainConfig), None, 0.0, 0.0, [], epoch_seconds=1000.0)
+    assert _budget.epochs_after_first_pass(plan, 5, 10**6, 1.0) == 5 and plan.lines == []  # never more
+    assert _budget.epochs_after_first_pass(plan, 5, 10.0, 1.0) == 1  # at least one: the Timer has the last word
+    net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+    config = build_config(
+        TrainConfig, image_size=32, out=str(tmp_path), mode="trunk", trunk_cut=-3, trunk_views=1, epochs=5,
+        batch_size=16, head_epochs=0, progress_bar=False, time_limit="1h",
+    )  # fmt: skip
+    leaves = [taxonomy.leaves[i % 4] for i in range(40)]
+    strategy_t, heads_t = _targets(net, leaves, {"colour": ["Red", "Blue"] * 20})
+    rows = np.arange(40)
+    job = ModeJob(
+        net, _images(40), strategy_t, heads_t, rows[:32], rows[32:], config, tmp_path,
+        max_seconds=2500.0, plan=plan,
+    )  # fmt: skip
+    MODES.get("trunk")()(job)  # 2,500 s left, 1,050 s per epoch with the margin: 2 of the 5 planned
+    assert "2 of the 5 planned epoch(s) fit the" in capsys.readouterr().out and "2 of the 5" in plan.lines[-1]
+    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 2  # what a resume continues

@@ -64,7 +64,7 @@ def _train_one(
     **extra: Any,
 ) -> dict[str, float]:
     """One network through its training mode; ``extra``: :class:`~fashiontag.train._modes.ModeJob`'s
-    ``feature_memo``, ``max_seconds`` and ``distill``."""
+    ``feature_memo``, ``max_seconds``, ``distill`` and ``plan``."""
     from fashiontag.train._modes import MODES, ModeJob
 
     strategy_t, heads_t = _targets(net, leaves, attrs)
@@ -89,16 +89,18 @@ def train_network(
     run_dir: Path,
     max_seconds: float | None = None,
     distill: Any = None,
+    plan: Any = None,
 ) -> dict[str, Any]:
     """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
-    Lightning run then, keeping its best checkpoint. With several sources, ``monitor_source``'s val rows pick it."""
+    Lightning run then, keeping its best checkpoint (``plan``: the time budget's, which a cached-trunk run re-fits
+    its epochs with once its first pass is done). With several sources, ``monitor_source``'s val rows pick it."""
     from fashiontag.train._sources import selection_split
 
     split = selection_split(data.labels, config.trainer.monitor_source)
     if not net.parts():  # one network; a cascade trains each of its parts
         rows = np.arange(len(data.labels))
         leaves, attrs = data.labels["leaf"].tolist(), data.attributes(rows)
-        extra = {"feature_memo": data.feature_memo, "max_seconds": max_seconds, "distill": distill}
+        extra = {"feature_memo": data.feature_memo, "max_seconds": max_seconds, "distill": distill, "plan": plan}
         return _train_one(net, data.images, leaves, attrs, split, config, run_dir, **extra)
     metrics: dict[str, Any] = {}
     for name, part in net.parts().items():
@@ -201,7 +203,7 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     distill = load_distillation(config, net)  # so does a bad teacher
     data = data if data is not None else load_train_data(config, taxonomy)
     config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started, distill)
-    metrics = train_network(net, data, config, out, max_seconds, distill)
+    metrics = train_network(net, data, config, out, max_seconds, distill, plan)
     if global_rank() != 0:  # rank 0 of the whole job writes the model, as Lightning writes the checkpoints
         return out / "model"
     if "source" in data.labels:  # several datasets: how each one fares (its own heads only)

@@ -31,7 +31,7 @@ class ModeJob:
     ``strategy_targets`` are ``[N, logit heads]`` (what the loss sees), ``head_targets`` ``[N, taxonomy heads]``
     (what validation scores); ``feature_memo`` reuses pooled features across probe runs, ``max_seconds`` stops a
     Lightning run then (best checkpoint kept), ``distill`` (a :class:`~fashiontag.train._distill.Distillation`)
-    adds a teacher's soft labels to the loss.
+    adds a teacher's soft labels to the loss, ``plan`` is the time budget's plan.
     """
 
     net: torch.nn.Module
@@ -45,6 +45,7 @@ class ModeJob:
     feature_memo: Any = None
     max_seconds: float | None = None
     distill: Any = None
+    plan: Any = None  # the time budget's Plan (train._budget): trunk mode re-fits its epochs after the first pass
 
 
 TrainMode = Callable[[ModeJob], dict[str, float]]
@@ -114,6 +115,15 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
         progress=trainer.progress_bar,
         distill=job.distill,
     )
+    left = None if job.max_seconds is None else job.max_seconds - (time.perf_counter() - started)
+    if left is not None and job.plan is not None:  # the first pass is paid: fit the epochs to what is left
+        from fashiontag.config import updated
+        from fashiontag.train._budget import epochs_after_first_pass
+
+        epochs = epochs_after_first_pass(job.plan, trainer.epochs, left, time.perf_counter() - started)
+        if epochs < trainer.epochs:
+            print(f"   plan: {job.plan.lines[-1]}", flush=True)
+            config = updated(config, epochs=epochs)
     frozen, tail = split_backbone(net.backbone, trainer.trunk_cut)
     steps = max(1, len(job.train_rows) // trainer.batch_size)
     counts = strategy_counts(job.strategy_targets[job.train_rows], net)
