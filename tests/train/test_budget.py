@@ -257,3 +257,38 @@ def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     MODES.get("trunk")()(job)  # 2,500 s left, 1,050 s per epoch with the margin: 2 of the 5 planned
     assert "2 of the 5 planned epoch(s) fit the" in capsys.readouterr().out and "2 of the 5" in plan.lines[-1]
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 2  # what a resume continues
+    assert plan.config.trainer.epochs == 2  # and what the sidecar records as trained
+
+
+def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxonomy, tmp_path) -> None:  # noqa: ANN001
+    """Resuming, the first pass comes from the cache and only the epochs after the checkpoint's remain: a re-fit
+    could ask for fewer epochs than the checkpoint has done, and would reshape a schedule already half run."""
+    import json
+    import time
+
+    import pandas as pd
+
+    from fashiontag.train import _budget
+    from fashiontag.train._data import TrainData
+    from fashiontag.train._fit import _plan
+    from fashiontag.train._resume import RECORD, run_settings
+
+    config = build_config(
+        TrainConfig, image_size=32, input_size=64, out=str(tmp_path), time_limit="1h", mode="trunk",
+        trunk_cut=-3, trunk_views=1,
+    )  # fmt: skip
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(config), "epochs": 4}))
+    net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+    labels = pd.DataFrame(
+        {
+            "item_id": [str(i) for i in range(40)],
+            "leaf": [taxonomy.leaves[i % 4] for i in range(40)],
+            "colour": ["Red", "Blue"] * 20,
+            "split": ["train"] * 32 + ["val"] * 8,
+        }
+    )
+    planned, _, plan, _ = _plan(config, net, taxonomy, TrainData(_images(40), labels, taxonomy), time.perf_counter())
+    assert planned.trainer.epochs == 4 and plan.recipe.max_epochs == 4  # the recorded recipe
+    assert _budget.epochs_after_first_pass(plan, 4, seconds_left=1e-3, first_pass_seconds=0.5) == 4

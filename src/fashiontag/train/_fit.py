@@ -139,6 +139,8 @@ def _plan(
         candidates=candidates,
         teacher=distill.teacher if distill is not None else None,
     )
+    if recorded:  # its cosine schedule was sized to the recorded epochs: a resume never re-fits them
+        plan.epoch_seconds = None
     for line in plan.lines:
         print(f"   plan: {line}", flush=True)
     if plan.config.model.input_size != config.model.input_size:
@@ -204,6 +206,7 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     data = data if data is not None else load_train_data(config, taxonomy)
     config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started, distill)
     metrics = train_network(net, data, config, out, max_seconds, distill, plan)
+    config = plan.config if plan is not None else config  # as trained: a cached-trunk run may re-fit its epochs
     if global_rank() != 0:  # rank 0 of the whole job writes the model, as Lightning writes the checkpoints
         return out / "model"
     if "source" in data.labels:  # several datasets: how each one fares (its own heads only)

@@ -123,7 +123,7 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
         epochs = epochs_after_first_pass(job.plan, trainer.epochs, left, time.perf_counter() - started)
         if epochs < trainer.epochs:
             print(f"   plan: {job.plan.lines[-1]}", flush=True)
-            config = updated(config, epochs=epochs)
+            config = job.plan.config = updated(config, epochs=epochs)  # the plan records what was trained
     frozen, tail = split_backbone(net.backbone, trainer.trunk_cut)
     steps = max(1, len(job.train_rows) // trainer.batch_size)
     counts = strategy_counts(job.strategy_targets[job.train_rows], net)

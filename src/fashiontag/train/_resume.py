@@ -6,8 +6,9 @@ save its network as the new model. So the settings that define the run are writt
 resume with different ones stops with the differing keys and the fix. Settings that only say how long or how
 visibly to train (``epochs``, ``time_limit``, ``progress_bar``, threads) may change on resume, but never to fewer
 epochs than the checkpoint's (that stops with the count to ask for). With a time limit the planner sets the
-epochs, and an interrupted run keeps its planned recipe and epochs (see :func:`recorded_recipe`): its cosine
-schedule was sized to them.
+epochs (a cached-trunk run may lower them once its first pass is done: ``run.json`` records those), and an
+interrupted run keeps its recorded recipe and epochs (see :func:`recorded_recipe`) and never re-fits them: its
+cosine schedule was sized to them.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:
     trainer = settings.get("trainer", {})
     if trainer.get("mode") not in ("trunk", "full"):
         return None
-    epochs = record.get("epochs")  # the planned epochs (records before they were kept: whatever fits, up to max)
+    epochs = record.get("epochs")  # the planned (or re-fitted) epochs; older records: whatever fits, up to max
     return Recipe(
         trainer["mode"],
         settings.get("model", {}).get("input_size"),
