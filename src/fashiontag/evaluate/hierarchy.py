@@ -183,9 +183,9 @@ def fit_thresholds(
     for level in tax.levels:
         rows = parent_ok & (decoded.index[level] >= 0)
         correct = level_correct(decoded, targets, level)
-        fits[level] = ltt_threshold(decoded.confidence[level][rows], correct[rows], goals[level], delta)
-        if parent is not None and fits[parent].refused:  # path acceptance: nothing below reaches this level
-            fits[level] = replace(fits[level], reason=f"its parent level {parent} is not auto-labelled", suggested=None)
+        orphan = parent is not None and fits[parent].refused  # path acceptance: nothing below reaches this level
+        fit = ltt_threshold(decoded.confidence[level][rows], correct[rows], goals[level], delta, suggest=not orphan)
+        fits[level] = replace(fit, reason=f"its parent level {parent} is not auto-labelled") if orphan else fit
         parent_ok, parent = rows & (decoded.confidence[level] >= fits[level].threshold), level
     for attribute in tax.attributes:
         p, t = np.asarray(probs[attribute], dtype=np.float64), np.asarray(targets[attribute])

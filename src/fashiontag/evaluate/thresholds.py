@@ -132,30 +132,35 @@ def ltt_threshold(
         raise ValueError(f"target={target}, delta={delta}: both must lie strictly between 0 and 1")
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=bool)
-    options = {"grid": grid, "select_fraction": select_fraction, "seed": seed}
     n, needed = len(confidence), minimum_rows(target, delta, select_fraction)
-    if n < needed:
-        reason = (
-            f"calibration split too small: {n} photos reach this head; showing {100 * target:g}% accuracy "
-            f"with delta={delta:g} needs at least {needed} (all right)"
+
+    def refused(reason: str, p_value: float | None) -> ThresholdFit:  # with the lower target these photos show
+        if not suggest:
+            return ThresholdFit(NEVER, target, delta, n, 0, 0, p_value, reason)
+        fallback = reachable_fit(
+            confidence, correct, target, delta, grid=grid, select_fraction=select_fraction, seed=seed
         )
-        fallback = reachable_fit(confidence, correct, target, delta, **options) if suggest else None
-        reason += _suggestion(fallback, target) if suggest else ""
-        return ThresholdFit(NEVER, target, delta, n, 0, 0, None, reason, fallback and fallback.target)
+        suggested = fallback.target if fallback else None
+        return ThresholdFit(NEVER, target, delta, n, 0, 0, p_value, reason + _suggestion(fallback, target), suggested)
+
+    if n < needed:
+        return refused(
+            f"calibration split too small: {n} photos reach this head; showing {100 * target:g}% accuracy "
+            f"with delta={delta:g} needs at least {needed} (all right)",
+            None,
+        )
     order = np.random.default_rng(seed).permutation(n)
     select, test = order[: int(select_fraction * n)], order[int(select_fraction * n) :]
     start = int(np.argmin(binomial_p_values(confidence[select], correct[select], grid, target)[2]))
     accepted, mistakes, p_value = binomial_p_values(confidence[test], correct[test], grid, target)
     last = fixed_sequence_test(p_value, start, delta)
     if last is None:
-        reason = (
+        return refused(
             f"no threshold shows {100 * target:g}% accuracy with delta={delta:g} on {n} photos (best: "
             f"{accepted[start] - mistakes[start]} of {accepted[start]} right above {grid[start]:.6g}, among "
-            f"the {len(test)} of them that test the thresholds)"
+            f"the {len(test)} of them that test the thresholds)",
+            float(p_value[start]),
         )
-        fallback = reachable_fit(confidence, correct, target, delta, **options) if suggest else None
-        reason += _suggestion(fallback, target) if suggest else ""
-        return ThresholdFit(NEVER, target, delta, n, 0, 0, float(p_value[start]), reason, fallback and fallback.target)
     kept = int((confidence >= grid[last]).sum())
     wrong = int(((confidence >= grid[last]) & ~correct).sum())
     return ThresholdFit(float(grid[last]), target, delta, n, kept, wrong, float(p_value[last]))
