@@ -47,6 +47,16 @@ class ModeJob:
     distill: Any = None
     plan: Any = None  # the time budget's Plan (train._budget): trunk mode re-fits its epochs after the first pass
 
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, len(self.train_rows) // self.config.trainer.batch_size)
+
+    def class_counts(self) -> list:
+        """Per logit head, the train rows' class counts (what weighted losses and balancing are sized by)."""
+        from fashiontag.train._module import strategy_counts
+
+        return strategy_counts(self.strategy_targets[self.train_rows], self.net)
+
 
 TrainMode = Callable[[ModeJob], dict[str, float]]
 MODES: Registry[TrainMode] = Registry("training mode")
@@ -77,14 +87,12 @@ def _train_probe(job: ModeJob) -> dict[str, float]:
 
 def _train_full(job: ModeJob) -> dict[str, float]:
     from fashiontag.train._lightning import run_lightning
-    from fashiontag.train._module import ArrayDataModule, TaggerModule, strategy_counts
+    from fashiontag.train._module import ArrayDataModule, TaggerModule
 
     net, config = job.net, job.config
     if torch.cuda.is_available():
         net = net.to(memory_format=torch.channels_last)
-    steps = max(1, len(job.train_rows) // config.trainer.batch_size)
-    counts = strategy_counts(job.strategy_targets[job.train_rows], net)
-    module = TaggerModule(net, config, counts, steps, job.distill)
+    module = TaggerModule(net, config, job.class_counts(), job.steps_per_epoch, job.distill)
     datamodule = ArrayDataModule(job)
     return run_lightning(module, datamodule, config, job.run_dir, max_seconds=job.max_seconds)
 
@@ -94,7 +102,6 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
 
     from fashiontag.models import split_backbone
     from fashiontag.train._lightning import run_lightning
-    from fashiontag.train._module import strategy_counts
     from fashiontag.train._trunk import build_activations
     from fashiontag.train._trunk_module import ActivationDataModule, TrunkModule
 
@@ -115,22 +122,22 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
         progress=trainer.progress_bar,
         distill=job.distill,
     )
-    left = None if job.max_seconds is None else job.max_seconds - (time.perf_counter() - started)
-    if left is not None and job.plan is not None:  # the first pass is paid: fit the epochs to what is left
+
+    def left() -> float | None:
+        return None if job.max_seconds is None else job.max_seconds - (time.perf_counter() - started)
+
+    if job.max_seconds is not None and job.plan is not None:  # the first pass is paid: fit the epochs to what is left
         from fashiontag.config import updated
         from fashiontag.train._budget import epochs_after_first_pass
 
-        epochs = epochs_after_first_pass(job.plan, trainer.epochs, left, time.perf_counter() - started)
+        first_pass = time.perf_counter() - started
+        epochs = epochs_after_first_pass(job.plan, trainer.epochs, job.max_seconds - first_pass, first_pass)
         if epochs < trainer.epochs:
             print(f"   plan: {job.plan.lines[-1]}", flush=True)
             config = job.plan.config = updated(config, epochs=epochs)  # the plan records what was trained
     frozen, tail = split_backbone(net.backbone, trainer.trunk_cut)
-    steps = max(1, len(job.train_rows) // trainer.batch_size)
-    counts = strategy_counts(job.strategy_targets[job.train_rows], net)
-    module = TrunkModule(net, tail, frozen, config, counts, steps, job.distill)
-    datamodule = ActivationDataModule(store, job)
-    left = None if job.max_seconds is None else job.max_seconds - (time.perf_counter() - started)
-    return run_lightning(module, datamodule, config, job.run_dir, max_seconds=left)
+    module = TrunkModule(net, tail, frozen, config, job.class_counts(), job.steps_per_epoch, job.distill)
+    return run_lightning(module, ActivationDataModule(store, job), config, job.run_dir, max_seconds=left())
 
 
 for _name, _train in {"probe": _train_probe, "full": _train_full, "trunk": _train_trunk}.items():
