@@ -69,6 +69,7 @@ def test_evaluate_model_fits_and_saves_calibration(tiny_run, tiny_items, tmp_pat
     assert all(t == NEVER for t in sidecar["thresholds"].values())
     assert all("too small" in policy["heads"][h]["reason"] for h in ("group", "colour"))
     assert policy["heads"]["type"]["reason"] == "its parent level group is not auto-labelled"
+    assert policy["heads"]["type"]["blocked_by"] == "group" and policy["heads"]["group"]["blocked_by"] is None
     assert len(metrics["calibration"]["warnings"]) == 3 and "not auto-labelled" in caplog.text
     review = metrics["hierarchy"]["review"]
     assert review["needs_review"] == 1.0 and review["per_head"]["group"]["auto_labelled"] == 0.0

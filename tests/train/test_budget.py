@@ -242,6 +242,10 @@ def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     plan = _budget.Plan(build_config(TrainConfig), None, 0.0, 0.0, [], epoch_seconds=1000.0)
     assert _budget.epochs_after_first_pass(plan, 5, 10**6, 1.0) == 5 and plan.lines == []  # never more
     assert _budget.epochs_after_first_pass(plan, 5, 10.0, 1.0) == 1  # at least one: the Timer has the last word
+    # never only the frozen-tail head epochs: with head_epochs=1 the tail must train at least one epoch
+    assert _budget.epochs_after_first_pass(plan, 5, 10.0, 1.0, head_epochs=1) == 2
+    assert "fit 0 epoch(s); keeping 2 of the 5 planned" in plan.lines[-1]
+    assert _budget.epochs_after_first_pass(plan, 2, 10.0, 1.0, head_epochs=3) == 2  # nor more than planned
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
     config = build_config(
         TrainConfig, image_size=32, out=str(tmp_path), mode="trunk", trunk_cut=-3, trunk_views=1, epochs=5,

@@ -185,7 +185,9 @@ def fit_thresholds(
         correct = level_correct(decoded, targets, level)
         orphan = parent is not None and fits[parent].refused  # path acceptance: nothing below reaches this level
         fit = ltt_threshold(decoded.confidence[level][rows], correct[rows], goals[level], delta, suggest=not orphan)
-        fits[level] = replace(fit, reason=f"its parent level {parent} is not auto-labelled") if orphan else fit
+        if orphan:
+            fit = replace(fit, reason=f"its parent level {parent} is not auto-labelled", blocked_by=parent)
+        fits[level] = fit
         parent_ok, parent = rows & (decoded.confidence[level] >= fits[level].threshold), level
     for attribute in tax.attributes:
         p, t = np.asarray(probs[attribute], dtype=np.float64), np.asarray(targets[attribute])

@@ -201,24 +201,33 @@ def estimate(
     return teacher + epochs * (n_train / train + n_val / first)
 
 
-def epochs_after_first_pass(plan: Plan, planned: int, seconds_left: float, first_pass_seconds: float) -> int:
+def epochs_after_first_pass(
+    plan: Plan, planned: int, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0
+) -> int:
     """The epochs that still fit once a cached-trunk run's first pass is done, and the reason on ``plan.lines``.
 
     The first pass (trunk activations of every view) is estimated from two batches; on phone photos its augmented
     views ran 15-20% slower than estimated, and the Timer then cut the last epoch, leaving the cosine schedule
     unfinished. Its time is known before the schedule is built, so the epochs are re-fitted to what is left
-    (each with :data:`SAFETY_MARGIN`): the plan's, or fewer, at least one; never more (the choice of recipe
-    assumed the plan's).
+    (each with :data:`SAFETY_MARGIN`): the plan's, or fewer; never more (the choice of recipe assumed the plan's),
+    and never so few that only the ``head_epochs`` with a frozen tail remain (a run that trained only its heads
+    would not be the recipe chosen): then the Timer stops the schedule at the limit, as before the re-fit.
     """
     if not plan.epoch_seconds or planned <= 1:
         return planned
     fit = int(seconds_left // (plan.epoch_seconds * (1 + SAFETY_MARGIN)))
-    epochs = max(1, min(planned, fit))
-    if epochs < planned:
+    floor = min(planned, head_epochs + 1)
+    epochs = max(floor, min(planned, fit))
+    took = f"the first pass took {first_pass_seconds:.0f} s"
+    each = f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"
+    if fit < floor:
         plan.lines.append(
-            f"the first pass took {first_pass_seconds:.0f} s: {epochs} of the {planned} planned epoch(s) fit the "
-            f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"
+            f"{took}: the {each} fit {fit} epoch(s); keeping {epochs} of the {planned} planned"
+            + (f", so that the tail trains after head_epochs={head_epochs}" if head_epochs else "")
+            + " - the time limit may stop the last"
         )
+    elif epochs < planned:
+        plan.lines.append(f"{took}: {epochs} of the {planned} planned epoch(s) fit the {each}")
     return epochs
 
 

@@ -284,7 +284,7 @@ def _refusal(fit: dict[str, Any]) -> str:
             f"not auto-labelled at {100 * fit['target']:g}%; its val photos show {100 * fit['suggested']:g}% "
             "(command below)"
         )
-    if str(fit["reason"]).startswith("its parent level"):
+    if fit.get("blocked_by"):
         return f"not auto-labelled: {fit['reason']}"
     return f"not auto-labelled at {100 * fit['target']:g}% (too few or too uncertain val photos: see the warning)"
 
