@@ -33,6 +33,21 @@ def test_estimate_grows_with_epochs_and_views() -> None:
     assert estimate(two, (400, 300), 30000, 3000, 3) < estimate(four, (400, 300), 30000, 3000, 3)
 
 
+def test_one_slow_call_does_not_set_the_measured_rate() -> None:
+    """The planner's throughput is the median of its timed calls: one call slowed by a neighbour process (or by
+    onnxruntime's first call after the warm-up) would otherwise make a plan pick a weaker recipe."""
+    import time
+
+    from fashiontag.train._budget import _rate
+
+    pauses = iter([0.0, 0.5, 0.02, 0.02])  # warm-up, one slow call, two normal ones
+
+    def step() -> None:
+        time.sleep(next(pauses))
+
+    assert 64 / 0.02 / 1.5 < _rate(step, 64) <= 64 / 0.02  # the mean would be 64 / 0.18
+
+
 @pytest.fixture(scope="module")
 def taxonomy(tmp_path_factory: pytest.TempPathFactory) -> Taxonomy:
     from fashiontag.data.taxonomy import load_taxonomy

@@ -101,13 +101,21 @@ class Plan:
         }
 
 
-def _rate(step: Callable[[], Any], images: int, repeats: int = 2) -> float:
-    """Images per second of ``step`` (one warm-up call, then ``repeats`` timed calls)."""
-    step()
-    start = time.perf_counter()
-    for _ in range(repeats):
+def _rate(step: Callable[[], Any], images: int, repeats: int = 3, warmups: int = 1) -> float:
+    """Images per second of ``step``: the median of ``repeats`` timed calls after ``warmups`` untimed ones.
+
+    Not the mean: onnxruntime's first call after the warm-up ran 20-25% slower than every later one (FPI, 112 px:
+    520-550 img/s against 680-725), and one slow call on a shared machine (a plan once measured 164 img/s where
+    214-240 is usual) made the planner pick a weaker recipe; the median of three ignores one such call.
+    """
+    for _ in range(warmups):
         step()
-    return images * repeats / max(time.perf_counter() - start, 1e-9)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    return images / max(float(np.median(seconds)), 1e-9)
 
 
 def _sample(images: np.ndarray, batch: int) -> torch.Tensor:
@@ -206,7 +214,7 @@ def epochs_after_first_pass(
 ) -> int:
     """The epochs that still fit once a cached-trunk run's first pass is done, and the reason on ``plan.lines``.
 
-    The first pass (trunk activations of every view) is estimated from two batches; on phone photos its augmented
+    The first pass (trunk activations of every view) is estimated from a few batches; on phone photos its augmented
     views ran 15-20% slower than estimated, and the Timer then cut the last epoch, leaving the cosine schedule
     unfinished. Its time is known before the schedule is built, so the epochs are re-fitted to what is left
     (each with :data:`SAFETY_MARGIN`): the plan's, or fewer; never more (the choice of recipe assumed the plan's),
