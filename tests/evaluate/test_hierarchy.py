@@ -121,6 +121,15 @@ def test_fit_thresholds_reaches_target_on_new_rows():
     assert summary["needs_review"] == pytest.approx(1 - accepted[:, 1].mean())  # type is the last level
 
 
+def test_levels_below_a_refused_level_name_it_as_what_blocks_them():
+    """Three calibration rows refuse the top level on its own; both levels below are refused only because of it,
+    and each names that top level (refitting the middle one would free nothing)."""
+    fits = H.fit_thresholds(TAX, probs_for(ROWS), level_targets(TAX, LEAVES), target_accuracy=0.95, delta=0.1)
+    assert "too small" in fits["group"].reason and fits["group"].blocked_by is None
+    assert fits["gender"].blocked_by == "group" and fits["type"].blocked_by == "group"
+    assert fits["type"].reason == "its parent level gender is not auto-labelled" and fits["type"].suggested is None
+
+
 def test_fit_thresholds_targets_per_head_and_typos():
     rng = np.random.default_rng(2)
     probs, targets = calibrated_rows(rng, 20_000)

@@ -186,7 +186,8 @@ def fit_thresholds(
         orphan = parent is not None and fits[parent].refused  # path acceptance: nothing below reaches this level
         fit = ltt_threshold(decoded.confidence[level][rows], correct[rows], goals[level], delta, suggest=not orphan)
         if orphan:
-            fit = replace(fit, reason=f"its parent level {parent} is not auto-labelled", blocked_by=parent)
+            root = fits[parent].blocked_by or parent  # the level whose own fit refused: refitting it frees this one
+            fit = replace(fit, reason=f"its parent level {parent} is not auto-labelled", blocked_by=root)
         fits[level] = fit
         parent_ok, parent = rows & (decoded.confidence[level] >= fits[level].threshold), level
     for attribute in tax.attributes:

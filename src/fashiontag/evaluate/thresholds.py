@@ -70,7 +70,7 @@ class ThresholdFit:
     p_value: float | None
     reason: str | None = None
     suggested: float | None = None  # refused: the highest lower target these photos show (``reachable_fit``)
-    blocked_by: str | None = None  # refused only because this parent level is: nothing below it is accepted
+    blocked_by: str | None = None  # refused only because this level above it refused: nothing below is accepted
 
     @property
     def refused(self) -> bool:

@@ -28,7 +28,7 @@ from fashiontag.train._config import TrainConfig
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 #: seconds kept back for saving the model, the final validation and the learning-curve plot
 RESERVE_SECONDS = 20.0
-#: share of an estimate kept spare before adding an epoch beyond a recipe's minimum: the rates come from two
+#: share of an estimate kept spare before adding an epoch beyond a recipe's minimum: the rates come from a few
 #: batches, and what the estimate leaves out (epoch start-up, checkpoints) made a 5-minute shop plan estimated at
 #: 268 s of 270 run past the Timer by 4 s. Not applied to choosing the recipe: a demo whose measurements ran
 #: beside another job, with the margin, fell back from 112 px cut -4 to 128 px cut -3 and lost 0.2-2 pt per head.
@@ -223,7 +223,7 @@ def epochs_after_first_pass(
     """
     if not plan.epoch_seconds or planned <= 1:
         return planned
-    fit = int(seconds_left // (plan.epoch_seconds * (1 + SAFETY_MARGIN)))
+    fit = max(0, int(seconds_left // (plan.epoch_seconds * (1 + SAFETY_MARGIN))))
     floor = min(planned, head_epochs + 1)
     epochs = max(floor, min(planned, fit))
     took = f"the first pass took {first_pass_seconds:.0f} s"
@@ -231,7 +231,7 @@ def epochs_after_first_pass(
     if fit < floor:
         plan.lines.append(
             f"{took}: the {each} fit {fit} epoch(s); keeping {epochs} of the {planned} planned"
-            + (f", so that the tail trains after head_epochs={head_epochs}" if head_epochs else "")
+            + (f", so that the tail trains after head_epochs={head_epochs}" if 0 < head_epochs < planned else "")
             + " - the time limit may stop the last"
         )
     elif epochs < planned:
