@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from fashiontag.data.synthetic import manifest_cli_args
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _few_threads():
@@ -14,14 +16,7 @@ def tiny_args():
 
 def _tiny_args(manifest, taxonomy, out):
     return [
-        "--data",
-        str(manifest),
-        "--taxonomy",
-        str(taxonomy),
-        "--reader",
-        "manifest",
-        "--source",
-        "manifest",
+        *manifest_cli_args(manifest, taxonomy),
         "--out",
         str(out),
         "pretrained=false",

@@ -10,7 +10,7 @@ from fashiontag._io import sha256_file
 from fashiontag.artifact import ModelFileError
 from fashiontag.cli.main import app
 from fashiontag.config import ConfigError, build_config, updated
-from fashiontag.data.synthetic import make_synthetic_dataset
+from fashiontag.data.synthetic import make_synthetic_dataset, manifest_cli_args
 from fashiontag.data.taxonomy import load_taxonomy, parse_taxonomy
 from fashiontag.models import create_network, load_network
 from fashiontag.train import TrainConfig, adapt_network, build_net, fit
@@ -82,14 +82,7 @@ def target_data(tmp_path_factory):
 
 def _adapt_args(manifest, taxonomy, out, source):
     return [
-        "--data",
-        str(manifest),
-        "--taxonomy",
-        str(taxonomy),
-        "--reader",
-        "manifest",
-        "--source",
-        "manifest",
+        *manifest_cli_args(manifest, taxonomy),
         "--out",
         str(out),
         "--init-from",

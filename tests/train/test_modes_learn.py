@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import fashiontag
 from fashiontag.cli.main import app
-from fashiontag.data.synthetic import make_synthetic_dataset
+from fashiontag.data.synthetic import make_synthetic_dataset, manifest_cli_args
 from fashiontag.models._weights import packaged_weights_path
 
 pytestmark = pytest.mark.skipif(
@@ -45,14 +45,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _train(data: dict[str, Path], out: Path, extra: list[str]) -> Path:
     args = [
         "train",
-        "--data",
-        str(data["manifest"]),
-        "--taxonomy",
-        str(data["taxonomy"]),
-        "--reader",
-        "manifest",
-        "--source",
-        "manifest",
+        *manifest_cli_args(data["manifest"], data["taxonomy"]),
         "--backbone",
         "tf_efficientnet_lite0",
         "--out",

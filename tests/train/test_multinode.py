@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from fashiontag.config import build_config
+from fashiontag.data.synthetic import manifest_cli_args
 from fashiontag.models import load_network
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._distributed import (
@@ -135,14 +136,7 @@ def test_torchrun_two_nodes_killed_then_resumes(synthetic, tmp_path):
     out = tmp_path / "run"
     epochs = 12  # enough that the first last.ckpt lands well before the end, however fast the machine
     args = [
-        "--data",
-        str(manifest),
-        "--taxonomy",
-        str(taxonomy),
-        "--reader",
-        "manifest",
-        "--source",
-        "manifest",
+        *manifest_cli_args(manifest, taxonomy),
         "--out",
         str(out),
         "--backbone",

@@ -7,6 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from fashiontag.cli.main import app
+from fashiontag.data.synthetic import manifest_cli_args
 from fashiontag.models import list_backbones, list_strategies, load_network
 from fashiontag.train import _lightning, focal_loss, list_augments
 
@@ -206,14 +207,7 @@ def test_ddp_two_cpu_processes(synthetic, tmp_path):
 
 def _tiny_args_ddp(manifest, taxonomy, out):
     return [
-        "--data",
-        str(manifest),
-        "--taxonomy",
-        str(taxonomy),
-        "--reader",
-        "manifest",
-        "--source",
-        "manifest",
+        *manifest_cli_args(manifest, taxonomy),
         "--out",
         str(out),
         "--backbone",

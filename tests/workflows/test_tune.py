@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from fashiontag.artifact import read_sidecar
 from fashiontag.cli.main import app
 from fashiontag.config import build_config
+from fashiontag.data.synthetic import manifest_cli_args
 from fashiontag.train import TrainConfig, _probe
 from fashiontag.workflows.tune import score, tune
 
@@ -136,14 +137,7 @@ def test_cli_help_and_run(synthetic, tmp_path):
         app,
         [
             "tune",
-            "--data",
-            str(manifest),
-            "--taxonomy",
-            str(taxonomy),
-            "--reader",
-            "manifest",
-            "--source",
-            "manifest",
+            *manifest_cli_args(manifest, taxonomy),
             "--out",
             str(tmp_path / "run"),
             "--trials",

@@ -70,6 +70,12 @@ def make_synthetic_dataset(root: str | Path, per_leaf: int = 12, size: int = 32,
     return manifest, taxonomy
 
 
+def manifest_cli_args(manifest: str | Path, taxonomy: str | Path) -> list[str]:
+    """The CLI options that read :func:`make_synthetic_dataset`'s output (``train``, ``tune``, ``adapt`` ...), so
+    that every test spelling them out does not repeat the same eight words."""
+    return ["--data", str(manifest), "--taxonomy", str(taxonomy), "--reader", "manifest", "--source", "manifest"]
+
+
 def make_class_folders(
     root: str | Path, classes: dict[str, int], splits: dict[str, float] | None = None, size: int = 32, seed: int = 0
 ) -> Path:
