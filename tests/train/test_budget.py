@@ -254,8 +254,10 @@ def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     from fashiontag.train._fit import _targets
     from fashiontag.train._modes import MODES, ModeJob
 
-    plan = _budget.Plan(build_config(TrainConfig), None, 0.0, 0.0, [], epoch_seconds=1000.0)
-    assert _budget.epochs_after_first_pass(plan, 5, 10**6, 1.0) == 5 and plan.lines == []  # never more
+    plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 5100.0, 0.0, [], epoch_seconds=1000.0)
+    assert _budget.epochs_after_first_pass(plan, 5, 10**6, 1.0) == 5  # never more
+    said = "the first pass took 1 s (estimated 100 s): all 5 epochs fit the 1000000 s left (1000 s each)"
+    assert plan.lines == [said]  # said even when nothing changes
     assert _budget.epochs_after_first_pass(plan, 5, 10.0, 1.0) == 1  # at least one: the Timer has the last word
     # never only the frozen-tail head epochs: with head_epochs=1 the tail must train at least one epoch
     assert _budget.epochs_after_first_pass(plan, 5, 10.0, 1.0, head_epochs=1) == 2

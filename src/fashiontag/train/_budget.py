@@ -214,7 +214,8 @@ def epochs_after_first_pass(
 ) -> int:
     """The epochs that still fit once a cached-trunk run's first pass is done, and the reason on ``plan.lines``.
 
-    The first pass (trunk activations of every view) is estimated from a few batches; on phone photos its augmented
+    Always adds a line (the first pass's time against its estimate). The first pass (trunk activations of every
+    view) is estimated from a few batches; on phone photos its augmented
     views ran 15-20% slower than estimated, and the Timer then cut the last epoch, leaving the cosine schedule
     unfinished. Its time is known before the schedule is built, so the epochs are re-fitted to what is left
     (each with :data:`SAFETY_MARGIN`): the plan's, or fewer; never more (the choice of recipe assumed the plan's),
@@ -226,7 +227,8 @@ def epochs_after_first_pass(
     fit = max(0, int(seconds_left // (plan.epoch_seconds * (1 + SAFETY_MARGIN))))
     floor = min(planned, head_epochs + 1)
     epochs = max(floor, min(planned, fit))
-    took = f"the first pass took {first_pass_seconds:.0f} s"
+    estimated = max(0.0, plan.estimate_seconds - plan.config.trainer.epochs * plan.epoch_seconds)  # its first pass
+    took = f"the first pass took {first_pass_seconds:.0f} s (estimated {estimated:.0f} s)"
     each = f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"
     if fit < floor:
         plan.lines.append(
@@ -234,8 +236,9 @@ def epochs_after_first_pass(
             + (f", so that the tail trains after head_epochs={head_epochs}" if 0 < head_epochs < planned else "")
             + " - the time limit may stop the last"
         )
-    elif epochs < planned:
-        plan.lines.append(f"{took}: {epochs} of the {planned} planned epoch(s) fit the {each}")
+    else:  # said even when nothing changes: how far the estimate was off is what a user tunes a budget by
+        fits = f"{epochs} of the {planned} planned epoch(s) fit" if epochs < planned else f"all {planned} epochs fit"
+        plan.lines.append(f"{took}: {fits} the {each}")
     return epochs
 
 
