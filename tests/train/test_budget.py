@@ -255,15 +255,16 @@ def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     from fashiontag.train._modes import MODES, ModeJob
 
     plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 5100.0, 0.0, [], epoch_seconds=1000.0)
-    assert _budget.epochs_after_first_pass(plan, 5, 10**6, 1.0) == 5  # never more
+    assert _budget.epochs_after_first_pass(plan, 10**6, 1.0) == 5  # never more
     said = "the first pass took 1 s (estimated 100 s): all 5 epochs fit the 1000000 s left (1000 s each)"
     assert plan.lines == [said]  # said even when nothing changes
-    assert _budget.epochs_after_first_pass(plan, 5, 10.0, 1.0) == 1  # at least one: the Timer has the last word
+    assert _budget.epochs_after_first_pass(plan, 10.0, 1.0) == 1  # at least one: the Timer has the last word
     # never only the frozen-tail head epochs: with head_epochs=1 the tail must train at least one epoch
-    assert _budget.epochs_after_first_pass(plan, 5, 10.0, 1.0, head_epochs=1) == 2
+    assert _budget.epochs_after_first_pass(plan, 10.0, 1.0, head_epochs=1) == 2
     assert "fit 0 epoch(s); keeping 2 of the 5 planned" in plan.lines[-1]
-    assert _budget.epochs_after_first_pass(plan, 2, 10.0, 1.0, head_epochs=3) == 2  # nor more than planned
-    assert "keeping 2 of the 2 planned - the time limit" in plan.lines[-1]  # no tail to promise: it never unfreezes
+    two = dataclasses.replace(plan, config=build_config(TrainConfig, epochs=2), estimate_seconds=2100.0)
+    assert _budget.epochs_after_first_pass(two, 10.0, 1.0, head_epochs=3) == 2  # nor more than planned
+    assert "keeping 2 of the 2 planned - the time limit" in two.lines[-1]  # no tail to promise: it never unfreezes
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
     config = build_config(
         TrainConfig, image_size=32, out=str(tmp_path), mode="trunk", trunk_cut=-3, trunk_views=1, epochs=5,
@@ -313,4 +314,4 @@ def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxo
     )
     planned, _, plan, _ = _plan(config, net, taxonomy, TrainData(_images(40), labels, taxonomy), time.perf_counter())
     assert planned.trainer.epochs == 4 and plan.recipe.max_epochs == 4  # the recorded recipe
-    assert _budget.epochs_after_first_pass(plan, 4, seconds_left=1e-3, first_pass_seconds=0.5) == 4
+    assert _budget.epochs_after_first_pass(plan, seconds_left=1e-3, first_pass_seconds=0.5) == 4

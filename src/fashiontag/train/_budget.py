@@ -209,25 +209,24 @@ def estimate(
     return teacher + epochs * (n_train / train + n_val / first)
 
 
-def epochs_after_first_pass(
-    plan: Plan, planned: int, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0
-) -> int:
+def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0) -> int:
     """The epochs that still fit once a cached-trunk run's first pass is done, and the reason on ``plan.lines``.
 
     Always adds a line (the first pass's time against its estimate). The first pass (trunk activations of every
-    view) is estimated from a few batches; on phone photos its augmented
-    views ran 15-20% slower than estimated, and the Timer then cut the last epoch, leaving the cosine schedule
-    unfinished. Its time is known before the schedule is built, so the epochs are re-fitted to what is left
-    (each with :data:`SAFETY_MARGIN`): the plan's, or fewer; never more (the choice of recipe assumed the plan's),
-    and never so few that only the ``head_epochs`` with a frozen tail remain (a run that trained only its heads
-    would not be the recipe chosen): then the Timer stops the schedule at the limit, as before the re-fit.
+    view) is estimated from a few batches; on phone photos its augmented views ran 15-20% slower than estimated,
+    and the Timer then cut the last epoch, leaving the cosine schedule unfinished. Its time is known before the
+    schedule is built, so the plan's epochs are re-fitted to what is left (each with :data:`SAFETY_MARGIN`): the
+    plan's, or fewer; never more (the choice of recipe assumed the plan's), and never so few that only the
+    ``head_epochs`` with a frozen tail remain (a run that trained only its heads would not be the recipe chosen):
+    then the Timer stops the schedule at the limit, as before the re-fit.
     """
+    planned = plan.config.trainer.epochs
     if not plan.epoch_seconds or planned <= 1:
         return planned
     fit = max(0, int(seconds_left // (plan.epoch_seconds * (1 + SAFETY_MARGIN))))
     floor = min(planned, head_epochs + 1)
     epochs = max(floor, min(planned, fit))
-    estimated = max(0.0, plan.estimate_seconds - plan.config.trainer.epochs * plan.epoch_seconds)  # its first pass
+    estimated = max(0.0, plan.estimate_seconds - planned * plan.epoch_seconds)  # what the plan gave its first pass
     took = f"the first pass took {first_pass_seconds:.0f} s (estimated {estimated:.0f} s)"
     each = f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"
     if fit < floor:

@@ -131,9 +131,7 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
         from fashiontag.train._budget import epochs_after_first_pass
 
         first_pass, said = time.perf_counter() - started, len(job.plan.lines)
-        epochs = epochs_after_first_pass(
-            job.plan, trainer.epochs, job.max_seconds - first_pass, first_pass, trainer.head_epochs
-        )
+        epochs = epochs_after_first_pass(job.plan, job.max_seconds - first_pass, first_pass, trainer.head_epochs)
         for line in job.plan.lines[said:]:
             print(f"   plan: {line}", flush=True)
         if epochs < trainer.epochs:
