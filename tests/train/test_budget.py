@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -251,8 +252,7 @@ def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     import json
 
     from fashiontag.train import _budget
-    from fashiontag.train._fit import _targets
-    from fashiontag.train._modes import MODES, ModeJob
+    from fashiontag.train._modes import MODES
 
     plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 5100.0, 0.0, [], epoch_seconds=1000.0)
     assert _budget.epochs_after_first_pass(plan, 10**6, 1.0) == 5  # never more
@@ -265,22 +265,73 @@ def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     two = dataclasses.replace(plan, config=build_config(TrainConfig, epochs=2), estimate_seconds=2100.0)
     assert _budget.epochs_after_first_pass(two, 10.0, 1.0, head_epochs=3) == 2  # nor more than planned
     assert "keeping 2 of the 2 planned - the time limit" in two.lines[-1]  # no tail to promise: it never unfreezes
+    MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 2500.0))  # 1,050 s per epoch with the margin
+    assert "2 of the 5 planned epoch(s) fit the" in capsys.readouterr().out and "2 of the 5" in plan.lines[-1]
+    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 2  # what a resume continues
+    assert plan.config.trainer.epochs == 2  # and what the sidecar records as trained
+
+
+def _trunk_job(taxonomy: Taxonomy, out, plan, max_seconds: float):  # noqa: ANN001, ANN202
+    """A 5-epoch cached-trunk job on 32 + 8 random 32 px images under ``plan`` with ``max_seconds`` left."""
+    from fashiontag.train._fit import _targets
+    from fashiontag.train._modes import ModeJob
+
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
     config = build_config(
-        TrainConfig, image_size=32, out=str(tmp_path), mode="trunk", trunk_cut=-3, trunk_views=1, epochs=5,
+        TrainConfig, image_size=32, out=str(out), mode="trunk", trunk_cut=-3, trunk_views=1, epochs=5,
         batch_size=16, head_epochs=0, progress_bar=False, time_limit="1h",
     )  # fmt: skip
     leaves = [taxonomy.leaves[i % 4] for i in range(40)]
     strategy_t, heads_t = _targets(net, leaves, {"colour": ["Red", "Blue"] * 20})
     rows = np.arange(40)
-    job = ModeJob(
-        net, _images(40), strategy_t, heads_t, rows[:32], rows[32:], config, tmp_path,
-        max_seconds=2500.0, plan=plan,
-    )  # fmt: skip
-    MODES.get("trunk")()(job)  # 2,500 s left, 1,050 s per epoch with the margin: 2 of the 5 planned
-    assert "2 of the 5 planned epoch(s) fit the" in capsys.readouterr().out and "2 of the 5" in plan.lines[-1]
-    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 2  # what a resume continues
-    assert plan.config.trainer.epochs == 2  # and what the sidecar records as trained
+    return ModeJob(
+        net, _images(40), strategy_t, heads_t, rows[:32], rows[32:], config, out, max_seconds=max_seconds, plan=plan
+    )
+
+
+def test_epochs_that_fit_keep_what_is_done_and_the_tail() -> None:
+    from fashiontag.train._budget import epochs_that_fit
+
+    assert epochs_that_fit(7, 2, 20.0, 1000.0) == (7, 47)  # never more than planned
+    assert epochs_that_fit(7, 2, 20.0, 65.0) == (5, 3)  # 3 more at 21 s each
+    assert epochs_that_fit(7, 2, 20.0, 5.0) == (2, 0)  # nothing more: stop after this one
+    assert epochs_that_fit(7, 1, 20.0, 5.0, head_epochs=1) == (2, 0)  # but the tail trains once
+
+
+def test_slow_epochs_end_the_schedule_sooner_instead_of_the_timer_cutting_one(
+    taxonomy: Taxonomy,
+    tmp_path,
+    capsys: pytest.CaptureFixture,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Epochs that run slower than planned (shared cores) end the run sooner, cosine schedule finished, and the
+    record says so; the Timer would instead cut an epoch mid-way at a learning rate still far from its end."""
+    import json
+
+    from lightning.pytorch.callbacks import Callback
+
+    from fashiontag.train import _budget, _epoch_refit, _lightning
+    from fashiontag.train._modes import MODES
+
+    clock, lrs = [0.0], []
+
+    class SlowEpochs(Callback):  # each epoch takes 100 s on the refit's clock; the last batch's learning rate
+        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
+            group = trainer.optimizers[0].param_groups[0]
+            lrs.append(group["lr"] / group["base_lr"])
+
+        def on_train_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
+            clock[0] += 100.0
+
+    monkeypatch.setattr(_epoch_refit, "_clock", lambda: clock[0])
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [SlowEpochs()])
+    plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0)
+    MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 350.0))  # the first pass: all 5 fit at 50 s each
+    said = r"epoch 1 took 100 s \(estimated 50 s\): the 2(49|50) s left fit 2 more, so training ends with epoch 3 "
+    assert any(re.match(said, line) for line in plan.lines), plan.lines  # 350 s less the first pass's fraction of one
+    assert re.search(f"plan: {said}", capsys.readouterr().out)
+    assert len(lrs) == 3 * 2 and lrs[-1] < 0.1  # 3 epochs of 2 batches, the schedule at its end (not 0.35)
+    assert plan.config.trainer.epochs == 3 and json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
 
 
 def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxonomy, tmp_path) -> None:  # noqa: ANN001

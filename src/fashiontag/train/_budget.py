@@ -5,8 +5,9 @@ the throughput of its expensive parts is measured on a few real batches (trunk e
 step), the run's time is estimated from the item counts, and the first candidate that fits with at least
 its minimum epochs wins, with as many epochs as the budget allows. What was measured and why the recipe was
 chosen are printed and recorded in the model's sidecar. A cached-trunk run re-fits its epochs to the time
-left once its first pass is done (:func:`epochs_after_first_pass`). Lightning's Timer stops training at the
-limit in any case, keeping the best checkpoint.
+left once its first pass is done (:func:`epochs_after_first_pass`), and every planned run as each epoch ends
+(:class:`~fashiontag.train._epoch_refit.EpochRefit`). Lightning's Timer stops training at the limit in any case,
+keeping the best checkpoint.
 """
 
 from __future__ import annotations
@@ -209,23 +210,33 @@ def estimate(
     return teacher + epochs * (n_train / train + n_val / first)
 
 
+def epochs_that_fit(
+    planned: int, done: int, epoch_seconds: float, seconds_left: float, head_epochs: int = 0
+) -> tuple[int, int]:
+    """(epochs to train in all, epochs beyond ``done`` that ``seconds_left`` holds at ``epoch_seconds`` each with
+    :data:`SAFETY_MARGIN`). Never more than ``planned`` nor fewer than ``done``, and never so few that only the
+    ``head_epochs`` with a frozen tail are trained (a run that trained only its heads would not be the recipe
+    chosen): then the Timer stops the schedule at the limit."""
+    fit = max(0, int(seconds_left // (epoch_seconds * (1 + SAFETY_MARGIN))))
+    floor = min(planned, max(done, head_epochs + 1))
+    return max(floor, min(planned, done + fit)), fit
+
+
 def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0) -> int:
     """The epochs that still fit once a cached-trunk run's first pass is done, and the reason on ``plan.lines``.
 
     Always adds a line (the first pass's time against its estimate). The first pass (trunk activations of every
     view) is estimated from a few batches; on phone photos its augmented views ran 15-20% slower than estimated,
     and the Timer then cut the last epoch, leaving the cosine schedule unfinished. Its time is known before the
-    schedule is built, so the plan's epochs are re-fitted to what is left (each with :data:`SAFETY_MARGIN`): the
-    plan's, or fewer; never more (the choice of recipe assumed the plan's), and never so few that only the
-    ``head_epochs`` with a frozen tail remain (a run that trained only its heads would not be the recipe chosen):
-    then the Timer stops the schedule at the limit, as before the re-fit.
+    schedule is built, so the plan's epochs are re-fitted to what is left by :func:`epochs_that_fit`: the plan's,
+    or fewer; never more (the choice of recipe assumed the plan's). Later epochs are re-fitted by
+    :class:`~fashiontag.train._epoch_refit.EpochRefit` as each ends.
     """
     planned = plan.config.trainer.epochs
     if not plan.epoch_seconds or planned <= 1:
         return planned
-    fit = max(0, int(seconds_left // (plan.epoch_seconds * (1 + SAFETY_MARGIN))))
+    epochs, fit = epochs_that_fit(planned, 0, plan.epoch_seconds, seconds_left, head_epochs)
     floor = min(planned, head_epochs + 1)
-    epochs = max(floor, min(planned, fit))
     estimated = max(0.0, plan.estimate_seconds - planned * plan.epoch_seconds)  # what the plan gave its first pass
     took = f"the first pass took {first_pass_seconds:.0f} s (estimated {estimated:.0f} s)"
     each = f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"

@@ -131,12 +131,13 @@ def run_lightning(
     datamodule: Any,
     config: TrainConfig,
     run_dir: Path,
-    extra_callbacks: list[Any] | None = None,
     max_seconds: float | None = None,
+    plan: Any = None,
 ) -> dict[str, float]:
     """Fit ``module`` on ``datamodule`` with Lightning; resumes from ``<run_dir>/checkpoints/last.ckpt``;
     leaves the best weights in the module's network. ``max_seconds`` stops training then (Lightning's Timer),
-    keeping the best checkpoint so far."""
+    keeping the best checkpoint so far; with the time budget's ``plan`` (a fresh run's: one with an epoch
+    estimate) the epochs are re-fitted as each ends (:class:`~fashiontag.train._epoch_refit.EpochRefit`)."""
     import datetime
 
     import lightning as L
@@ -144,7 +145,12 @@ def run_lightning(
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     loggers = [CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="tb", version=0)]
-    callbacks = _callbacks(config, run_dir, list(extra_callbacks or _EXTRA_CALLBACKS))
+    extra = list(_EXTRA_CALLBACKS)
+    if max_seconds and plan is not None and plan.epoch_seconds:
+        from fashiontag.train._epoch_refit import EpochRefit
+
+        extra.append(EpochRefit(plan, max(1.0, max_seconds), run_dir, config.trainer.head_epochs))
+    callbacks = _callbacks(config, run_dir, extra)
     limits = {
         key: value
         for key in ("limit_train_batches", "limit_val_batches")  # 1.0 is Lightning's default:

@@ -94,7 +94,7 @@ def _train_full(job: ModeJob) -> dict[str, float]:
         net = net.to(memory_format=torch.channels_last)
     module = TaggerModule(net, config, job.class_counts(), job.steps_per_epoch, job.distill)
     datamodule = ArrayDataModule(job)
-    return run_lightning(module, datamodule, config, job.run_dir, max_seconds=job.max_seconds)
+    return run_lightning(module, datamodule, config, job.run_dir, max_seconds=job.max_seconds, plan=job.plan)
 
 
 def _train_trunk(job: ModeJob) -> dict[str, float]:
@@ -138,7 +138,8 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
             config = job.plan.config = updated(config, epochs=epochs)  # the plan records what was trained
     frozen, tail = split_backbone(net.backbone, trainer.trunk_cut)
     module = TrunkModule(net, tail, frozen, config, job.class_counts(), job.steps_per_epoch, job.distill)
-    return run_lightning(module, ActivationDataModule(store, job), config, job.run_dir, max_seconds=left())
+    datamodule = ActivationDataModule(store, job)
+    return run_lightning(module, datamodule, config, job.run_dir, max_seconds=left(), plan=job.plan)
 
 
 for _name, _train in {"probe": _train_probe, "full": _train_full, "trunk": _train_trunk}.items():

@@ -6,7 +6,7 @@ save its network as the new model. So the settings that define the run are writt
 resume with different ones stops with the differing keys and the fix. Settings that only say how long or how
 visibly to train (``epochs``, ``time_limit``, ``progress_bar``, threads) may change on resume, but never to fewer
 epochs than the checkpoint's (that stops with the count to ask for). With a time limit the planner sets the
-epochs (a cached-trunk run may lower them once its first pass is done: ``run.json`` records those), and an
+epochs (a run may lower them after its first pass or an epoch: ``run.json`` records those), and an
 interrupted run keeps its recorded recipe and epochs (see :func:`recorded_recipe`) and never re-fits them: its
 cosine schedule was sized to them.
 """
@@ -117,3 +117,10 @@ def recorded_recipe(run_dir: Path, max_epochs: int) -> Recipe | None:
         trunk_cut=trainer.get("trunk_cut", -3),
         trunk_views=trainer.get("trunk_views", 2),
     )
+
+
+def record_epochs(run_dir: Path, epochs: int) -> None:
+    """Set the epochs ``run.json`` records (a time-limited run that re-fitted them mid-run): what a resume asks for."""
+    record = run_dir / RECORD
+    if record.exists():
+        write_json(record, {**json.loads(record.read_text(encoding="utf-8")), "epochs": epochs})
