@@ -211,13 +211,18 @@ def estimate(
 
 
 def epochs_that_fit(
-    planned: int, done: int, epoch_seconds: float, seconds_left: float, head_epochs: int = 0
+    planned: int,
+    done: int,
+    epoch_seconds: float,
+    seconds_left: float,
+    head_epochs: int = 0,
+    margin: float = SAFETY_MARGIN,
 ) -> tuple[int, int]:
     """(epochs to train in all, epochs beyond ``done`` that ``seconds_left`` holds at ``epoch_seconds`` each with
-    :data:`SAFETY_MARGIN`). Never more than ``planned`` nor fewer than ``done``, and never so few that only the
+    ``margin`` spare). Never more than ``planned`` nor fewer than ``done``, and never so few that only the
     ``head_epochs`` with a frozen tail are trained (a run that trained only its heads would not be the recipe
     chosen): then the Timer stops the schedule at the limit."""
-    fit = max(0, int(seconds_left // (epoch_seconds * (1 + SAFETY_MARGIN))))
+    fit = max(0, int(seconds_left // (epoch_seconds * (1 + margin))))
     floor = min(planned, max(done, head_epochs + 1))
     return max(floor, min(planned, done + fit)), fit
 
