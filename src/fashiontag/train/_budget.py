@@ -5,7 +5,7 @@ the throughput of its expensive parts is measured on a few real batches (trunk e
 step), the run's time is estimated from the item counts, and the first candidate that fits with at least
 its minimum epochs wins, with as many epochs as the budget allows. What was measured and why the recipe was
 chosen are printed and recorded in the model's sidecar. A cached-trunk run re-fits its epochs to the time
-left once its first pass is done (:func:`epochs_after_first_pass`), and every planned run as each epoch ends
+left once its first pass is done (:func:`epochs_after_first_pass`) and again as each epoch ends
 (:class:`~fashiontag.train._epoch_refit.EpochRefit`). Lightning's Timer stops training at the limit in any case,
 keeping the best checkpoint.
 """
@@ -241,11 +241,10 @@ def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds:
     if not plan.epoch_seconds or planned <= 1:
         return planned
     epochs, fit = epochs_that_fit(planned, 0, plan.epoch_seconds, seconds_left, head_epochs)
-    floor = min(planned, head_epochs + 1)
     estimated = max(0.0, plan.estimate_seconds - planned * plan.epoch_seconds)  # what the plan gave its first pass
     took = f"the first pass took {first_pass_seconds:.0f} s (estimated {estimated:.0f} s)"
     each = f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"
-    if fit < floor:
+    if epochs > fit:  # kept so that the tail trains after head_epochs
         plan.lines.append(
             f"{took}: the {each} fit {fit} epoch(s); keeping {epochs} of the {planned} planned"
             + (f", so that the tail trains after head_epochs={head_epochs}" if 0 < head_epochs < planned else "")

@@ -93,7 +93,8 @@ def train_network(
 ) -> dict[str, Any]:
     """Train ``net`` (TaggerNet or CascadeNet) on ``data``; returns validation metrics. ``max_seconds`` stops a
     Lightning run then, keeping its best checkpoint (``plan``: the time budget's, which a cached-trunk run re-fits
-    its epochs with once its first pass is done). With several sources, ``monitor_source``'s val rows pick it."""
+    its epochs with after its first pass and each epoch). With several sources, ``monitor_source``'s val rows
+    pick it."""
     from fashiontag.train._sources import selection_split
 
     split = selection_split(data.labels, config.trainer.monitor_source)

@@ -136,8 +136,8 @@ def run_lightning(
 ) -> dict[str, float]:
     """Fit ``module`` on ``datamodule`` with Lightning; resumes from ``<run_dir>/checkpoints/last.ckpt``;
     leaves the best weights in the module's network. ``max_seconds`` stops training then (Lightning's Timer),
-    keeping the best checkpoint so far; with the time budget's ``plan`` (a fresh run's: one with an epoch
-    estimate) the epochs are re-fitted as each ends (:class:`~fashiontag.train._epoch_refit.EpochRefit`)."""
+    keeping the best checkpoint so far; with the time budget's ``plan`` (a fresh cached-trunk run's: one with an
+    epoch estimate) the epochs are re-fitted as each ends (:class:`~fashiontag.train._epoch_refit.EpochRefit`)."""
     import datetime
 
     import lightning as L

@@ -45,7 +45,7 @@ class ModeJob:
     feature_memo: Any = None
     max_seconds: float | None = None
     distill: Any = None
-    plan: Any = None  # the time budget's Plan (train._budget): trunk mode re-fits its epochs after the first pass
+    plan: Any = None  # the time budget's Plan (train._budget): trunk mode re-fits its epochs as it goes
 
     @property
     def steps_per_epoch(self) -> int:
@@ -94,7 +94,7 @@ def _train_full(job: ModeJob) -> dict[str, float]:
         net = net.to(memory_format=torch.channels_last)
     module = TaggerModule(net, config, job.class_counts(), job.steps_per_epoch, job.distill)
     datamodule = ArrayDataModule(job)
-    return run_lightning(module, datamodule, config, job.run_dir, max_seconds=job.max_seconds, plan=job.plan)
+    return run_lightning(module, datamodule, config, job.run_dir, max_seconds=job.max_seconds)
 
 
 def _train_trunk(job: ModeJob) -> dict[str, float]:
