@@ -110,3 +110,15 @@ def test_int8_agrees_with_fp32_on_a_trained_model(data: dict[str, Path], tmp_pat
             [a["labels"][head]["label"] == b["labels"][head]["label"] for a, b in zip(fp32, int8, strict=True)]
         )
         assert agree >= 0.95, (head, agree)
+
+
+@pytest.mark.slow
+def test_a_head_weighted_zero_learns_nothing_and_a_typo_is_refused(data: dict[str, Path], tmp_path: Path) -> None:
+    """``loss_weights`` reaches the loss: a head weighted 0 stays at chance while the others learn as before, and a
+    name that is no logit head stops the run before any data is read."""
+    model = _train(data, tmp_path / "probe", [*MODES["probe"], "loss_weights.colour=0"])
+    accuracy, _ = _fresh_accuracy(model, data["fresh"])
+    assert min(accuracy["group"], accuracy["type"]) >= 0.9 and accuracy["colour"] < 0.7, accuracy
+    args = ["train", *manifest_cli_args(data["manifest"], data["taxonomy"]), "--out", str(tmp_path / "typo")]
+    result = CliRunner().invoke(app, [*args, "--probe", "loss_weights.color=2"])
+    assert result.exit_code != 0 and "loss_weights head 'color'" in result.output and "colour" in result.output

@@ -6,13 +6,16 @@ import typer
 
 from fashiontag.cli._options import THREADS, begin_command
 
-DEMO_HELP = """Inspect, split, train (probe mode), evaluate, export and report on an FPI folder.
+DEMO_HELP = """Inspect, split, train (the best recipe that fits time_limit=10m on this machine), evaluate,
+export and report on an FPI folder.
 
 Example:
 
   fashiontag demo --data ../shared/data/fpi_small --out runs/demo
 
   fashiontag demo --data ../shared/data/fpi_small --out runs/demo max_items=5000
+
+  fashiontag demo --data ../shared/data/fpi_small --out runs/pinned time_limit=null mode=trunk epochs=3
 """
 
 

@@ -65,6 +65,8 @@ class OptimConfig:
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     loss: str = "ce"
+    # {logit head: factor} on its loss, e.g. loss_weights.baseColour=2 (flat: `leaf` + the attributes); others 1
+    loss_weights: dict[str, float] | None = None
     focal_gamma: float = 2.0
     balanced_sampling: bool = False
     augment: str = "light"

@@ -1,4 +1,4 @@
-"""fit(config) -> model directory: full fine-tune on Lightning, or probe mode; cascade trains each part."""
+"""fit(config) -> model directory: a full or cached-trunk fine-tune on Lightning, or a probe; cascades per part."""
 
 from __future__ import annotations
 
@@ -203,6 +203,11 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     out = Path(config.out)
     config = with_image_size(config, data)  # left open: sized from the data, before the network's preprocessing
     net = build_net(config, taxonomy)  # before the data, so a bad init_from fails at once
+    if config.optim.loss_weights:  # so does a loss weight for a head the network does not have
+        from fashiontag.train._losses import check_loss_weights
+
+        parts = net.parts().values() or [net]
+        check_loss_weights(config.optim.loss_weights, [h for part in parts for h in part.logit_heads])
     distill = load_distillation(config, net)  # so does a bad teacher
     data = data if data is not None else load_train_data(config, taxonomy)
     config, net, plan, max_seconds = _plan(config, net, taxonomy, data, started, distill)

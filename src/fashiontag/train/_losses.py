@@ -6,7 +6,7 @@ that ignores targets of -1 (no label for that head).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -64,3 +64,23 @@ def focal(counts: Tensor, gamma: float = 2.0, **_: object) -> LossFn:
 
 def class_counts(targets: Tensor, num_classes: int) -> Tensor:
     return torch.bincount(targets[targets >= 0], minlength=num_classes).float()
+
+
+def head_loss_weights(weights: Mapping[str, float] | None, heads: Iterable[str]) -> list[float]:
+    """Per logit head, the factor on its loss: 1 unless ``loss_weights`` names it. The heads' losses are summed, so
+    without factors a head with few classes (gender) counts as much as one with 140 (articleType)."""
+    return [float((weights or {}).get(head, 1.0)) for head in heads]
+
+
+def check_loss_weights(weights: Mapping[str, float] | None, heads: Iterable[str]) -> None:
+    """Raises ConfigError for a name that is no logit head of the network (a typo would weigh nothing) or a
+    negative factor."""
+    from fashiontag.config import ConfigError
+    from fashiontag.registry import unknown_name_message
+
+    valid = sorted(set(heads))
+    for name, factor in (weights or {}).items():
+        if name not in valid:
+            raise ConfigError(unknown_name_message("loss_weights head", name, valid))
+        if not float(factor) >= 0:
+            raise ConfigError(f"loss_weights.{name} must be >= 0, got {factor}")

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomS
 from fashiontag.models import images_to_input, normalise_input, resize_images
 from fashiontag.train._augment import create_augment
 from fashiontag.train._config import TrainConfig
-from fashiontag.train._losses import class_counts, create_loss
+from fashiontag.train._losses import class_counts, create_loss, head_loss_weights
 from fashiontag.train._metrics import head_metrics, selection_metrics
 from fashiontag.train._modes import ModeJob
 
@@ -79,6 +79,7 @@ class TaggerModule(L.LightningModule):
         self.distill = distill
         optim = config.optim
         self.losses = [create_loss(optim.loss, c, optim.label_smoothing, optim.focal_gamma) for c in counts]
+        self.loss_weights = head_loss_weights(optim.loss_weights, net.logit_heads)
         self.augment = create_augment(config.optim.augment)
         self._val: list[tuple[dict[str, Tensor], Tensor]] = []
         self.val_metrics: dict[str, float] = {}
@@ -119,12 +120,13 @@ class TaggerModule(L.LightningModule):
         logits, mix, soft = self._train_forward(batch)
         loss = images.new_zeros((), dtype=torch.float32)
         for i, head in enumerate(self.net.logit_heads):
-            t = targets[:, i]
+            t, head_loss = targets[:, i], self.losses[i]
             if mix is None:
-                loss = loss + self.losses[i](logits[head], t)
+                term = head_loss(logits[head], t)
             else:
                 perm, lam = mix
-                loss = loss + lam * self.losses[i](logits[head], t) + (1 - lam) * self.losses[i](logits[head], t[perm])
+                term = lam * head_loss(logits[head], t) + (1 - lam) * head_loss(logits[head], t[perm])
+            loss = loss + self.loss_weights[i] * term
         if soft is not None:  # the teacher saw the same (mixed) images: its soft labels need no mixing
             self.log("train_task_loss", loss, on_step=False, on_epoch=True, batch_size=len(images))
             loss = self.distill.loss(loss, logits, soft)

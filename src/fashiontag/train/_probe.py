@@ -86,11 +86,12 @@ def train_heads(
     Mini-batches of 512 (``probe_steps`` of them) converge far sooner per FLOP than full-batch steps,
     which on 30k items x 1280 features cost ~50 GFLOP each.
     """
-    from fashiontag.train._losses import create_loss
+    from fashiontag.train._losses import create_loss, head_loss_weights
     from fashiontag.train._module import strategy_counts
 
     counts = strategy_counts(targets.numpy(), net)
     losses = [create_loss(config.optim.loss, c, config.optim.label_smoothing, config.optim.focal_gamma) for c in counts]
+    weights = head_loss_weights(config.optim.loss_weights, net.logit_heads)
     head = net.head.train()
     optimizer = torch.optim.AdamW(
         head.parameters(), lr=max(config.optim.lr, 1e-2), weight_decay=config.optim.weight_decay
@@ -105,7 +106,7 @@ def train_heads(
             order = torch.randperm(len(features), generator=generator)
         rows = order[start : start + batch]
         logits = head(features[rows])
-        loss = sum(losses[i](logits[h], targets[rows, i]) for i, h in enumerate(net.logit_heads))
+        loss = sum(weights[i] * losses[i](logits[h], targets[rows, i]) for i, h in enumerate(net.logit_heads))
         if distill is not None:
             loss = distill.loss(loss, logits, soft[rows])
         optimizer.zero_grad()
