@@ -341,10 +341,7 @@ def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxo
     import json
     import time
 
-    import pandas as pd
-
     from fashiontag.train import _budget
-    from fashiontag.train._data import TrainData
     from fashiontag.train._fit import _plan
     from fashiontag.train._resume import RECORD, run_settings
 
@@ -356,6 +353,18 @@ def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxo
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     (tmp_path / RECORD).write_text(json.dumps({"settings": run_settings(config), "epochs": 4}))
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+    planned, _, plan, _ = _plan(config, net, taxonomy, _train_data(taxonomy), time.perf_counter())
+    assert planned.trainer.epochs == 4 and plan.recipe.max_epochs == 4  # the recorded recipe
+    assert _budget.epochs_after_first_pass(plan, seconds_left=1e-3, first_pass_seconds=0.5) == 4
+    assert plan.epoch_seconds is None  # nor are its epochs re-fitted as they end (no EpochRefit without an estimate)
+
+
+def _train_data(taxonomy: Taxonomy):  # noqa: ANN202
+    """32 train + 8 val random 32 px images over the taxonomy's first four leaves and two colours."""
+    import pandas as pd
+
+    from fashiontag.train._data import TrainData
+
     labels = pd.DataFrame(
         {
             "item_id": [str(i) for i in range(40)],
@@ -364,7 +373,24 @@ def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxo
             "split": ["train"] * 32 + ["val"] * 8,
         }
     )
-    planned, _, plan, _ = _plan(config, net, taxonomy, TrainData(_images(40), labels, taxonomy), time.perf_counter())
-    assert planned.trainer.epochs == 4 and plan.recipe.max_epochs == 4  # the recorded recipe
-    assert _budget.epochs_after_first_pass(plan, seconds_left=1e-3, first_pass_seconds=0.5) == 4
-    assert plan.epoch_seconds is None  # nor are its epochs re-fitted as they end (no EpochRefit without an estimate)
+    return TrainData(_images(40), labels, taxonomy)
+
+
+def test_the_planned_recipe_pinned_trains_the_same_network(taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network rebuilt for the plan's input size starts from the weights that the recipe, given as settings
+    without a time limit, starts from: a user who pins what the planner printed gets the same model."""
+    import time
+
+    from fashiontag.train import _budget
+    from fashiontag.train._fit import _plan, build_net
+
+    monkeypatch.setattr(_budget, "CANDIDATES", (Recipe("trunk", 64, 1, 1, trunk_cut=-3, trunk_views=1),))
+    config = build_config(TrainConfig, image_size=32, out="unused", time_limit="1h", mode="trunk", seed=3)
+    torch.manual_seed(config.seed)
+    first = build_net(config, taxonomy)  # at the data's own size, as `fit` builds it before planning
+    planned, net, _, _ = _plan(config, first, taxonomy, _train_data(taxonomy), time.perf_counter())
+    assert planned.model.input_size == 64 and net is not first
+    torch.manual_seed(config.seed)
+    pinned = build_net(planned, taxonomy)
+    for (name, a), b in zip(net.state_dict().items(), pinned.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

@@ -144,7 +144,8 @@ def _plan(
         plan.epoch_seconds = None
     for line in plan.lines:
         print(f"   plan: {line}", flush=True)
-    if plan.config.model.input_size != config.model.input_size:
+    if plan.config.model.input_size != config.model.input_size:  # seeded as `fit` seeds its first network, so
+        torch.manual_seed(plan.config.seed)  # the recipe printed, pinned, trains the same model
         net = build_net(plan.config, taxonomy)
     return plan.config, net, plan, limit - (time.perf_counter() - started) - RESERVE_SECONDS
 
