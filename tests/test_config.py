@@ -39,6 +39,18 @@ def test_wrong_type_and_literal_rejected():
 
 
 @dataclass(frozen=True)
+class Weighted:
+    weights: dict[str, float] | None = None
+
+
+def test_mapping_values_are_typed_too():
+    """``weights.a=2`` is a float like any other: a typo in the value is a ConfigError, not a crash later."""
+    assert build_config(Weighted, overrides=["weights.a=2", "weights.b=0.5"]).weights == {"a": 2.0, "b": 0.5}
+    with pytest.raises(ConfigError, match="weights.a: expected float, got 'abc'"):
+        build_config(Weighted, overrides=["weights.a=abc"])
+
+
+@dataclass(frozen=True)
 class Sched:
     lr: float = 0.5  # also in Optim: a flat `lr` is ambiguous here
     warmup: int = 0

@@ -102,7 +102,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin in (dict, Mapping) or annotation is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
+        value_type = args[1] if len(args) == 2 else Any
+        return {str(k): _coerce(v, value_type, f"{where}.{k}") for k, v in value.items()}
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if annotation is float and isinstance(value, str):

@@ -15,7 +15,8 @@ Example:
 
   fashiontag demo --data ../shared/data/fpi_small --out runs/demo max_items=5000
 
-  fashiontag demo --data ../shared/data/fpi_small --out runs/pinned time_limit=null mode=trunk epochs=3
+  fashiontag demo --data ../shared/data/fpi_small --out runs/pinned time_limit=null mode=trunk input_size=112
+  trunk_cut=-4 trunk_views=2 epochs=3
 """
 
 

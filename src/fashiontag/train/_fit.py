@@ -145,7 +145,7 @@ def _plan(
     for line in plan.lines:
         print(f"   plan: {line}", flush=True)
     if plan.config.model.input_size != config.model.input_size:  # seeded as `fit` seeds its first network, so
-        torch.manual_seed(plan.config.seed)  # the recipe printed, pinned, trains the same model
+        torch.manual_seed(plan.config.seed)  # the recipe printed, pinned, starts the same
         net = build_net(plan.config, taxonomy)
     return plan.config, net, plan, limit - (time.perf_counter() - started) - RESERVE_SECONDS
 
