@@ -32,7 +32,7 @@ class EpochRefit(Callback):
     def __init__(self, plan: Plan, seconds: float, run_dir: Path, head_epochs: int = 0) -> None:
         self.plan, self.seconds, self.run_dir, self.head_epochs = plan, seconds, run_dir, head_epochs
         self.deadline = self.ended = 0.0
-        self.planned = plan.config.trainer.epochs
+        self.planned = 0  # the epochs the run started with (set with the deadline)
 
     def on_train_start(self, trainer: Any, module: Any) -> None:
         self.ended = _clock()

@@ -146,10 +146,11 @@ def run_lightning(
     L.seed_everything(config.seed, workers=True, verbose=False)
     loggers = [CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="tb", version=0)]
     extra = list(_EXTRA_CALLBACKS)
-    if max_seconds and plan is not None and plan.epoch_seconds:
+    limit = max(1.0, max_seconds) if max_seconds else None  # the Timer's, and the epoch re-fit's deadline
+    if limit and plan is not None and plan.epoch_seconds:
         from fashiontag.train._epoch_refit import EpochRefit
 
-        extra.append(EpochRefit(plan, max(1.0, max_seconds), run_dir, config.trainer.head_epochs))
+        extra.append(EpochRefit(plan, limit, run_dir, config.trainer.head_epochs))
     callbacks = _callbacks(config, run_dir, extra)
     limits = {
         key: value
@@ -172,7 +173,7 @@ def run_lightning(
             enable_model_summary=False,
             **limits,
             **_trainer_kwargs(config),
-            max_time=datetime.timedelta(seconds=max(1.0, max_seconds)) if max_seconds else None,
+            max_time=datetime.timedelta(seconds=limit) if limit else None,
         )
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
         best = callbacks[0].best_model_path
