@@ -357,6 +357,55 @@ def test_slow_epochs_end_the_schedule_sooner_instead_of_the_timer_cutting_one(
     assert plan.config.trainer.epochs == 3 and json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
 
 
+def test_steps_that_fit_take_the_last_epoch_in_part() -> None:
+    from fashiontag.train._budget import steps_that_fit
+
+    assert steps_that_fit(3, 10, 1.0, 5.0, 1000.0) == (3, 30)  # everything fits
+    assert steps_that_fit(3, 10, 1.0, 5.0, 40.0) == (3, 25)  # 2 whole epochs (30 s) and half of another (10 s)
+    assert steps_that_fit(3, 10, 1.0, 5.0, 32.0) == (2, 20)  # a third epoch's validation would leave 2 steps
+    assert steps_that_fit(3, 10, 1.0, 5.0, 5.0) == (0, 0)  # not one step after its validation
+
+
+def test_a_last_epoch_that_fits_in_part_ends_the_schedule_at_its_last_step(
+    taxonomy: Taxonomy,
+    tmp_path,
+    capsys: pytest.CaptureFixture,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the time left holds whole epochs and part of one more, the run trains that part too, the learning-rate
+    schedule re-sized to end with its last step, and stops there, validated and checkpointed; dropping the epoch
+    wasted up to an epoch of the budget (the demo's third epoch missed by one second: 145 s unused)."""
+    import json
+
+    from lightning.pytorch.callbacks import Callback
+
+    from fashiontag.train import _budget, _epoch_refit, _lightning
+    from fashiontag.train._modes import MODES
+
+    clock, lrs = [0.0], []
+
+    class SlowSteps(Callback):  # 40 s per step (2 steps an epoch), 20 s per validation, on the refit's clock
+        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
+            group = trainer.optimizers[0].param_groups[0]
+            lrs.append(group["lr"] / group["base_lr"])
+            clock[0] += 40.0
+
+        def on_validation_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
+            clock[0] += 20.0
+
+    monkeypatch.setattr(_epoch_refit, "_clock", lambda: clock[0])
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [SlowSteps()])
+    plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0)
+    MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 380.0))  # after epoch 1, ~277 s: 2.5 epochs
+    said = "fit 2 more and 50% of another, so training ends 50% into epoch 4, at step 7"
+    assert any(said in line for line in plan.lines), plan.lines
+    assert sum("plan: epoch" in line for line in capsys.readouterr().out.splitlines()) == 1  # said once
+    assert len(lrs) == 7 and lrs[-1] < 0.05  # 3 epochs and one step, the schedule at its end (3 whole: 6 steps)
+    assert plan.config.trainer.epochs == 4 and json.loads((tmp_path / "run.json").read_text())["epochs"] == 4
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["schedule_steps"] == 7 and last["global_step"] == 7  # a resume ends the schedule at the same step
+
+
 def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxonomy, tmp_path) -> None:  # noqa: ANN001
     """Resuming, the first pass comes from the cache and only the epochs after the checkpoint's remain: a re-fit
     could ask for fewer epochs than the checkpoint has done, and would reshape a schedule already half run."""

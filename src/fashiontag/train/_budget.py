@@ -236,6 +236,20 @@ def epochs_that_fit(
     return max(floor, min(planned, done + fit)), fit
 
 
+def steps_that_fit(
+    epochs_left: int, steps_per_epoch: int, step_seconds: float, epoch_seconds: float, seconds_left: float
+) -> tuple[int, int]:
+    """(more epochs, more optimizer steps) that ``seconds_left`` holds, the last epoch possibly in part: an epoch
+    costs its steps at ``step_seconds`` each plus ``epoch_seconds`` (validation, checkpoint writes). The most steps
+    win, the fewest epochs on a tie; ``(0, 0)``: not one step fits."""
+    best = (0, 0)
+    for more in range(1, epochs_left + 1):
+        steps = min(more * steps_per_epoch, int((seconds_left - more * epoch_seconds) / max(step_seconds, 1e-9)))
+        if steps > max(best[1], (more - 1) * steps_per_epoch):
+            best = (more, steps)
+    return best
+
+
 def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0) -> int:
     """The epochs that still fit once a cached-trunk run's first pass is done, and the reason on ``plan.lines``.
 

@@ -168,7 +168,8 @@ class TaggerModule(L.LightningModule):
         """Warmup then cosine/step; plateau keeps its own running factor. Applied per batch to every param
         group's base lr, so groups the fine-tuning callback adds later follow the same schedule."""
         cfg = self.config
-        total, warmup = cfg.trainer.epochs * self.steps_per_epoch, cfg.optim.warmup_epochs * self.steps_per_epoch
+        total = self.schedule_steps or cfg.trainer.epochs * self.steps_per_epoch
+        warmup = cfg.optim.warmup_epochs * self.steps_per_epoch
         if step < warmup:
             return (step + 1) / warmup
         if cfg.optim.schedule == "plateau":
@@ -177,11 +178,25 @@ class TaggerModule(L.LightningModule):
             return 0.1 ** (step // max(1, int(total * 0.4)))
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
+    #: the optimizer steps the schedule spans, training stopping after the last (None: ``epochs`` whole epochs);
+    #: set by :class:`~fashiontag.train._epoch_refit.EpochRefit` when a time-limited run's last epoch fits in part
+    schedule_steps: int | None = None
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         factor = self.lr_factor(self.global_step)
         for group in self.optimizers().optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])
             group["lr"] = group["base_lr"] * factor
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.schedule_steps is not None and self.global_step >= self.schedule_steps:
+            self.trainer.should_stop = True  # Lightning then validates, checkpoints and ends the epoch here
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["schedule_steps"] = self.schedule_steps  # a resume ends the schedule where this run would
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.schedule_steps = checkpoint.get("schedule_steps")
 
     _plateau_factor, _plateau_best, _plateau_wait = 1.0, -1.0, 0
 
