@@ -362,7 +362,7 @@ def test_steps_that_fit_take_the_last_epoch_in_part() -> None:
 
     assert steps_that_fit(3, 10, 1.0, 5.0, 1000.0) == (3, 30)  # everything fits
     assert steps_that_fit(3, 10, 1.0, 5.0, 40.0) == (3, 25)  # 2 whole epochs (30 s) and half of another (10 s)
-    assert steps_that_fit(3, 10, 1.0, 5.0, 32.0) == (2, 20)  # a third epoch's validation would leave 2 steps
+    assert steps_that_fit(3, 10, 1.0, 5.0, 32.0) == (2, 20)  # three validations would leave time for 17 steps
     assert steps_that_fit(3, 10, 1.0, 5.0, 5.0) == (0, 0)  # not one step after its validation
 
 
@@ -397,13 +397,32 @@ def test_a_last_epoch_that_fits_in_part_ends_the_schedule_at_its_last_step(
     monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [SlowSteps()])
     plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0)
     MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 380.0))  # after epoch 1, ~277 s: 2.5 epochs
-    said = "fit 2 more and 50% of another, so training ends 50% into epoch 4, at step 7"
+    said = "fit 2 more and 50% of another (1 of its 2 steps), so training ends 50% into epoch 4, at step 7"
     assert any(said in line for line in plan.lines), plan.lines
     assert sum("plan: epoch" in line for line in capsys.readouterr().out.splitlines()) == 1  # said once
     assert len(lrs) == 7 and lrs[-1] < 0.05  # 3 epochs and one step, the schedule at its end (3 whole: 6 steps)
     assert plan.config.trainer.epochs == 4 and json.loads((tmp_path / "run.json").read_text())["epochs"] == 4
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["schedule_steps"] == 7 and last["global_step"] == 7  # a resume ends the schedule at the same step
+    assert last["schedule_steps"] == [7, 4] and last["global_step"] == 7  # a resume ends the schedule there too
+    lrs.clear()  # run again into the same folder: it resumes from the checkpoint of its last step
+    MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 380.0))
+    assert lrs == []  # and trains nothing more
+
+
+def test_a_resume_that_asks_for_other_epochs_drops_the_partial_schedule() -> None:
+    """The checkpoint's last step binds a resume with the epochs it was re-fitted to; one that asks for more
+    (a finished run extended) sizes its schedule to those instead of stopping at the old step."""
+    from types import SimpleNamespace
+
+    from fashiontag.train._module import TaggerModule
+
+    for epochs, expected in ((4, 7), (10, None)):
+        module = SimpleNamespace(config=build_config(TrainConfig, epochs=epochs), schedule_steps=None)
+        TaggerModule.on_load_checkpoint(module, {"schedule_steps": [7, 4]})  # type: ignore[arg-type]
+        assert module.schedule_steps == expected
+    module = SimpleNamespace(config=build_config(TrainConfig, epochs=4), schedule_steps=3)
+    TaggerModule.on_load_checkpoint(module, {})  # type: ignore[arg-type]  # whole epochs: no step recorded
+    assert module.schedule_steps is None
 
 
 def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxonomy, tmp_path) -> None:  # noqa: ANN001

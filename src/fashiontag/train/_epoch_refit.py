@@ -33,7 +33,7 @@ class EpochRefit(Callback):
 
     def __init__(self, plan: Plan, seconds: float, run_dir: Path, head_epochs: int = 0) -> None:
         self.plan, self.seconds, self.run_dir, self.head_epochs = plan, seconds, run_dir, head_epochs
-        self.deadline = self.ended = self.validating = 0.0
+        self.deadline = self.ended = self.started = self.validating = 0.0
         self.planned = self.steps = 0  # the epochs the run started with; the optimizer steps at the last epoch end
 
     def on_train_start(self, trainer: Any, module: Any) -> None:
@@ -41,15 +41,17 @@ class EpochRefit(Callback):
         self.deadline = self.ended + self.seconds
         self.planned, self.steps = trainer.max_epochs, trainer.global_step
 
+    def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+        self.started = _clock()  # after the previous epoch's checkpoint writes: those are a fixed cost
+
     def on_validation_epoch_start(self, trainer: Any, module: Any) -> None:
         self.validating = _clock()  # where an epoch's steps end and its fixed costs begin
 
     def on_train_epoch_end(self, trainer: Any, module: Any) -> None:  # after this epoch's validation
         now = _clock()
         # from the previous epoch's end: what lies between two epochs (checkpoint writes) is part of the pace
-        started, self.ended = self.ended, now
-        took = max(now - started, 1e-6)
-        stepping = (self.validating if self.validating > started else now) - started
+        took, self.ended = max(now - self.ended, 1e-6), now
+        stepping = max(0.0, (self.validating if self.validating > self.started else now) - self.started)
         steps, self.steps = trainer.global_step - self.steps, trainer.global_step
         done, epochs_now = trainer.current_epoch + 1, trainer.max_epochs
         if done >= epochs_now or trainer.should_stop:
@@ -78,10 +80,12 @@ class EpochRefit(Callback):
         ends = "this one" if epochs == done else f"epoch {epochs}"
         line = f"epoch {done} took {took:.0f} s{estimated}: the {left:.0f} s left fit {fit} more"
         if schedule is not None:
-            share = (schedule - trainer.global_step - (epochs - done - 1) * steps) / steps
+            part = schedule - trainer.global_step - (epochs - done - 1) * steps
+            share = f"{100 * part // steps}%"  # floored: 469 of 470 steps is not 100%
             line += (
-                f" and {share:.0%} of another, so training ends {share:.0%} into epoch {epochs}, at step {schedule}, "
-                f"where the learning-rate schedule now ends ({epochs} of the {self.planned} planned)"
+                f" and {share} of another ({part} of its {steps} steps), so training ends {share} into epoch "
+                f"{epochs}, at step {schedule}, where the learning-rate schedule now ends ({epochs} of the "
+                f"{self.planned} planned)"
             )
         elif epochs > done + fit:  # kept so that the tail trains after head_epochs
             line += f"; keeping {epochs} of the {self.planned} planned - the time limit may stop the last"

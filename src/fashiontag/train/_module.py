@@ -188,15 +188,25 @@ class TaggerModule(L.LightningModule):
             group.setdefault("base_lr", group["lr"])
             group["lr"] = group["base_lr"] * factor
 
+    def _schedule_done(self) -> bool:
+        return self.schedule_steps is not None and self.global_step >= self.schedule_steps
+
+    def on_train_start(self) -> None:
+        if self._schedule_done():  # resumed from the checkpoint of its last step: nothing is left to train
+            self.trainer.should_stop = True
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.schedule_steps is not None and self.global_step >= self.schedule_steps:
+        if self._schedule_done():
             self.trainer.should_stop = True  # Lightning then validates, checkpoints and ends the epoch here
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["schedule_steps"] = self.schedule_steps  # a resume ends the schedule where this run would
+        if self.schedule_steps is not None:  # a resume ends the schedule where this run would
+            checkpoint["schedule_steps"] = [self.schedule_steps, self.config.trainer.epochs]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.schedule_steps = checkpoint.get("schedule_steps")
+        steps, epochs = checkpoint.get("schedule_steps") or (None, None)
+        # a resume that asks for other epochs (more: a finished run extended) sizes its schedule to those instead
+        self.schedule_steps = steps if epochs == self.config.trainer.epochs else None
 
     _plateau_factor, _plateau_best, _plateau_wait = 1.0, -1.0, 0
 
