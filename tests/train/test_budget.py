@@ -209,6 +209,7 @@ def test_the_measured_first_pass_pays_for_resizing_the_stored_images(
     that timed the trunk on an already resized batch estimated first passes 30-45% short (FPI, 80 -> 112 px)."""
     import fashiontag.models
     from fashiontag.train import _budget
+    from fashiontag.train._trunk import EXTRACT_BATCH
 
     clock = [0.0]
     resize = fashiontag.models.resize_images
@@ -221,7 +222,7 @@ def test_the_measured_first_pass_pays_for_resizing_the_stored_images(
     monkeypatch.setattr(_budget.time, "perf_counter", lambda: clock[0])
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
     extract, _ = _budget._measure_trunk(net, Recipe("trunk", 64, 1, 3, trunk_cut=-3), _images(), 64)
-    assert extract == pytest.approx(64.0)  # 64 images per (fake) second of resizing
+    assert extract == pytest.approx(EXTRACT_BATCH)  # one (fake) second of resizing per batch the pass runs
 
 
 def test_the_plan_keeps_a_margin_and_pays_for_its_own_measuring(

@@ -135,20 +135,20 @@ def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, bat
     from pathlib import Path
 
     from fashiontag.models import resize_images, split_backbone
-    from fashiontag.train._trunk import _Runner, _Trunk, make_view
+    from fashiontag.train._trunk import EXTRACT_BATCH, _Runner, _Trunk, make_view
 
     work = copy.deepcopy(net)
     work.preprocess = dataclasses.replace(work.preprocess, input_size=recipe.input_size)
     frozen, tail = split_backbone(work.backbone, recipe.trunk_cut)
     raw = _sample(images, batch)
 
-    def view(mirror: int) -> torch.Tensor:
-        return make_view(resize_images(raw, work.preprocess.size, recipe.input_size), mirror, None, 0).contiguous()
+    def view(chunk: torch.Tensor, mirror: int) -> torch.Tensor:
+        return make_view(resize_images(chunk, work.preprocess.size, recipe.input_size), mirror, None, 0).contiguous()
 
     with tempfile.TemporaryDirectory() as folder:
         runner = _Runner(_Trunk(frozen, work.mean, work.std), recipe.input_size, Path(folder))
-        extract = _rate(lambda: runner(view(1)), len(raw))
-        acts = torch.from_numpy(runner(view(0))).float()
+        extract = _rate(lambda: [runner(view(chunk, 1)) for chunk in raw.split(EXTRACT_BATCH)], len(raw))
+        acts = torch.from_numpy(runner(view(raw, 0))).float()
         acts = acts.contiguous(memory_format=torch.channels_last) if acts.ndim == 4 else acts
     return extract, _train_rate(
         lambda: work.head(tail.train()(acts)), [*tail.parameters(), *work.head.parameters()], len(raw)
@@ -173,11 +173,11 @@ def _augment_rate(name: str, images: np.ndarray, image_size: int, input_size: in
     the image and its mirror, ran at 128, so a plan that left it out ran past its budget)."""
     from fashiontag.models import resize_images
     from fashiontag.train._augment import create_augment
-    from fashiontag.train._trunk import make_view
+    from fashiontag.train._trunk import EXTRACT_BATCH, make_view
 
     augment = create_augment(name)
     x = resize_images(_sample(images, batch), image_size, input_size)
-    return _rate(lambda: make_view(x, 2, augment, 0), len(x))
+    return _rate(lambda: [make_view(chunk, 2, augment, 0) for chunk in x.split(EXTRACT_BATCH)], len(x))
 
 
 def with_augment_cost(first: float, views: int, augment_rate: float) -> float:

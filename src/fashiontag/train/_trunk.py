@@ -48,6 +48,11 @@ class _Trunk(nn.Module):
         return self.frozen(normalise_input(x, self.mean, self.std))
 
 
+#: images per trunk call of the first pass: on 224 px phone photos batches of 32 ran 15-30% faster than 128 (the
+#: input alone is 77 MB at 128), at 112 px as fast (bench/bench_first_pass.py); the planner times the same batches
+EXTRACT_BATCH = 32
+
+
 def make_view(x: Tensor, view: int, augment: nn.Module, seed: int) -> Tensor:
     """View ``view`` of a float [0,1] batch: 0 itself, 1 mirrored, >= 2 the augmentation preset (seeded)."""
     if view == 0:
@@ -230,7 +235,7 @@ def build_activations(
     seed: int,
     root: Path,
     progress: bool = True,
-    batch_size: int = 128,
+    batch_size: int = EXTRACT_BATCH,
     distill: Any = None,
 ) -> ActivationStore:
     """Activations of the frozen trunk for every view, reusing views already on disk under ``root/<key>``;
