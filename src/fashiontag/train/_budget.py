@@ -93,6 +93,12 @@ class Plan:
     lines: list[str]
     epoch_seconds: float | None = None  # the estimate of one epoch (training + validation) at the chosen recipe
 
+    def say(self, line: str, echo: bool = True) -> None:
+        """Add ``line`` to the reasoning the sidecar records and, with ``echo``, print it as a ``plan:`` line."""
+        self.lines.append(line)
+        if echo:
+            print(f"   plan: {line}", flush=True)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe.describe() if self.recipe else None,
@@ -251,7 +257,7 @@ def steps_that_fit(
 
 
 def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0) -> int:
-    """The epochs that still fit once a cached-trunk run's first pass is done, and the reason on ``plan.lines``.
+    """The epochs that still fit once a cached-trunk run's first pass is done; says why (:meth:`Plan.say`).
 
     Always adds a line (the first pass's time against its estimate). The first pass (trunk activations of every
     view) is estimated from a few batches; on phone photos its augmented views ran 15-20% slower than estimated,
@@ -268,14 +274,14 @@ def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds:
     took = f"the first pass took {first_pass_seconds:.0f} s (estimated {estimated:.0f} s)"
     each = f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"
     if epochs > fit:  # kept so that the tail trains after head_epochs
-        plan.lines.append(
+        plan.say(
             f"{took}: the {each} fit {fit} epoch(s); keeping {epochs} of the {planned} planned"
             + (f", so that the tail trains after head_epochs={head_epochs}" if 0 < head_epochs < planned else "")
             + " - the time limit may stop the last"
         )
     else:  # said even when nothing changes: how far the estimate was off is what a user tunes a budget by
         fits = f"{epochs} of the {planned} planned epoch(s) fit" if epochs < planned else f"all {planned} epochs fit"
-        plan.lines.append(f"{took}: {fits} the {each}")
+        plan.say(f"{took}: {fits} the {each}")
     return epochs
 
 

@@ -91,9 +91,8 @@ class EpochRefit(Callback):
             line += f"; keeping {epochs} of the {self.planned} planned - the time limit may stop the last"
         else:
             line += f", so training ends with {ends} ({epochs} of the {self.planned} planned)"
-        self.plan.lines.append(line)
+        self.plan.say(line, echo=trainer.is_global_zero)
         if trainer.is_global_zero:
-            print(f"   plan: {line}", flush=True)
             from fashiontag.train._resume import record_epochs
 
             record_epochs(self.run_dir, epochs)  # a resume continues this schedule (its steps: in the checkpoint)

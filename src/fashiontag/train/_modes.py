@@ -130,10 +130,8 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
         from fashiontag.config import updated
         from fashiontag.train._budget import epochs_after_first_pass
 
-        first_pass, said = time.perf_counter() - started, len(job.plan.lines)
+        first_pass = time.perf_counter() - started
         epochs = epochs_after_first_pass(job.plan, job.max_seconds - first_pass, first_pass, trainer.head_epochs)
-        for line in job.plan.lines[said:]:
-            print(f"   plan: {line}", flush=True)
         if epochs < trainer.epochs:
             config = job.plan.config = updated(config, epochs=epochs)  # the plan records what was trained
     frozen, tail = split_backbone(net.backbone, trainer.trunk_cut)
