@@ -278,20 +278,52 @@ def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     from fashiontag.train._modes import MODES
 
     plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 5100.0, 0.0, [], epoch_seconds=1000.0)
-    assert _budget.epochs_after_first_pass(plan, 10**6, 1.0) == 5  # never more
+    assert _budget.epochs_after_first_pass(plan, 10**6, 1.0) == (5, None)  # never more
     said = "the first pass took 1 s (estimated 100 s): all 5 epochs fit the 1000000 s left (1000 s each)"
     assert plan.lines == [said]  # said even when nothing changes
-    assert _budget.epochs_after_first_pass(plan, 10.0, 1.0) == 1  # at least one: the Timer has the last word
+    assert _budget.epochs_after_first_pass(plan, 10.0, 1.0) == (1, None)  # at least one: the Timer has the last word
     # never only the frozen-tail head epochs: with head_epochs=1 the tail must train at least one epoch
-    assert _budget.epochs_after_first_pass(plan, 10.0, 1.0, head_epochs=1) == 2
+    assert _budget.epochs_after_first_pass(plan, 10.0, 1.0, head_epochs=1) == (2, None)
     assert "fit 0 epoch(s); keeping 2 of the 5 planned" in plan.lines[-1]
     two = dataclasses.replace(plan, config=build_config(TrainConfig, epochs=2), estimate_seconds=2100.0)
-    assert _budget.epochs_after_first_pass(two, 10.0, 1.0, head_epochs=3) == 2  # nor more than planned
+    assert _budget.epochs_after_first_pass(two, 10.0, 1.0, head_epochs=3) == (2, None)  # nor more than planned
     assert "keeping 2 of the 2 planned - the time limit" in two.lines[-1]  # no tail to promise: it never unfreezes
     MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 2500.0))  # 1,050 s per epoch with the margin
     assert "2 of the 5 planned epoch(s) fit the" in capsys.readouterr().out and "2 of the 5" in plan.lines[-1]
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 2  # what a resume continues
     assert plan.config.trainer.epochs == 2  # and what the sidecar records as trained
+
+
+def test_a_first_pass_that_leaves_part_of_an_epoch_ends_the_schedule_in_it(
+    taxonomy: Taxonomy,
+    tmp_path,  # noqa: ANN001
+) -> None:
+    """After the first pass, time for whole epochs and part of one more trains that part too, the schedule sized
+    to end with its last step (the estimate split into steps and validation); without the split, whole epochs."""
+    import json
+
+    from fashiontag.train import _budget
+    from fashiontag.train._modes import MODES
+
+    def plan() -> _budget.Plan:  # 1,000 s epochs: 4 steps of 200 s and 200 s of validation
+        config = build_config(TrainConfig, epochs=5)
+        return _budget.Plan(config, None, 5100.0, 0.0, [], epoch_seconds=1000.0, validation_seconds=200.0)
+
+    said = plan()
+    assert _budget.epochs_after_first_pass(said, 2730.0, 1.0, steps_per_epoch=4) == (3, 10)  # 2600 s with margin
+    assert (
+        "fit 2 epoch(s) and 50% of another (2 of its 4 steps), so training ends 50% into epoch 3, at step 10"
+        in (said.lines[-1])
+    )
+    assert _budget.epochs_after_first_pass(plan(), 630.0, 1.0, steps_per_epoch=4) == (1, 2)  # the first in part
+    assert _budget.epochs_after_first_pass(plan(), 2730.0, 1.0, 3, steps_per_epoch=4) == (4, None)  # a head epoch
+    assert _budget.epochs_after_first_pass(plan(), 2730.0, 1.0) == (2, None)  # steps per epoch unknown
+    whole = _budget.Plan(build_config(TrainConfig, epochs=5), None, 5100.0, 0.0, [], epoch_seconds=1000.0)
+    MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, whole, 2900.0))  # 2 steps an epoch of 500 s: 5 steps fit
+    assert "fit 2 epoch(s) and 50% of another (1 of its 2 steps)" in whole.lines[0], whole.lines
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 5 and last["schedule_steps"] == [5, 3]
+    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
 
 
 def _trunk_job(taxonomy: Taxonomy, out, plan, max_seconds: float):  # noqa: ANN001, ANN202
@@ -446,7 +478,7 @@ def test_a_resumed_run_keeps_its_recorded_epochs_whatever_is_left(taxonomy: Taxo
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
     planned, _, plan, _ = _plan(config, net, taxonomy, _train_data(taxonomy), time.perf_counter())
     assert planned.trainer.epochs == 4 and plan.recipe.max_epochs == 4  # the recorded recipe
-    assert _budget.epochs_after_first_pass(plan, seconds_left=1e-3, first_pass_seconds=0.5) == 4
+    assert _budget.epochs_after_first_pass(plan, seconds_left=1e-3, first_pass_seconds=0.5) == (4, None)
     assert plan.epoch_seconds is None  # nor are its epochs re-fitted as they end (no EpochRefit without an estimate)
 
 

@@ -92,6 +92,7 @@ class Plan:
     budget_seconds: float
     lines: list[str]
     epoch_seconds: float | None = None  # the estimate of one epoch (training + validation) at the chosen recipe
+    validation_seconds: float = 0.0  # the validation part of ``epoch_seconds``
 
     def say(self, line: str, echo: bool = True) -> None:
         """Add ``line`` to the reasoning the sidecar records and, with ``echo``, print it as a ``plan:`` line."""
@@ -256,23 +257,40 @@ def steps_that_fit(
     return best
 
 
-def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0) -> int:
-    """The epochs that still fit once a cached-trunk run's first pass is done; says why (:meth:`Plan.say`).
+def epochs_after_first_pass(
+    plan: Plan, seconds_left: float, first_pass_seconds: float, head_epochs: int = 0, steps_per_epoch: int = 0
+) -> tuple[int, int | None]:
+    """(epochs, the optimizer step the schedule ends with when the last epoch fits only in part, else None) once a
+    cached-trunk run's first pass is done; says why (:meth:`Plan.say`).
 
     Always adds a line (the first pass's time against its estimate). The first pass (trunk activations of every
     view) is estimated from a few batches; on phone photos its augmented views ran 15-20% slower than estimated,
     and the Timer then cut the last epoch, leaving the cosine schedule unfinished. Its time is known before the
     schedule is built, so the plan's epochs are re-fitted to what is left by :func:`epochs_that_fit`: the plan's,
-    or fewer; never more (the choice of recipe assumed the plan's). Later epochs are re-fitted by
-    :class:`~fashiontag.train._epoch_refit.EpochRefit` as each ends.
+    or fewer; never more (the choice of recipe assumed the plan's), the last one in part when the time left holds
+    its validation and some of its steps (:func:`steps_that_fit`, with ``steps_per_epoch``). Later epochs are
+    re-fitted by :class:`~fashiontag.train._epoch_refit.EpochRefit` as each ends.
     """
     planned = plan.config.trainer.epochs
-    if not plan.epoch_seconds or planned <= 1:
-        return planned
+    if not plan.epoch_seconds:
+        return planned, None
     epochs, fit = epochs_that_fit(planned, 0, plan.epoch_seconds, seconds_left, head_epochs)
     estimated = max(0.0, plan.estimate_seconds - planned * plan.epoch_seconds)  # what the plan gave its first pass
     took = f"the first pass took {first_pass_seconds:.0f} s (estimated {estimated:.0f} s)"
     each = f"{seconds_left:.0f} s left ({plan.epoch_seconds:.0f} s each)"
+    if steps_per_epoch and fit < planned:
+        validation = min(plan.validation_seconds, plan.epoch_seconds)
+        step = (plan.epoch_seconds - validation) / steps_per_epoch
+        more, steps = steps_that_fit(planned, steps_per_epoch, step, validation, seconds_left / (1 + SAFETY_MARGIN))
+        if more > max(fit, head_epochs):  # the part is a tail epoch: not one of the frozen-tail head epochs
+            part = steps - (more - 1) * steps_per_epoch
+            share = f"{100 * part // steps_per_epoch}%"
+            plan.say(
+                f"{took}: the {each} fit {fit} epoch(s) and {share} of another ({part} of its {steps_per_epoch} "
+                f"steps), so training ends {share} into epoch {more}, at step {steps}, where the learning-rate "
+                f"schedule ends ({more} of the {planned} planned)"
+            )
+            return more, steps
     if epochs > fit:  # kept so that the tail trains after head_epochs
         plan.say(
             f"{took}: the {each} fit {fit} epoch(s); keeping {epochs} of the {planned} planned"
@@ -282,7 +300,7 @@ def epochs_after_first_pass(plan: Plan, seconds_left: float, first_pass_seconds:
     else:  # said even when nothing changes: how far the estimate was off is what a user tunes a budget by
         fits = f"{epochs} of the {planned} planned epoch(s) fit" if epochs < planned else f"all {planned} epochs fit"
         plan.say(f"{took}: {fits} the {each}")
-    return epochs
+    return epochs, None
 
 
 def measure_teacher(teacher: torch.nn.Module, images: np.ndarray, batch: int = 64) -> float:
@@ -379,5 +397,6 @@ def plan_recipe(
                 trunk_views=recipe.trunk_views,
             )
             one_epoch = total - estimate(recipe, rates, n_train, n_val, epochs - 1, teacher_rate)
-            return Plan(chosen, recipe, total, seconds_left, lines, one_epoch)
+            validation = n_val / (3 * rates[1]) if recipe.mode == "trunk" else 0.0  # as `estimate` counts it
+            return Plan(chosen, recipe, total, seconds_left, lines, one_epoch, validation)
     return Plan(config, None, 0.0, seconds_left, [*lines, "no candidate for this mode; running the config as is"])

@@ -126,16 +126,20 @@ def _train_trunk(job: ModeJob) -> dict[str, float]:
     def left() -> float | None:
         return None if job.max_seconds is None else job.max_seconds - (time.perf_counter() - started)
 
+    schedule = None  # the optimizer step the schedule ends with when the last epoch fits only in part
     if job.max_seconds is not None and job.plan is not None:  # the first pass is paid: fit the epochs to what is left
         from fashiontag.config import updated
         from fashiontag.train._budget import epochs_after_first_pass
 
         first_pass = time.perf_counter() - started
-        epochs = epochs_after_first_pass(job.plan, job.max_seconds - first_pass, first_pass, trainer.head_epochs)
+        epochs, schedule = epochs_after_first_pass(
+            job.plan, job.max_seconds - first_pass, first_pass, trainer.head_epochs, job.steps_per_epoch
+        )
         if epochs < trainer.epochs:
             config = job.plan.config = updated(config, epochs=epochs)  # the plan records what was trained
     frozen, tail = split_backbone(net.backbone, trainer.trunk_cut)
     module = TrunkModule(net, tail, frozen, config, job.class_counts(), job.steps_per_epoch, job.distill)
+    module.schedule_steps = schedule
     datamodule = ActivationDataModule(store, job)
     return run_lightning(module, datamodule, config, job.run_dir, max_seconds=left(), plan=job.plan)
 
