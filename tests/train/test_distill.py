@@ -106,6 +106,8 @@ def test_cache_key_changes_with_the_teacher(data: dict[str, Path]) -> None:
     }
     assert len(keys) == 3
     assert cache_key(net, -1, images, *rows, "light", 0, None) == plain  # runs without a teacher keep their cache
+    # augmented views draw their transforms per extraction batch: other batches, other activations
+    assert cache_key(net, -1, images, *rows, "light", 0, None, 32) != plain
 
 
 @pytest.mark.parametrize("mode", ["full", "probe"])

@@ -20,7 +20,7 @@ def _counting(monkeypatch) -> list[int]:
     calls: list[int] = []
     real = _probe.extract_features
 
-    def counted(net, images, batch_size=128):
+    def counted(net, images, batch_size=None):
         calls.append(len(images))
         return real(net, images, batch_size)
 

@@ -58,7 +58,7 @@ def cv_run(dataset, tmp_path_factory):
     real = _probe.extract_features
     with pytest.MonkeyPatch.context() as patch:
 
-        def counted(net, images, batch_size=128):
+        def counted(net, images, batch_size=None):
             EXTRACTED.append(len(images))
             return real(net, images, batch_size)
 

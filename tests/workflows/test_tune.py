@@ -44,7 +44,7 @@ def searched(synthetic, tmp_path_factory):
     out = tmp_path_factory.mktemp("tune") / "run"
     real = _probe.extract_features
 
-    def counted(net, images, batch_size=128):
+    def counted(net, images, batch_size=None):
         EXTRACTED.append(len(images))
         return real(net, images, batch_size)
 

@@ -177,7 +177,7 @@ def _train_rate(forward: Callable[[], dict[str, torch.Tensor]], params: list, im
 def _augment_rate(name: str, images: np.ndarray, image_size: int, input_size: int, batch: int) -> float:
     """Images/s of the augmentation preset making a cached-trunk view >= 2 at ``input_size``: those views pay it
     on top of the trunk's pass (``augment=photo`` views ran at 73-81 img/s on phone photos where views 0 and 1,
-    the image and its mirror, ran at 128, so a plan that left it out ran past its budget)."""
+    the image and its mirror, ran at 128 img/s, so a plan that left it out ran past its budget)."""
     from fashiontag.models import resize_images
     from fashiontag.train._augment import create_augment
     from fashiontag.train._trunk import EXTRACT_BATCH, make_view
@@ -282,8 +282,8 @@ def epochs_after_first_pass(
         validation = min(plan.validation_seconds, plan.epoch_seconds)
         step = (plan.epoch_seconds - validation) / steps_per_epoch
         more, steps = steps_that_fit(planned, steps_per_epoch, step, validation, seconds_left / (1 + SAFETY_MARGIN))
-        if more > max(fit, head_epochs):  # the part is a tail epoch: not one of the frozen-tail head epochs
-            part = steps - (more - 1) * steps_per_epoch
+        part = steps - (more - 1) * steps_per_epoch
+        if more > max(fit, head_epochs) and part < steps_per_epoch:  # a part of a tail epoch (not a head epoch)
             share = f"{100 * part // steps_per_epoch}%"
             plan.say(
                 f"{took}: the {each} fit {fit} epoch(s) and {share} of another ({part} of its {steps_per_epoch} "
@@ -311,13 +311,13 @@ def measure_teacher(teacher: torch.nn.Module, images: np.ndarray, batch: int = 6
     from pathlib import Path
 
     from fashiontag.models import resize_images
-    from fashiontag.train._trunk import _Runner
+    from fashiontag.train._trunk import EXTRACT_BATCH, _Runner
 
     size = int(teacher.input_size)
     x = resize_images(_sample(images, batch), images.shape[1], size)
     with tempfile.TemporaryDirectory() as folder:
         runner = _Runner(teacher, size, Path(folder), "teacher")
-        return _rate(lambda: runner(x), len(x))
+        return _rate(lambda: [runner(chunk) for chunk in x.split(EXTRACT_BATCH)], len(x))  # the pass's batches
 
 
 def plan_recipe(

@@ -63,7 +63,7 @@ class EpochRefit(Callback):
         schedule = None
         if done + fit == epochs < epochs_now and steps > 0:  # (not kept for head_epochs): a last epoch in part?
             more, more_steps = steps_that_fit(epochs_now - done, steps, stepping / steps, took - stepping, left)
-            if more > fit:
+            if more > fit and more_steps < more * steps:  # (all its steps: a whole epoch, said as one)
                 epochs, schedule = done + more, trainer.global_step + more_steps
         if schedule is None and epochs >= epochs_now:
             schedule = module.schedule_steps  # everything left fits: what an earlier re-fit decided stands

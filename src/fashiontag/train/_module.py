@@ -169,7 +169,8 @@ class TaggerModule(L.LightningModule):
         group's base lr, so groups the fine-tuning callback adds later follow the same schedule."""
         cfg = self.config
         total = self.schedule_steps or cfg.trainer.epochs * self.steps_per_epoch
-        warmup = cfg.optim.warmup_epochs * self.steps_per_epoch
+        # at most half the schedule: a time-limited run's schedule may end within its first epoch
+        warmup = min(cfg.optim.warmup_epochs * self.steps_per_epoch, total / 2)
         if step < warmup:
             return (step + 1) / warmup
         if cfg.optim.schedule == "plateau":
@@ -179,7 +180,8 @@ class TaggerModule(L.LightningModule):
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
     #: the optimizer steps the schedule spans, training stopping after the last (None: ``epochs`` whole epochs);
-    #: set by :class:`~fashiontag.train._epoch_refit.EpochRefit` when a time-limited run's last epoch fits in part
+    #: set when a time-limited run's last epoch fits in part, after its first pass (``_train_trunk``) or an epoch
+    #: (:class:`~fashiontag.train._epoch_refit.EpochRefit`)
     schedule_steps: int | None = None
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:

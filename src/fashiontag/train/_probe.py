@@ -13,8 +13,8 @@ from fashiontag.train._metrics import head_metrics, selection_metrics
 
 @torch.no_grad()
 def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int | None = None) -> torch.Tensor:
-    """Backbone features of uint8 ``images`` in batches (eval mode, no grad; default ``EXTRACT_BATCH``, which on
-    768 phone photos at 224 px ran at 108-111 img/s where batches of 128 ran at 87-99).
+    """Backbone features of uint8 ``images`` in batches (eval mode, no grad; on CPU by default ``EXTRACT_BATCH``,
+    which on 768 phone photos at 224 px ran at 108-111 img/s where batches of 128 ran at 87-99).
 
     On CPU the backbone runs through onnxruntime when it exports (the cached trunk's runner: 1.5-3x eager
     torch on this CPU), else, and on a GPU, in eager torch.
@@ -26,7 +26,6 @@ def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int |
     from fashiontag.models import resize_images
     from fashiontag.train._trunk import EXTRACT_BATCH, _Runner, _Trunk
 
-    batch_size = batch_size or EXTRACT_BATCH
     net.eval()
     if not len(images):
         return torch.zeros(0, net.num_features)
@@ -34,6 +33,7 @@ def extract_features(net: torch.nn.Module, images: np.ndarray, batch_size: int |
     started, chunks = time.perf_counter(), []
     with tempfile.TemporaryDirectory() as folder:
         on_cpu = next(net.parameters()).device.type == "cpu"
+        batch_size = batch_size or (EXTRACT_BATCH if on_cpu else 128)  # measured for onnxruntime on CPU
         runner = _Runner(_Trunk(net.backbone, net.mean, net.std), input_size, Path(folder)) if on_cpu else None
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))

@@ -48,7 +48,7 @@ class _Trunk(nn.Module):
         return self.frozen(normalise_input(x, self.mean, self.std))
 
 
-#: images per trunk call of the first pass: on 224 px phone photos batches of 32 ran 15-30% faster than 128 (the
+#: images per trunk call of the first pass: on 224 px phone photos batches of 32 ran 30-55% faster than 128 (the
 #: input alone is 77 MB at 128), at 112 px as fast (bench/bench_first_pass.py); the planner times the same batches
 EXTRACT_BATCH = 32
 
@@ -153,9 +153,11 @@ def cache_key(
     augment: str,
     seed: int,
     teacher: str | None = None,
+    batch_size: int = 128,
 ) -> str:
-    """What the activations depend on: backbone weights, cut, preprocessing, the images, rows, views' recipe,
-    and the teacher (its sidecar's sha256) whose logits are stored with them."""
+    """What the activations depend on: backbone weights, cut, preprocessing, the images, rows, views' recipe
+    (augmented views draw per batch, so the batch size), and the teacher (its sidecar's sha256) whose logits are
+    stored with them."""
     digest = hashlib.sha1()
     parts = [
         net.backbone_name,
@@ -167,7 +169,9 @@ def cache_key(
         seed,
         _FORMAT,
     ]
-    for part in parts + ([f"teacher:{teacher}"] if teacher else []):  # no teacher: the keys runs had before
+    extra = [f"teacher:{teacher}"] if teacher else []
+    extra += [f"batch:{batch_size}"] if batch_size != 128 else []  # batches of 128: the keys runs had before
+    for part in parts + extra:
         digest.update(repr(part).encode())
     for rows in (train_rows, val_rows):
         digest.update(np.ascontiguousarray(rows).tobytes())
@@ -254,7 +258,8 @@ def build_activations(
             flush=True,
         )
     frozen, _ = split_backbone(net.backbone, cut)
-    key = cache_key(net, cut, images, train_rows, val_rows, augment_name, seed, distill.key if distill else None)
+    teacher = distill.key if distill else None
+    key = cache_key(net, cut, images, train_rows, val_rows, augment_name, seed, teacher, batch_size)
     folder = root / key
     folder.mkdir(parents=True, exist_ok=True)
     input_size = net.preprocess.input_size
