@@ -29,16 +29,6 @@ from pathlib import Path
 import numpy as np
 
 
-def median_rate(step: Callable[[], object], images: int, repeats: int = 7) -> float:
-    step()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        seconds.append(time.perf_counter() - start)
-    return images / float(np.median(seconds))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=Path, default=Path("../shared/data/fpi_small/images"))
@@ -62,7 +52,7 @@ def main() -> None:
     from fashiontag.data.taxonomy import load_taxonomy
     from fashiontag.models import create_network, default_preprocess, resize_images, split_backbone
     from fashiontag.train._augment import create_augment
-    from fashiontag.train._budget import Recipe, _augment_rate, _measure_trunk
+    from fashiontag.train._budget import Recipe, _augment_rate, _measure_trunk, _rate
     from fashiontag.train._trunk import _extract_view, _Runner, _Trunk
 
     files = sorted(args.images.rglob("*.jpg"))[: args.n]
@@ -91,9 +81,9 @@ def main() -> None:
                 return session.run(None, {"x": x.numpy()})[0]
 
             label = "on" if spin == "1" else "off"
-            steps[f"trunk only, spinning {label}"] = lambda run=run: median_rate(lambda: run(resized), 64)
-            steps[f"resize + trunk, spinning {label}"] = lambda run=run: median_rate(
-                lambda: run(resize_images(raw, args.size, args.input_size).contiguous()), 64
+            steps[f"trunk only, spinning {label}"] = lambda run=run: _rate(lambda: run(resized), 64, repeats=7)
+            steps[f"resize + trunk, spinning {label}"] = lambda run=run: _rate(
+                lambda: run(resize_images(raw, args.size, args.input_size).contiguous()), 64, repeats=7
             )
         recipe = Recipe("trunk", args.input_size, 1, 1, trunk_cut=args.cut)
         steps["the planner's `_measure_trunk` (views 0 and 1)"] = lambda: _measure_trunk(net, recipe, images, 64)[0]
