@@ -135,7 +135,10 @@ def register(app: typer.Typer) -> None:
             show_default="none",
             help="Wall-clock budget, e.g. 10m, 90s, 1h30m: measures this "
             "machine, picks the best recipe (mode, size, epochs) that fits, "
-            "prints why, stops at the limit with the best checkpoint.",
+            "prints why (a cached-trunk run re-fits its epochs to the time left "
+            "after its first pass and each epoch, the last in part, the learning "
+            "rate annealed to its last step), and stops at the limit with the "
+            "best checkpoint.",
         ),
         init_from: str | None = typer.Option(None, help="Adapt an existing model directory (its backbone)."),
         unlabelled: str | None = typer.Option(
