@@ -98,7 +98,7 @@ class Plan:
         """Add ``line`` to the reasoning the sidecar records and, with ``echo``, print it as a ``plan:`` line."""
         self.lines.append(line)
         if echo:
-            print(f"   plan: {line}", flush=True)
+            show(line)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +107,11 @@ class Plan:
             "estimate_s": round(self.estimate_seconds),
             "reasoning": self.lines,
         }
+
+
+def show(line: str) -> None:
+    """Print one line of a plan's reasoning, as every ``plan:`` line is printed."""
+    print(f"   plan: {line}", flush=True)
 
 
 def _rate(step: Callable[[], Any], images: int, repeats: int = 3, warmups: int = 1) -> float:
@@ -244,17 +249,26 @@ def epochs_that_fit(
 
 
 def steps_that_fit(
-    epochs_left: int, steps_per_epoch: int, step_seconds: float, epoch_seconds: float, seconds_left: float
+    epochs_left: int, steps_per_epoch: int, step_seconds: float, fixed_seconds: float, seconds_left: float
 ) -> tuple[int, int]:
     """(more epochs, more optimizer steps) that ``seconds_left`` holds, the last epoch possibly in part: an epoch
-    costs its steps at ``step_seconds`` each plus ``epoch_seconds`` (validation, checkpoint writes). The most steps
+    costs its steps at ``step_seconds`` each plus ``fixed_seconds`` (validation, checkpoint writes). The most steps
     win, the fewest epochs on a tie; ``(0, 0)``: not one step fits."""
     best = (0, 0)
     for more in range(1, epochs_left + 1):
-        steps = min(more * steps_per_epoch, int((seconds_left - more * epoch_seconds) / max(step_seconds, 1e-9)))
+        steps = min(more * steps_per_epoch, int((seconds_left - more * fixed_seconds) / max(step_seconds, 1e-9)))
         if steps > max(best[1], (more - 1) * steps_per_epoch):
             best = (more, steps)
     return best
+
+
+def partial_epoch(part: int, steps_per_epoch: int, epoch: int, step: int) -> str:
+    """How a plan line says that training ends ``part`` steps into ``epoch``, at optimizer step ``step``."""
+    share = f"{100 * part // steps_per_epoch}%"  # floored: 469 of 470 steps is not 100%
+    return (
+        f"{share} of another ({part} of its {steps_per_epoch} steps), so training ends {share} into epoch {epoch}, "
+        f"at step {step}, where the learning-rate schedule now ends"
+    )
 
 
 def epochs_after_first_pass(
@@ -284,12 +298,8 @@ def epochs_after_first_pass(
         more, steps = steps_that_fit(planned, steps_per_epoch, step, validation, seconds_left / (1 + SAFETY_MARGIN))
         part = steps - (more - 1) * steps_per_epoch
         if more > max(fit, head_epochs) and part < steps_per_epoch:  # a part of a tail epoch (not a head epoch)
-            share = f"{100 * part // steps_per_epoch}%"
-            plan.say(
-                f"{took}: the {each} fit {fit} epoch(s) and {share} of another ({part} of its {steps_per_epoch} "
-                f"steps), so training ends {share} into epoch {more}, at step {steps}, where the learning-rate "
-                f"schedule ends ({more} of the {planned} planned)"
-            )
+            ends = partial_epoch(part, steps_per_epoch, more, steps)
+            plan.say(f"{took}: the {each} fit {fit} epoch(s) and {ends} ({more} of the {planned} planned)")
             return more, steps
     if epochs > fit:  # kept so that the tail trains after head_epochs
         plan.say(

@@ -22,7 +22,7 @@ from typing import Any
 from lightning.pytorch.callbacks import Callback
 
 from fashiontag.config import updated
-from fashiontag.train._budget import Plan, epochs_that_fit, steps_that_fit
+from fashiontag.train._budget import Plan, epochs_that_fit, partial_epoch, steps_that_fit
 
 _clock = time.monotonic  # Lightning's Timer's clock (tests replace it)
 
@@ -81,12 +81,7 @@ class EpochRefit(Callback):
         line = f"epoch {done} took {took:.0f} s{estimated}: the {left:.0f} s left fit {fit} more"
         if schedule is not None:
             part = schedule - trainer.global_step - (epochs - done - 1) * steps
-            share = f"{100 * part // steps}%"  # floored: 469 of 470 steps is not 100%
-            line += (
-                f" and {share} of another ({part} of its {steps} steps), so training ends {share} into epoch "
-                f"{epochs}, at step {schedule}, where the learning-rate schedule now ends ({epochs} of the "
-                f"{self.planned} planned)"
-            )
+            line += f" and {partial_epoch(part, steps, epochs, schedule)} ({epochs} of the {self.planned} planned)"
         elif epochs > done + fit:  # kept so that the tail trains after head_epochs
             line += f"; keeping {epochs} of the {self.planned} planned - the time limit may stop the last"
         else:

@@ -119,7 +119,7 @@ def _plan(
     input size, and the seconds training may run."""
     if not config.trainer.time_limit:
         return config, net, None, None
-    from fashiontag.train._budget import CANDIDATES, RESERVE_SECONDS, parse_duration, plan_recipe
+    from fashiontag.train._budget import CANDIDATES, RESERVE_SECONDS, parse_duration, plan_recipe, show
     from fashiontag.train._resume import recorded_recipe
     from fashiontag.train._sources import selection_split
 
@@ -128,7 +128,7 @@ def _plan(
     recorded = recorded_recipe(Path(config.out), max(config.trainer.epochs, *(c.max_epochs for c in CANDIDATES)))
     candidates = CANDIDATES
     if recorded:  # an interrupted run resumes with its own recipe
-        print(f"   plan: resuming the interrupted run in {config.out} with its recipe", flush=True)
+        show(f"resuming the interrupted run in {config.out} with its recipe")
         candidates = (recorded,)
     plan = plan_recipe(
         config,
@@ -143,7 +143,7 @@ def _plan(
     if recorded:  # its cosine schedule was sized to the recorded epochs: a resume never re-fits them
         plan.epoch_seconds = None
     for line in plan.lines:
-        print(f"   plan: {line}", flush=True)
+        show(line)
     if plan.config.model.input_size != config.model.input_size:  # seeded as `fit` seeds its first network, so
         torch.manual_seed(plan.config.seed)  # the recipe printed, pinned, starts the same
         net = build_net(plan.config, taxonomy)

@@ -97,7 +97,8 @@ class _Runner:
             options = ort.SessionOptions()
             options.intra_op_num_threads = onnxruntime_threads()
             # torch resizes and mirrors each batch between two runs: onnxruntime's threads spinning after a run
-            # slowed that resize 4x (FPI, 80 -> 112 px) and the pass 15% (523 -> 613 img/s without spinning)
+            # slowed that resize 4x (FPI, 80 -> 112 px); resize + trunk ran 12-30% faster without
+            # (bench/bench_first_pass.py)
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # noqa: BLE001 - any export/runtime failure: eager torch still works
