@@ -266,6 +266,35 @@ def test_the_plan_keeps_a_margin_and_pays_for_its_own_measuring(
     assert tight.recipe == recipe and tight.config.trainer.epochs == 1 and tight.lines[-1].endswith(", fits")
 
 
+def test_a_recipe_whose_last_minimum_epoch_fits_mostly_is_taken_and_ends_in_it(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The best recipe, short of its minimum epochs by a tenth of the last one's steps, is taken (an hour's speed
+    decided between it and the next on FPI), and the first-pass re-fit ends its schedule inside that epoch; short
+    by a fifth, the next recipe is."""
+    from fashiontag.train import _budget
+
+    best = Recipe("trunk", 32, min_epochs=3, max_epochs=6, trunk_cut=-3, trunk_views=2)
+    cheaper = Recipe("trunk", 32, min_epochs=1, max_epochs=6, trunk_cut=-2, trunk_views=1)
+    monkeypatch.setattr(_budget, "_measure_trunk", lambda *args: (1000.0, 100.0))
+    monkeypatch.setattr(_budget.time, "perf_counter", lambda: 0.0)  # measuring costs nothing here
+    net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+    config = build_config(TrainConfig, image_size=32, time_limit="1h")
+    need = estimate(best, (1000.0, 100.0), 20_000, 2_000, 3)  # 42 s first pass, 200 s of steps an epoch
+    assert _budget.last_epoch_share(best, (1000.0, 100.0), 20_000, 2_000, need - 40) == pytest.approx(0.8)
+
+    def plan(short: float) -> _budget.Plan:
+        left = need - short + _budget.RESERVE_SECONDS
+        return plan_recipe(config, net, _images(), 20_000, 2_000, left, candidates=(best, cheaper))
+
+    mostly = plan(20.0)
+    assert mostly.recipe == best and mostly.config.trainer.epochs == 3
+    assert "fits with 90% of the last epoch's steps" in mostly.lines[-1], mostly.lines
+    epochs, steps = _budget.epochs_after_first_pass(mostly, need - 20 - 42, 42.0, steps_per_epoch=100)
+    assert epochs == 3 and steps is not None and 200 < steps < 300
+    assert plan(40.0).recipe == cheaper
+
+
 def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
     taxonomy: Taxonomy,
     tmp_path,
