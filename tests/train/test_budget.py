@@ -289,10 +289,13 @@ def test_a_recipe_whose_last_minimum_epoch_fits_mostly_is_taken_and_ends_in_it(
 
     mostly = plan(20.0)
     assert mostly.recipe == best and mostly.config.trainer.epochs == 3
-    assert "fits with 90% of the last epoch's steps" in mostly.lines[-1], mostly.lines
+    assert "fits with 90% of the last epoch's steps by the estimate" in mostly.lines[-1], mostly.lines
     epochs, steps = _budget.epochs_after_first_pass(mostly, need - 20 - 42, 42.0, steps_per_epoch=100)
     assert epochs == 3 and steps is not None and 200 < steps < 300
     assert plan(40.0).recipe == cheaper
+    headed = build_config(TrainConfig, image_size=32, time_limit="1h", head_epochs=3)  # its part: a head epoch
+    left = need - 20.0 + _budget.RESERVE_SECONDS
+    assert plan_recipe(headed, net, _images(), 20_000, 2_000, left, candidates=(best, cheaper)).recipe == cheaper
 
 
 def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
@@ -356,7 +359,7 @@ def test_a_first_pass_that_leaves_part_of_an_epoch_ends_the_schedule_in_it(
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
 
 
-def _trunk_job(taxonomy: Taxonomy, out, plan, max_seconds: float):  # noqa: ANN001, ANN202
+def _trunk_job(taxonomy: Taxonomy, out, plan, max_seconds: float, head_epochs: int = 0):  # noqa: ANN001, ANN202
     """A 5-epoch cached-trunk job on 32 + 8 random 32 px images under ``plan`` with ``max_seconds`` left."""
     from fashiontag.train._fit import _targets
     from fashiontag.train._modes import ModeJob
@@ -364,7 +367,7 @@ def _trunk_job(taxonomy: Taxonomy, out, plan, max_seconds: float):  # noqa: ANN0
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
     config = build_config(
         TrainConfig, image_size=32, out=str(out), mode="trunk", trunk_cut=-3, trunk_views=1, epochs=5,
-        batch_size=16, head_epochs=0, progress_bar=False, time_limit="1h",
+        batch_size=16, head_epochs=head_epochs, progress_bar=False, time_limit="1h",
     )  # fmt: skip
     leaves = [taxonomy.leaves[i % 4] for i in range(40)]
     strategy_t, heads_t = _targets(net, leaves, {"colour": ["Red", "Blue"] * 20})
@@ -470,6 +473,41 @@ def test_a_last_epoch_that_fits_in_part_ends_the_schedule_at_its_last_step(
     lrs.clear()  # run again into the same folder: it resumes from the checkpoint of its last step
     MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 380.0))
     assert lrs == []  # and trains nothing more
+
+
+def test_after_the_head_epochs_a_tail_epoch_that_fits_in_part_ends_the_schedule(
+    taxonomy: Taxonomy,
+    tmp_path,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``head_epochs=1`` the tail must train at least one epoch; when only part of it fits, the schedule ends
+    with the steps that do, where it used to keep the whole epoch for Lightning's Timer to cut at a learning rate
+    still far from its end."""
+    from lightning.pytorch.callbacks import Callback
+
+    from fashiontag.train import _budget, _epoch_refit, _lightning
+    from fashiontag.train._modes import MODES
+
+    clock, lrs = [0.0], []
+
+    class SlowSteps(Callback):  # 40 s per step (2 steps an epoch), 20 s per validation, on the refit's clock
+        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
+            group = trainer.optimizers[0].param_groups[0]
+            lrs.append(group["lr"] / group["base_lr"])
+            clock[0] += 40.0
+
+        def on_validation_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
+            clock[0] += 20.0
+
+    monkeypatch.setattr(_epoch_refit, "_clock", lambda: clock[0])
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [SlowSteps()])
+    plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0)
+    MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 185.0, head_epochs=1))  # after epoch 1: ~80 s
+    said = "fit 0 more and 50% of another (1 of its 2 steps), so training ends 50% into epoch 2, at step 3"
+    assert any(said in line for line in plan.lines), plan.lines
+    # the head epoch and one tail step, on a cosine sized to 3 steps (before: both epochs whole, for the Timer to cut)
+    assert len(lrs) == 3 and lrs[-1] == pytest.approx((1 + math.cos(math.pi * 2 / 3)) / 2)
+    assert plan.config.trainer.epochs == 2
 
 
 def test_a_resume_that_asks_for_other_epochs_drops_the_partial_schedule() -> None:

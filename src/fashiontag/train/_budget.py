@@ -36,9 +36,9 @@ RESERVE_SECONDS = 20.0
 SAFETY_MARGIN = 0.05
 #: a cached-trunk recipe whose minimum epochs fit only with part of the last one is still taken when this share of
 #: that epoch's steps fits by the estimate; its re-fits end the schedule inside that epoch. On FPI in 10 minutes the
-#: hour's speed decided between 112 px / cut -4 and 128 px / cut -3: an estimated 89% ran as 2.4 epochs (epochs run
-#: 5-18% over their estimate) and met 5 of 7 targets, where 128 px / cut -3 met 4-5 and 2.0 epochs 2 (BENCHMARKS.md,
-#: "The last minimum epoch in part").
+#: hour's speed decided between 112 px / cut -4 and 128 px / cut -3: an estimated 89% ran as 2.4 epochs (the re-fits
+#: keep a margin, and epochs ran up to 18% over their estimate) and met 5 of 7 targets, where 128 px / cut -3 met 4-5
+#: in three runs and 2.0 epochs 1-2 (BENCHMARKS.md, "The last minimum epoch in part").
 LAST_EPOCH_SHARE = 0.85
 
 
@@ -250,7 +250,7 @@ def last_epoch_share(
     if recipe.mode != "trunk":
         return 0.0
     over = estimate(recipe, rates, n_train, n_val, recipe.min_epochs, teacher_rate) - seconds
-    return min(1.0, max(0.0, 1.0 - over / (n_train / rates[1])))
+    return min(1.0, max(0.0, 1.0 - over / max(n_train / rates[1], 1e-9)))
 
 
 def epochs_that_fit(
@@ -364,7 +364,8 @@ def plan_recipe(
     teacher: torch.nn.Module | None = None,
 ) -> Plan:
     """The first candidate (best first) whose estimate with ``min_epochs`` fits ``seconds_left``, a cached-trunk
-    one's last epoch possibly in part (:data:`LAST_EPOCH_SHARE` of its steps at least).
+    one's last epoch possibly in part (:data:`LAST_EPOCH_SHARE` of its steps at least, a tail epoch: beyond
+    ``head_epochs``).
 
     An estimate fits in what is left once the measuring so far is paid (measuring several candidates takes seconds
     of the budget); an epoch beyond the recipe's minimum is added only while the estimate with its
@@ -409,7 +410,8 @@ def plan_recipe(
         )
         left = budget - (time.perf_counter() - clock)
         share = last_epoch_share(recipe, rates, n_train, n_val, left, teacher_rate)
-        if fits(need) or share >= LAST_EPOCH_SHARE or recipe is wanted[-1]:
+        in_part = share >= LAST_EPOCH_SHARE and recipe.min_epochs > config.trainer.head_epochs  # a tail epoch's part
+        if fits(need) or in_part or recipe is wanted[-1]:
             epochs = recipe.min_epochs
             while epochs < recipe.max_epochs and fits(
                 estimate(recipe, rates, n_train, n_val, epochs + 1, teacher_rate), SAFETY_MARGIN
@@ -420,9 +422,10 @@ def plan_recipe(
             verdict = "fits"
             if not fits(total):
                 verdict = (
-                    f"fits with {100 * share:.0f}% of the last epoch's steps (at least {LAST_EPOCH_SHARE:.0%} "
-                    "taken): the schedule is re-sized to end there once the first pass is timed"
-                    if share >= LAST_EPOCH_SHARE
+                    f"fits with {int(100 * share)}% of the last epoch's steps by the estimate (at least "
+                    f"{LAST_EPOCH_SHARE:.0%} taken): the re-fits end the schedule inside that epoch, once the first "
+                    "pass and each epoch are timed"
+                    if in_part
                     else "DOES NOT FIT (the cheapest; training stops at the limit)"
                 )
             lines.append(

@@ -61,9 +61,10 @@ class EpochRefit(Callback):
         # last of three 145 s epochs would be dropped whenever it fits by less than 7 s
         epochs, fit = epochs_that_fit(epochs_now, done, took, left, self.head_epochs, margin=0.0)
         schedule = None
-        if done + fit == epochs < epochs_now and steps > 0:  # (not kept for head_epochs): a last epoch in part?
+        if done + fit < epochs_now and steps > 0:  # not all the epochs left fit: the last one in part?
             more, more_steps = steps_that_fit(epochs_now - done, steps, stepping / steps, took - stepping, left)
-            if more > fit and more_steps < more * steps:  # (all its steps: a whole epoch, said as one)
+            # a tail epoch (beyond head_epochs), and not all its steps (a whole epoch is said as one)
+            if more > fit and done + more > self.head_epochs and more_steps < more * steps:
                 epochs, schedule = done + more, trainer.global_step + more_steps
         if schedule is None and epochs >= epochs_now:
             schedule = module.schedule_steps  # everything left fits: what an earlier re-fit decided stands
