@@ -258,7 +258,7 @@ def test_the_plan_keeps_a_margin_and_pays_for_its_own_measuring(
     slow = plan_recipe(config, net, _images(), 200, 20, budget + _budget.RESERVE_SECONDS, candidates=(recipe,))
     assert slow.config.trainer.epochs < plan.config.trainer.epochs
     assert slow.estimate_seconds * (1 + _budget.SAFETY_MARGIN) <= budget - 10.0
-    assert "s left after measuring, fits" in slow.lines[-1]
+    assert "s left after measuring" in slow.lines[-1] and slow.lines[-1].endswith(", fits")
     monkeypatch.setattr(_budget, "_measure_trunk", measured(0.0))
     one_epoch = estimate(recipe, rates, 20_000, 2_000, 1)  # ~227 s: the minimum fits without the margin, not with it
     left = one_epoch * 1.02 + _budget.RESERVE_SECONDS
@@ -279,7 +279,7 @@ def test_a_recipe_whose_last_minimum_epoch_fits_mostly_is_taken_and_ends_in_it(
     monkeypatch.setattr(_budget, "_measure_trunk", lambda *args: (1000.0, 100.0))
     monkeypatch.setattr(_budget.time, "perf_counter", lambda: 0.0)  # measuring costs nothing here
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
-    config = build_config(TrainConfig, image_size=32, time_limit="1h")
+    config = build_config(TrainConfig, image_size=32, time_limit="1h", calibrate=False)  # no review fit to pay
     need = estimate(best, (1000.0, 100.0), 20_000, 2_000, 3)  # 42 s first pass, 200 s of steps an epoch
     assert _budget.last_epoch_share(best, (1000.0, 100.0), 20_000, 2_000, need - 40) == pytest.approx(0.8)
 
@@ -293,9 +293,35 @@ def test_a_recipe_whose_last_minimum_epoch_fits_mostly_is_taken_and_ends_in_it(
     epochs, steps = _budget.epochs_after_first_pass(mostly, need - 20 - 42, 42.0, steps_per_epoch=100)
     assert epochs == 3 and steps is not None and 200 < steps < 300
     assert plan(40.0).recipe == cheaper
-    headed = build_config(TrainConfig, image_size=32, time_limit="1h", head_epochs=3)  # its part: a head epoch
+    headed = build_config(TrainConfig, image_size=32, time_limit="1h", calibrate=False, head_epochs=3)  # a head epoch
     left = need - 20.0 + _budget.RESERVE_SECONDS
     assert plan_recipe(headed, net, _images(), 20_000, 2_000, left, candidates=(best, cheaper)).recipe == cheaper
+
+
+def test_the_review_fit_after_training_is_paid_from_the_budget(
+    taxonomy: Taxonomy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train`` fits the review thresholds on the val photos after training, inside its time limit: the plan keeps
+    that pass's seconds (twice with test_flip), so fewer epochs fit; a 30-minute run at 160 px with the flip spent
+    about 90 s on it against a 20 s reserve and ran 71 s past its limit."""
+    from fashiontag.train import _budget
+
+    recipe = Recipe("trunk", 32, min_epochs=1, max_epochs=50, trunk_cut=-3, trunk_views=2)
+    monkeypatch.setattr(_budget, "_measure_trunk", lambda *args: (1000.0, 100.0))
+    monkeypatch.setattr(_budget, "_measure_full", lambda *args: (10.0, 10.0))  # the whole network's forward
+    monkeypatch.setattr(_budget.time, "perf_counter", lambda: 0.0)
+    net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
+
+    def plan(**keys: object) -> _budget.Plan:
+        config = build_config(TrainConfig, image_size=32, time_limit="1h", **keys)
+        return plan_recipe(config, net, _images(), 2_000, 1_000, 1_000.0, candidates=(recipe,))
+
+    plain, flipped, off = plan(), plan(test_flip=True), plan(calibrate=False)
+    assert (plain.review_seconds, flipped.review_seconds, off.review_seconds) == (100.0, 200.0, 0.0)
+    assert off.config.trainer.epochs > plain.config.trainer.epochs > flipped.config.trainer.epochs
+    assert "review fit (200 s: 1000 val photos at 10 img/s, twice for test_flip)" in flipped.lines[-1]
+    for each in (plain, flipped, off):  # what is left for training holds the epochs with the margin
+        assert each.estimate_seconds * (1 + _budget.SAFETY_MARGIN) + each.review_seconds <= 1_000.0 - 20.0
 
 
 def test_a_slow_first_pass_leaves_fewer_epochs_and_the_record_says_so(
@@ -432,6 +458,23 @@ def test_steps_that_fit_take_the_last_epoch_in_part() -> None:
     assert steps_that_fit(3, 10, 1.0, 5.0, 5.0) == (0, 0)  # not one step after its validation
 
 
+def _slow_steps(clock: list[float], lrs: list[float]):  # noqa: ANN202
+    """A callback: 40 s per step and 20 s per validation on the re-fit's (fake) ``clock``; each step's learning rate
+    as a share of its peak appended to ``lrs``."""
+    from lightning.pytorch.callbacks import Callback
+
+    class SlowSteps(Callback):
+        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
+            group = trainer.optimizers[0].param_groups[0]
+            lrs.append(group["lr"] / group["base_lr"])
+            clock[0] += 40.0
+
+        def on_validation_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
+            clock[0] += 20.0
+
+    return SlowSteps()
+
+
 def test_a_last_epoch_that_fits_in_part_ends_the_schedule_at_its_last_step(
     taxonomy: Taxonomy,
     tmp_path,
@@ -443,24 +486,12 @@ def test_a_last_epoch_that_fits_in_part_ends_the_schedule_at_its_last_step(
     wasted up to an epoch of the budget (the demo's third epoch missed by one second: 145 s unused)."""
     import json
 
-    from lightning.pytorch.callbacks import Callback
-
     from fashiontag.train import _budget, _epoch_refit, _lightning
     from fashiontag.train._modes import MODES
 
     clock, lrs = [0.0], []
-
-    class SlowSteps(Callback):  # 40 s per step (2 steps an epoch), 20 s per validation, on the refit's clock
-        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
-            group = trainer.optimizers[0].param_groups[0]
-            lrs.append(group["lr"] / group["base_lr"])
-            clock[0] += 40.0
-
-        def on_validation_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
-            clock[0] += 20.0
-
     monkeypatch.setattr(_epoch_refit, "_clock", lambda: clock[0])
-    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [SlowSteps()])
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_slow_steps(clock, lrs)])
     plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0)
     MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 380.0))  # after epoch 1, ~277 s: 2.5 epochs
     said = "fit 2 more and 50% of another (1 of its 2 steps), so training ends 50% into epoch 4, at step 7"
@@ -483,24 +514,12 @@ def test_after_the_head_epochs_a_tail_epoch_that_fits_in_part_ends_the_schedule(
     """With ``head_epochs=1`` the tail must train at least one epoch; when only part of it fits, the schedule ends
     with the steps that do, where it used to keep the whole epoch for Lightning's Timer to cut at a learning rate
     still far from its end."""
-    from lightning.pytorch.callbacks import Callback
-
     from fashiontag.train import _budget, _epoch_refit, _lightning
     from fashiontag.train._modes import MODES
 
     clock, lrs = [0.0], []
-
-    class SlowSteps(Callback):  # 40 s per step (2 steps an epoch), 20 s per validation, on the refit's clock
-        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
-            group = trainer.optimizers[0].param_groups[0]
-            lrs.append(group["lr"] / group["base_lr"])
-            clock[0] += 40.0
-
-        def on_validation_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
-            clock[0] += 20.0
-
     monkeypatch.setattr(_epoch_refit, "_clock", lambda: clock[0])
-    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [SlowSteps()])
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_slow_steps(clock, lrs)])
     plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0)
     MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 185.0, head_epochs=1))  # after epoch 1: ~80 s
     said = "fit 0 more and 50% of another (1 of its 2 steps), so training ends 50% into epoch 2, at step 3"

@@ -99,6 +99,7 @@ class Plan:
     lines: list[str]
     epoch_seconds: float | None = None  # the estimate of one epoch (training + validation) at the chosen recipe
     validation_seconds: float = 0.0  # the validation part of ``epoch_seconds``
+    review_seconds: float = 0.0  # kept after training for the review fit (:func:`review_seconds`)
 
     def say(self, line: str, echo: bool = True) -> None:
         """Add ``line`` to the reasoning the sidecar records and, with ``echo``, print it as a ``plan:`` line."""
@@ -253,6 +254,15 @@ def last_epoch_share(
     return min(1.0, max(0.0, 1.0 - over / max(n_train / rates[1], 1e-9)))
 
 
+def review_seconds(config: TrainConfig, n_val: int, forward_rate: float) -> float:
+    """Seconds of ``train``'s review fit after training, inside its time limit: the whole network over the val
+    photos (twice with ``test_flip``) at ``forward_rate`` images/s; none without ``calibrate``. A 30-minute run at
+    160 px with the flip spent about 90 s on it against the 20 s of :data:`RESERVE_SECONDS`, and took 31 min 11 s."""
+    if not (config.trainer.calibrate and n_val):
+        return 0.0
+    return n_val * (2 if config.model.test_flip else 1) / max(forward_rate, 1e-9)
+
+
 def epochs_that_fit(
     planned: int,
     done: int,
@@ -395,7 +405,14 @@ def plan_recipe(
     if teacher_rate:
         lines.append(f"distillation teacher: {teacher_rate:.0f} img/s, counted in every estimate")
     augment_rates: dict[int, float] = {}  # per input size: the preset's cost is the same for every cut
+    forward_rates: dict[int, float] = {}  # per input size: the whole network's forward, for the review fit
     for recipe in wanted:
+        after = 0.0
+        if config.trainer.calibrate and n_val:
+            if recipe.input_size not in forward_rates:  # in small batches: at 224 px 64 images took 1.2 s a call
+                probe = Recipe("probe", recipe.input_size, 1, 1)
+                forward_rates[recipe.input_size] = _measure_full(net, probe, images, min(batch, 32))[0]
+            after = review_seconds(config, n_val, forward_rates[recipe.input_size])
         measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
         rates = measure(net, recipe, images, batch)
         if recipe.mode == "trunk" and recipe.trunk_views > 2:
@@ -404,23 +421,24 @@ def plan_recipe(
                 augment_rates[size] = _augment_rate(config.optim.augment, images, net.preprocess.size, size, batch)
             rates = (with_augment_cost(rates[0], recipe.trunk_views, augment_rates[size]), rates[1])
         need = estimate(recipe, rates, n_train, n_val, recipe.min_epochs, teacher_rate)
+        review = f" + {after:.0f} s of review fit" if after else ""
         lines.append(
             f"{recipe.describe()}: {rates[0]:.0f} img/s first pass, {rates[1]:.0f} img/s training "
-            f"-> {need:.0f} s with {recipe.min_epochs} epoch(s)"
+            f"-> {need:.0f} s with {recipe.min_epochs} epoch(s){review}"
         )
-        left = budget - (time.perf_counter() - clock)
+        left = budget - (time.perf_counter() - clock) - after
         share = last_epoch_share(recipe, rates, n_train, n_val, left, teacher_rate)
         in_part = share >= LAST_EPOCH_SHARE and recipe.min_epochs > config.trainer.head_epochs  # a tail epoch's part
-        if fits(need) or in_part or recipe is wanted[-1]:
+        if fits(need + after) or in_part or recipe is wanted[-1]:
             epochs = recipe.min_epochs
             while epochs < recipe.max_epochs and fits(
-                estimate(recipe, rates, n_train, n_val, epochs + 1, teacher_rate), SAFETY_MARGIN
+                estimate(recipe, rates, n_train, n_val, epochs + 1, teacher_rate) + after, SAFETY_MARGIN
             ):
                 epochs += 1
             total = estimate(recipe, rates, n_train, n_val, epochs, teacher_rate)
-            left = budget - (time.perf_counter() - clock)
+            left = budget - (time.perf_counter() - clock) - after
             verdict = "fits"
-            if not fits(total):
+            if not fits(total + after):
                 verdict = (
                     f"fits with {int(100 * share)}% of the last epoch's steps by the estimate (at least "
                     f"{LAST_EPOCH_SHARE:.0%} taken): the re-fits end the schedule inside that epoch, once the first "
@@ -428,9 +446,14 @@ def plan_recipe(
                     if in_part
                     else "DOES NOT FIT (the cheapest; training stops at the limit)"
                 )
+            kept = ""
+            if after:
+                rate = forward_rates[recipe.input_size]
+                twice = ", twice for test_flip" if config.model.test_flip else ""
+                kept = f" and the review fit ({after:.0f} s: {n_val} val photos at {rate:.0f} img/s{twice})"
             lines.append(
                 f"chose {recipe.describe()}, {epochs} epoch(s): estimated {total:.0f} s of {left:.0f} s left "
-                f"after measuring, {verdict}"
+                f"after measuring{kept}, {verdict}"
             )
             chosen = updated(
                 config,
@@ -443,5 +466,5 @@ def plan_recipe(
             )
             one_epoch = total - estimate(recipe, rates, n_train, n_val, epochs - 1, teacher_rate)
             validation = n_val / (3 * rates[1]) if recipe.mode == "trunk" else 0.0  # as `estimate` counts it
-            return Plan(chosen, recipe, total, seconds_left, lines, one_epoch, validation)
+            return Plan(chosen, recipe, total, seconds_left, lines, one_epoch, validation, after)
     return Plan(config, None, 0.0, seconds_left, [*lines, "no candidate for this mode; running the config as is"])

@@ -147,7 +147,8 @@ def _plan(
     if plan.config.model.input_size != config.model.input_size:  # seeded as `fit` seeds its first network, so
         torch.manual_seed(plan.config.seed)  # the recipe printed, pinned, starts the same
         net = build_net(plan.config, taxonomy)
-    return plan.config, net, plan, limit - (time.perf_counter() - started) - RESERVE_SECONDS
+    left = limit - (time.perf_counter() - started) - RESERVE_SECONDS - plan.review_seconds  # both after training
+    return plan.config, net, plan, left
 
 
 def record_split(config: TrainConfig, labels: Any, out: Path) -> dict[str, str]:
