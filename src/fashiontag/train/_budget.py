@@ -99,7 +99,7 @@ class Plan:
     lines: list[str]
     epoch_seconds: float | None = None  # the estimate of one epoch (training + validation) at the chosen recipe
     validation_seconds: float = 0.0  # the validation part of ``epoch_seconds``
-    review_seconds: float = 0.0  # kept after training for the review fit (:func:`review_seconds`)
+    review_seconds: float = 0.0  # kept after training for its passes over the val photos (:func:`review_seconds`)
 
     def say(self, line: str, echo: bool = True) -> None:
         """Add ``line`` to the reasoning the sidecar records and, with ``echo``, print it as a ``plan:`` line."""
@@ -254,13 +254,13 @@ def last_epoch_share(
     return min(1.0, max(0.0, 1.0 - over / max(n_train / rates[1], 1e-9)))
 
 
-def review_seconds(config: TrainConfig, n_val: int, forward_rate: float) -> float:
-    """Seconds of ``train``'s review fit after training, inside its time limit: the whole network over the val
-    photos (twice with ``test_flip``) at ``forward_rate`` images/s; none without ``calibrate``. A 30-minute run at
-    160 px with the flip spent about 90 s on it against the 20 s of :data:`RESERVE_SECONDS`, and took 31 min 11 s."""
-    if not (config.trainer.calibrate and n_val):
-        return 0.0
-    return n_val * (2 if config.model.test_flip else 1) / max(forward_rate, 1e-9)
+def review_seconds(config: TrainConfig, n_val: int, passes: int, forward_rate: float) -> float:
+    """Seconds of ``train``'s ``passes`` over the val photos after training, inside its time limit (the review fit,
+    per-source metrics): the whole network (twice with ``test_flip``) at ``forward_rate`` images/s. A 30-minute run
+    at 160 px with the flip spent 2 min 12 s from its last epoch to its end against the 20 s of
+    :data:`RESERVE_SECONDS` (two passes: the review fit, and per-source metrics of its single source), and took
+    31 min 11 s."""
+    return passes * n_val * (2 if config.model.test_flip else 1) / max(forward_rate, 1e-9)
 
 
 def epochs_that_fit(
@@ -372,6 +372,7 @@ def plan_recipe(
     candidates: tuple[Recipe, ...] = CANDIDATES,
     batch: int = 64,
     teacher: torch.nn.Module | None = None,
+    val_passes: int = 0,
 ) -> Plan:
     """The first candidate (best first) whose estimate with ``min_epochs`` fits ``seconds_left``, a cached-trunk
     one's last epoch possibly in part (:data:`LAST_EPOCH_SHARE` of its steps at least, a tail epoch: beyond
@@ -382,7 +383,8 @@ def plan_recipe(
     :data:`SAFETY_MARGIN` fits. With ``mode`` set explicitly (not ``auto``) only
     that mode's candidates are considered; a model that cannot be cut (no trunk stages) skips trunk candidates.
     Nothing fits: the cheapest candidate, said loudly. A distillation ``teacher`` (``TeacherLogits``) is measured
-    once and its passes counted in every estimate.
+    once and its passes counted in every estimate, and so are the ``val_passes`` over the val photos after
+    training (:func:`review_seconds`).
     """
     from fashiontag.models import backbone_stages, list_cuttable_families
 
@@ -408,11 +410,11 @@ def plan_recipe(
     forward_rates: dict[int, float] = {}  # per input size: the whole network's forward, for the review fit
     for recipe in wanted:
         after = 0.0
-        if config.trainer.calibrate and n_val:
+        if val_passes and n_val:
             if recipe.input_size not in forward_rates:  # in small batches: at 224 px 64 images took 1.2 s a call
                 probe = Recipe("probe", recipe.input_size, 1, 1)
                 forward_rates[recipe.input_size] = _measure_full(net, probe, images, min(batch, 32))[0]
-            after = review_seconds(config, n_val, forward_rates[recipe.input_size])
+            after = review_seconds(config, n_val, val_passes, forward_rates[recipe.input_size])
         measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
         rates = measure(net, recipe, images, batch)
         if recipe.mode == "trunk" and recipe.trunk_views > 2:
@@ -421,7 +423,7 @@ def plan_recipe(
                 augment_rates[size] = _augment_rate(config.optim.augment, images, net.preprocess.size, size, batch)
             rates = (with_augment_cost(rates[0], recipe.trunk_views, augment_rates[size]), rates[1])
         need = estimate(recipe, rates, n_train, n_val, recipe.min_epochs, teacher_rate)
-        review = f" + {after:.0f} s of review fit" if after else ""
+        review = f" + {after:.0f} s after training" if after else ""
         lines.append(
             f"{recipe.describe()}: {rates[0]:.0f} img/s first pass, {rates[1]:.0f} img/s training "
             f"-> {need:.0f} s with {recipe.min_epochs} epoch(s){review}"
@@ -450,7 +452,10 @@ def plan_recipe(
             if after:
                 rate = forward_rates[recipe.input_size]
                 twice = ", twice for test_flip" if config.model.test_flip else ""
-                kept = f" and the review fit ({after:.0f} s: {n_val} val photos at {rate:.0f} img/s{twice})"
+                kept = (
+                    f" and the {val_passes} pass(es) over the {n_val} val photos after training ({after:.0f} s at "
+                    f"{rate:.0f} img/s{twice})"
+                )
             lines.append(
                 f"chose {recipe.describe()}, {epochs} epoch(s): estimated {total:.0f} s of {left:.0f} s left "
                 f"after measuring{kept}, {verdict}"

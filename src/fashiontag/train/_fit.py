@@ -121,7 +121,7 @@ def _plan(
         return config, net, None, None
     from fashiontag.train._budget import CANDIDATES, RESERVE_SECONDS, parse_duration, plan_recipe, show
     from fashiontag.train._resume import recorded_recipe
-    from fashiontag.train._sources import selection_split
+    from fashiontag.train._sources import selection_split, several_sources
 
     limit = parse_duration(config.trainer.time_limit)
     split = selection_split(data.labels, config.trainer.monitor_source)
@@ -139,6 +139,7 @@ def _plan(
         limit - (time.perf_counter() - started),
         candidates=candidates,
         teacher=distill.teacher if distill is not None else None,
+        val_passes=int(config.trainer.calibrate) + int(several_sources(data.labels)),  # after training
     )
     if recorded:  # its cosine schedule was sized to the recorded epochs: a resume never re-fits them
         plan.epoch_seconds = None
@@ -217,9 +218,9 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
     config = plan.config if plan is not None else config  # as trained: a cached-trunk run may re-fit its epochs
     if global_rank() != 0:  # rank 0 of the whole job writes the model, as Lightning writes the checkpoints
         return out / "model"
-    if "source" in data.labels:  # several datasets: how each one fares (its own heads only)
-        from fashiontag.train._sources import source_metrics
+    from fashiontag.train._sources import several_sources, source_metrics
 
+    if several_sources(data.labels):  # several datasets: how each one fares (its own heads only)
         metrics["sources"] = source_metrics(net.cpu(), data.labels, data.images)
     out.mkdir(parents=True, exist_ok=True)  # probe runs on in-memory data create nothing before this
     save_taxonomy(taxonomy, out / "taxonomy.yaml")  # the run's label set, inferred from folders or not

@@ -167,6 +167,12 @@ def selection_split(labels: pd.DataFrame, monitor_source: str) -> np.ndarray:
     return np.where((split == "val") & (source != monitor_source), "unused", split)
 
 
+def several_sources(labels: pd.DataFrame) -> bool:
+    """Whether the rows come from more than one source: only then are per-source metrics more than the val metrics
+    again (a pass over the val photos after training, inside the time limit)."""
+    return "source" in labels and labels["source"].nunique() > 1
+
+
 def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: str = "val") -> dict[str, Any]:
     """Accuracy per head and source on ``split`` rows (heads a source cannot label are left out)."""
     import torch
