@@ -312,15 +312,23 @@ def test_the_review_fit_after_training_is_paid_from_the_budget(
     monkeypatch.setattr(_budget.time, "perf_counter", lambda: 0.0)
     net = create_network(taxonomy, "tf_efficientnet_lite0", "flat", default_preprocess("tf_efficientnet_lite0", 32))
 
-    def plan(passes: int = 1, **keys: object) -> _budget.Plan:
+    def plan(several: bool = False, **keys: object) -> _budget.Plan:
         config = build_config(TrainConfig, image_size=32, time_limit="1h", **keys)
-        return plan_recipe(config, net, _images(), 2_000, 1_000, 1_000.0, candidates=(recipe,), val_passes=passes)
+        after = _budget.forwards_after_training(config, 500, 800, several)
+        return plan_recipe(config, net, _images(), 2_000, 500, 1_000.0, candidates=(recipe,), forwards_after=after)
 
-    plain, flipped, off = plan(), plan(test_flip=True), plan(0)
-    assert (plain.review_seconds, flipped.review_seconds, off.review_seconds) == (100.0, 200.0, 0.0)
+    # the review fit: plain logits for the temperatures, then the labelling network's (with the mirror image)
+    plain, flipped, off = plan(), plan(test_flip=True), plan(calibrate=False)
+    assert (plain.review_seconds, flipped.review_seconds, off.review_seconds) == (100.0, 150.0, 0.0)
     assert off.config.trainer.epochs > plain.config.trainer.epochs > flipped.config.trainer.epochs
-    said = "the 1 pass(es) over the 1000 val photos after training (200 s at 10 img/s, twice for test_flip)"
-    assert said in flipped.lines[-1], flipped.lines
+    assert "and 1500 image forwards after training (150 s at 10 img/s)" in flipped.lines[-1], flipped.lines
+    assert plan(several=True, calibrate=False).review_seconds == 80.0  # per-source metrics: every source's val
+    import pandas as pd
+
+    from fashiontag.train._sources import several_sources
+
+    one, two = pd.DataFrame({"source": ["fpi", "fpi"]}), pd.DataFrame({"source": ["fpi", "shop"]})
+    assert (several_sources(one), several_sources(two), several_sources(one.drop(columns="source"))) == (0, 1, 0)
     for each in (plain, flipped, off):  # what is left for training holds the epochs with the margin
         assert each.estimate_seconds * (1 + _budget.SAFETY_MARGIN) + each.review_seconds <= 1_000.0 - 20.0
 

@@ -99,7 +99,7 @@ class Plan:
     lines: list[str]
     epoch_seconds: float | None = None  # the estimate of one epoch (training + validation) at the chosen recipe
     validation_seconds: float = 0.0  # the validation part of ``epoch_seconds``
-    review_seconds: float = 0.0  # kept after training for its passes over the val photos (:func:`review_seconds`)
+    review_seconds: float = 0.0  # kept for the forwards after training (:func:`forwards_after_training`)
 
     def say(self, line: str, echo: bool = True) -> None:
         """Add ``line`` to the reasoning the sidecar records and, with ``echo``, print it as a ``plan:`` line."""
@@ -254,13 +254,14 @@ def last_epoch_share(
     return min(1.0, max(0.0, 1.0 - over / max(n_train / rates[1], 1e-9)))
 
 
-def review_seconds(config: TrainConfig, n_val: int, passes: int, forward_rate: float) -> float:
-    """Seconds of ``train``'s ``passes`` over the val photos after training, inside its time limit (the review fit,
-    per-source metrics): the whole network (twice with ``test_flip``) at ``forward_rate`` images/s. A 30-minute run
-    at 160 px with the flip spent 2 min 12 s from its last epoch to its end against the 20 s of
-    :data:`RESERVE_SECONDS` (two passes: the review fit, and per-source metrics of its single source), and took
-    31 min 11 s."""
-    return passes * n_val * (2 if config.model.test_flip else 1) / max(forward_rate, 1e-9)
+def forwards_after_training(config: TrainConfig, n_val: int, n_val_all: int, several_sources: bool) -> int:
+    """Image forwards ``train`` runs after training, inside its time limit: the review fit (temperatures on plain
+    logits, then thresholds on the labelling network's, which also runs the mirror image with ``test_flip``) over
+    the ``n_val`` val photos that choose the checkpoint, and per-source metrics over all ``n_val_all`` val photos
+    when the data has several sources. A 30-minute run at 160 px with the flip spent 2 min 12 s after its last
+    epoch against the 20 s of :data:`RESERVE_SECONDS`, and took 31 min 11 s."""
+    views = 2 if config.model.test_flip else 1
+    return (n_val * (1 + views) if config.trainer.calibrate else 0) + (n_val_all * views if several_sources else 0)
 
 
 def epochs_that_fit(
@@ -372,7 +373,7 @@ def plan_recipe(
     candidates: tuple[Recipe, ...] = CANDIDATES,
     batch: int = 64,
     teacher: torch.nn.Module | None = None,
-    val_passes: int = 0,
+    forwards_after: int = 0,
 ) -> Plan:
     """The first candidate (best first) whose estimate with ``min_epochs`` fits ``seconds_left``, a cached-trunk
     one's last epoch possibly in part (:data:`LAST_EPOCH_SHARE` of its steps at least, a tail epoch: beyond
@@ -383,8 +384,8 @@ def plan_recipe(
     :data:`SAFETY_MARGIN` fits. With ``mode`` set explicitly (not ``auto``) only
     that mode's candidates are considered; a model that cannot be cut (no trunk stages) skips trunk candidates.
     Nothing fits: the cheapest candidate, said loudly. A distillation ``teacher`` (``TeacherLogits``) is measured
-    once and its passes counted in every estimate, and so are the ``val_passes`` over the val photos after
-    training (:func:`review_seconds`).
+    once and its passes counted in every estimate, and so are the ``forwards_after`` training of the whole network
+    (:func:`forwards_after_training`), at its forward rate measured per input size.
     """
     from fashiontag.models import backbone_stages, list_cuttable_families
 
@@ -410,11 +411,11 @@ def plan_recipe(
     forward_rates: dict[int, float] = {}  # per input size: the whole network's forward, for the review fit
     for recipe in wanted:
         after = 0.0
-        if val_passes and n_val:
+        if forwards_after:
             if recipe.input_size not in forward_rates:  # in small batches: at 224 px 64 images took 1.2 s a call
                 probe = Recipe("probe", recipe.input_size, 1, 1)
                 forward_rates[recipe.input_size] = _measure_full(net, probe, images, min(batch, 32))[0]
-            after = review_seconds(config, n_val, val_passes, forward_rates[recipe.input_size])
+            after = forwards_after / max(forward_rates[recipe.input_size], 1e-9)
         measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
         rates = measure(net, recipe, images, batch)
         if recipe.mode == "trunk" and recipe.trunk_views > 2:
@@ -451,11 +452,7 @@ def plan_recipe(
             kept = ""
             if after:
                 rate = forward_rates[recipe.input_size]
-                twice = ", twice for test_flip" if config.model.test_flip else ""
-                kept = (
-                    f" and the {val_passes} pass(es) over the {n_val} val photos after training ({after:.0f} s at "
-                    f"{rate:.0f} img/s{twice})"
-                )
+                kept = f" and {forwards_after} image forwards after training ({after:.0f} s at {rate:.0f} img/s)"
             lines.append(
                 f"chose {recipe.describe()}, {epochs} epoch(s): estimated {total:.0f} s of {left:.0f} s left "
                 f"after measuring{kept}, {verdict}"

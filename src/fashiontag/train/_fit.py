@@ -119,7 +119,14 @@ def _plan(
     input size, and the seconds training may run."""
     if not config.trainer.time_limit:
         return config, net, None, None
-    from fashiontag.train._budget import CANDIDATES, RESERVE_SECONDS, parse_duration, plan_recipe, show
+    from fashiontag.train._budget import (
+        CANDIDATES,
+        RESERVE_SECONDS,
+        forwards_after_training,
+        parse_duration,
+        plan_recipe,
+        show,
+    )
     from fashiontag.train._resume import recorded_recipe
     from fashiontag.train._sources import selection_split, several_sources
 
@@ -130,6 +137,8 @@ def _plan(
     if recorded:  # an interrupted run resumes with its own recipe
         show(f"resuming the interrupted run in {config.out} with its recipe")
         candidates = (recorded,)
+    n_val_all = int((data.labels["split"] == "val").sum())  # per-source metrics score every source's val photos
+    after = forwards_after_training(config, int((split == "val").sum()), n_val_all, several_sources(data.labels))
     plan = plan_recipe(
         config,
         net,
@@ -139,7 +148,7 @@ def _plan(
         limit - (time.perf_counter() - started),
         candidates=candidates,
         teacher=distill.teacher if distill is not None else None,
-        val_passes=int(config.trainer.calibrate) + int(several_sources(data.labels)),  # after training
+        forwards_after=after,
     )
     if recorded:  # its cosine schedule was sized to the recorded epochs: a resume never re-fits them
         plan.epoch_seconds = None
