@@ -410,14 +410,16 @@ def plan_recipe(
     augment_rates: dict[int, float] = {}  # per input size: the preset's cost is the same for every cut
     forward_rates: dict[int, float] = {}  # per input size: the whole network's forward, for the review fit
     for recipe in wanted:
+        measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
+        rates = measure(net, recipe, images, batch)
+        if recipe.mode != "trunk":  # its first rate is the whole network's forward at this size already
+            forward_rates.setdefault(recipe.input_size, rates[0])
         after = 0.0
         if forwards_after:
             if recipe.input_size not in forward_rates:  # in small batches: at 224 px 64 images took 1.2 s a call
                 probe = Recipe("probe", recipe.input_size, 1, 1)
                 forward_rates[recipe.input_size] = _measure_full(net, probe, images, min(batch, 32))[0]
             after = forwards_after / max(forward_rates[recipe.input_size], 1e-9)
-        measure = _measure_trunk if recipe.mode == "trunk" else _measure_full
-        rates = measure(net, recipe, images, batch)
         if recipe.mode == "trunk" and recipe.trunk_views > 2:
             size = recipe.input_size
             if size not in augment_rates:
@@ -439,7 +441,6 @@ def plan_recipe(
             ):
                 epochs += 1
             total = estimate(recipe, rates, n_train, n_val, epochs, teacher_rate)
-            left = budget - (time.perf_counter() - clock) - after
             verdict = "fits"
             if not fits(total + after):
                 verdict = (
