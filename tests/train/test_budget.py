@@ -271,7 +271,7 @@ def test_a_recipe_whose_last_minimum_epoch_fits_mostly_is_taken_and_ends_in_it(
 ) -> None:
     """The best recipe, short of its minimum epochs by a tenth of the last one's steps, is taken (an hour's speed
     decided between it and the next on FPI), and the first-pass re-fit ends its schedule inside that epoch; short
-    by a fifth, the next recipe is."""
+    by a fifth, the next recipe is. An interrupted run's recipe, resumed, promises no re-fit (a resume makes none)."""
     from fashiontag.train import _budget
 
     best = Recipe("trunk", 32, min_epochs=3, max_epochs=6, trunk_cut=-3, trunk_views=2)
@@ -293,6 +293,8 @@ def test_a_recipe_whose_last_minimum_epoch_fits_mostly_is_taken_and_ends_in_it(
     epochs, steps = _budget.epochs_after_first_pass(mostly, need - 20 - 42, 42.0, steps_per_epoch=100)
     assert epochs == 3 and steps is not None and 200 < steps < 300
     assert plan(40.0).recipe == cheaper
+    resumed = plan_recipe(config, net, _images(), 20_000, 2_000, need, candidates=(best,), resumed=True)
+    assert "a resume trains only what is left of it and re-fits nothing" in resumed.lines[-1], resumed.lines
     headed = build_config(TrainConfig, image_size=32, time_limit="1h", head_epochs=3)  # its part: a head epoch
     left = need - 20.0 + _budget.RESERVE_SECONDS
     assert plan_recipe(headed, net, _images(), 20_000, 2_000, left, candidates=(best, cheaper)).recipe == cheaper

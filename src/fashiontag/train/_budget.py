@@ -374,6 +374,7 @@ def plan_recipe(
     batch: int = 64,
     teacher: torch.nn.Module | None = None,
     forwards_after: int = 0,
+    resumed: bool = False,
 ) -> Plan:
     """The first candidate (best first) whose estimate with ``min_epochs`` fits ``seconds_left``, a cached-trunk
     one's last epoch possibly in part (:data:`LAST_EPOCH_SHARE` of its steps at least, a tail epoch: beyond
@@ -385,7 +386,9 @@ def plan_recipe(
     that mode's candidates are considered; a model that cannot be cut (no trunk stages) skips trunk candidates.
     Nothing fits: the cheapest candidate, said loudly. A distillation ``teacher`` (``TeacherLogits``) is measured
     once and its passes counted in every estimate, and so are the ``forwards_after`` training of the whole network
-    (:func:`forwards_after_training`), at its forward rate measured per input size.
+    (:func:`forwards_after_training`), at its forward rate measured per input size. ``resumed``: the one candidate
+    is an interrupted run's recorded recipe, whose schedule a resume keeps (never re-fitted), so the verdict says so
+    instead of promising re-fits.
     """
     from fashiontag.models import backbone_stages, list_cuttable_families
 
@@ -442,7 +445,12 @@ def plan_recipe(
                 epochs += 1
             total = estimate(recipe, rates, n_train, n_val, epochs, teacher_rate)
             verdict = "fits"
-            if not fits(total + after):
+            if not fits(total + after) and resumed:  # the estimate is the whole schedule's; only its rest trains
+                verdict = (
+                    "the interrupted run's schedule, kept whole: a resume trains only what is left of it and "
+                    "re-fits nothing; training stops at the limit if it runs over"
+                )
+            elif not fits(total + after):
                 verdict = (
                     f"fits with {int(100 * share)}% of the last epoch's steps by the estimate (at least "
                     f"{LAST_EPOCH_SHARE:.0%} taken): the re-fits end the schedule inside that epoch, once the first "

@@ -149,6 +149,7 @@ def _plan(
         candidates=candidates,
         teacher=distill.teacher if distill is not None else None,
         forwards_after=after,
+        resumed=bool(recorded),
     )
     if recorded:  # its cosine schedule was sized to the recorded epochs: a resume never re-fits them
         plan.epoch_seconds = None
