@@ -433,23 +433,12 @@ def test_slow_epochs_end_the_schedule_sooner_instead_of_the_timer_cutting_one(
     record says so; the Timer would instead cut an epoch mid-way at a learning rate still far from its end."""
     import json
 
-    from lightning.pytorch.callbacks import Callback
-
     from fashiontag.train import _budget, _epoch_refit, _lightning
     from fashiontag.train._modes import MODES
 
     clock, lrs = [0.0], []
-
-    class SlowEpochs(Callback):  # each epoch takes 100 s on the refit's clock; the last batch's learning rate
-        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
-            group = trainer.optimizers[0].param_groups[0]
-            lrs.append(group["lr"] / group["base_lr"])
-
-        def on_train_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
-            clock[0] += 100.0
-
     monkeypatch.setattr(_epoch_refit, "_clock", lambda: clock[0])
-    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [SlowEpochs()])
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_slow_epochs(clock, lrs)])
     plan = _budget.Plan(build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0)
     MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 350.0))  # the first pass: all 5 fit at 50 s each
     said = r"epoch 1 took 100 s \(estimated 50 s\): the (\d+) s left fit 2 more, so training ends with epoch 3 "
@@ -458,6 +447,45 @@ def test_slow_epochs_end_the_schedule_sooner_instead_of_the_timer_cutting_one(
     assert re.search(f"plan: {said}", capsys.readouterr().out)
     assert len(lrs) == 3 * 2 and lrs[-1] < 0.1  # 3 epochs of 2 batches, the schedule at its end (without: 0.5)
     assert plan.config.trainer.epochs == 3 and json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
+
+
+def _slow_epochs(clock: list[float], lrs: list[float]):  # noqa: ANN202
+    """A callback: 100 s per epoch on the re-fit's (fake) ``clock``; each step's learning rate as a share of its
+    peak appended to ``lrs``."""
+    from lightning.pytorch.callbacks import Callback
+
+    class SlowEpochs(Callback):
+        def on_train_batch_end(self, trainer, module, *args) -> None:  # noqa: ANN001, ANN002
+            group = trainer.optimizers[0].param_groups[0]
+            lrs.append(group["lr"] / group["base_lr"])
+
+        def on_train_epoch_end(self, trainer, module) -> None:  # noqa: ANN001
+            clock[0] += 100.0
+
+    return SlowEpochs()
+
+
+@pytest.mark.parametrize(("review_seconds", "ends"), [(0.0, 3), (40.0, 3), (100.0, 2)])
+def test_slow_epochs_keep_more_time_for_the_passes_after_training(
+    taxonomy: Taxonomy,
+    tmp_path,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+    review_seconds: float,
+    ends: int,
+) -> None:
+    """The review fit after training was estimated at the planner's pace, as the epochs were: epochs twice as slow
+    as estimated keep its estimate once more (a 30-minute run overran by the review fit's extra time)."""
+    from fashiontag.train import _budget, _epoch_refit, _lightning
+    from fashiontag.train._modes import MODES
+
+    clock = [0.0]
+    monkeypatch.setattr(_epoch_refit, "_clock", lambda: clock[0])
+    monkeypatch.setattr(_lightning, "_EXTRA_CALLBACKS", [_slow_epochs(clock, [])])
+    plan = _budget.Plan(
+        build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0, review_seconds=review_seconds
+    )
+    MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 350.0))  # after epoch 1: ~245 s, 100 s an epoch
+    assert plan.config.trainer.epochs == ends, plan.lines
 
 
 def test_steps_that_fit_take_the_last_epoch_in_part() -> None:

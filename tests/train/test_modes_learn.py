@@ -98,6 +98,16 @@ def test_mode_learns_fresh_images(mode: str, data: dict[str, Path], tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_cached_trunk_learns_with_activation_mixup(data: dict[str, Path], tmp_path: Path) -> None:
+    """``mix_activations`` (mixup on the cached activations) still learns every head to >= 0.9 on fresh images."""
+    model = _train(data, tmp_path / "mix", [*MODES["trunk"], "epochs=6", "mix_activations=0.4"])
+    sidecar = json.loads((model / "fashiontag.json").read_text())
+    assert sidecar["training"]["optim"]["mix_activations"] == 0.4
+    accuracy, _ = _fresh_accuracy(model, data["fresh"])
+    assert min(accuracy.values()) >= 0.9, accuracy
+
+
+@pytest.mark.slow
 def test_int8_agrees_with_fp32_on_a_trained_model(data: dict[str, Path], tmp_path: Path) -> None:
     from fashiontag.export import export_model
 

@@ -142,6 +142,7 @@ def test_soft_pseudo_labels_keep_every_photo_and_distil_from_the_teacher(tmp_pat
         (["--adapt-bn"], "--pseudo-soft with --adapt-bn"),
         (["teacher=elsewhere/model"], "leave teacher=elsewhere/model out"),
         (["strategy=cascade"], "cannot distil into strategy=cascade"),
+        (["mode=trunk", "mix_activations=0.4"], "--pseudo-soft with mix_activations"),
     ],
 )
 def test_soft_pseudo_labels_refuse_what_they_cannot_combine_with(tmp_path: Path, more: list[str], message: str) -> None:

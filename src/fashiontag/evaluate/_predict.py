@@ -9,14 +9,21 @@ import numpy as np
 
 
 def network_predictor(network: Any, batch_size: int = 64) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """``images -> {head: probs}`` for a torch network taking uint8 NHWC (no grad, batched)."""
+    """``images -> {head: probs}`` for a torch network taking uint8 NHWC (no grad, batched).
+
+    A network that labels with its mirror images too (``test_flip``) doubles each batch inside, so it gets half
+    the images per call: lite0 at 160 px on 2 CPU cores ran 79 forwards/s in batches of 128, 118 in batches of 64.
+    """
     import torch
+
+    flip = bool(getattr(getattr(network, "preprocess", None), "flip", False))
+    step = max(1, batch_size // 2) if flip else batch_size
 
     def predict(images: np.ndarray) -> dict[str, np.ndarray]:
         chunks: dict[str, list[np.ndarray]] = {}
         with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+            for start in range(0, len(images), step):
+                batch = torch.from_numpy(np.ascontiguousarray(images[start : start + step]))
                 for head, value in network(batch).items():
                     chunks.setdefault(head, []).append(value.float().numpy())
         return {head: np.concatenate(parts).astype(np.float64) for head, parts in chunks.items()}

@@ -70,6 +70,9 @@ class OptimConfig:
     focal_gamma: float = 2.0
     balanced_sampling: bool = False
     augment: str = "light"
+    # cached-trunk mode: mixup's Beta(alpha, alpha) on the cached activations at the cut (manifold mixup: the
+    # views are cached, so mixing happens after them); 0 = off. Not with a distillation teacher.
+    mix_activations: float = 0.0
     # knowledge distillation (train/_distill.py): a saved fashiontag model whose softened logits are extra targets
     teacher: str | None = None  # its model directory (same taxonomy heads and strategy as the student), or None
     distill_alpha: float = 0.5  # loss = (1 - alpha) * task loss + alpha * T^2 * KL(teacher || student), per head

@@ -206,6 +206,10 @@ def fit(config: TrainConfig, data: TrainData | None = None) -> Path:
         from fashiontag.train._ema import check_decay
 
         check_decay(config.optim.ema_decay)
+    if config.optim.mix_activations:  # so does activation mixup where it cannot apply
+        from fashiontag.train._trunk_module import check_mix_activations
+
+        check_mix_activations(config)
     torch.manual_seed(config.seed)
     dataset = config.data
     taxonomy = (

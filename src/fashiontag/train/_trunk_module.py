@@ -17,6 +17,28 @@ from fashiontag.train._module import TaggerModule, balanced_sampler
 from fashiontag.train._trunk import ActivationStore
 
 
+def check_mix_activations(config: TrainConfig) -> None:
+    """Refuse ``mix_activations`` where it would do nothing or the wrong thing: before any data is read.
+
+    Raises:
+        ConfigError: a negative alpha, a run that trains no cached activations (full, probe; ``auto`` plans one
+            only under a time limit), or a distillation teacher (its cached soft labels are of the unmixed views).
+    """
+    from fashiontag.config import ConfigError
+
+    alpha, trainer = config.optim.mix_activations, config.trainer
+    if alpha < 0:
+        raise ConfigError(f"mix_activations must be >= 0 (mixup's Beta alpha, e.g. 0.4; 0 = off), got {alpha}")
+    planned = trainer.mode == "auto" and not trainer.probe and trainer.time_limit  # the planner may pick trunk
+    if alpha and trainer.train_mode != "trunk" and not planned:
+        raise ConfigError(
+            f"mix_activations mixes cached-trunk activations: it needs mode=trunk (or a time_limit's plan), not "
+            f"{trainer.train_mode}; full fine-tuning mixes images with augment=mixup"
+        )
+    if alpha and config.optim.teacher:
+        raise ConfigError("mix_activations cannot be used with a distillation teacher: its soft labels are unmixed")
+
+
 class _ActivationBatches(Dataset):
     """Indexed by a list of positions, returns a whole batch: activations (each item from a random view
     when training), strategy targets, head targets, and with ``soft`` the teacher's logits of the same views.
@@ -121,6 +143,11 @@ class TrunkModule(TaggerModule):
 
     def _logits(self, inputs: Tensor, train: bool) -> tuple[dict[str, Tensor], Any]:
         # channels_last: 1.6-2x faster depthwise/pointwise convs on CPU than NCHW (measured, lite0 blocks 5-6)
-        x = inputs.float()
+        x, mix = inputs.float(), None
+        alpha = self.config.optim.mix_activations
+        if train and alpha > 0 and len(x) > 1:  # manifold mixup at the cut: the loss mixes the two target sets
+            lam = float(torch.distributions.Beta(alpha, alpha).sample())
+            perm = torch.randperm(len(x), device=x.device)
+            x, mix = lam * x + (1 - lam) * x[perm], (perm, lam)
         features = self.trainable_backbone(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x)
-        return self.net.head(features), None
+        return self.net.head(features), mix

@@ -254,6 +254,11 @@ def _check_soft(config: Any, adapt_bn: bool) -> None:
             f"--pseudo-soft distils from the pseudo-labelling teacher; leave teacher="
             f"{config.optim.teacher} out, or leave --pseudo-soft out to distil from that model"
         )
+    if config.optim.mix_activations:
+        raise ConfigError(
+            "--pseudo-soft with mix_activations: the student distils from cached soft labels of unmixed views; "
+            "leave one of them out"
+        )
     if adapt_bn:
         raise ConfigError(
             "--pseudo-soft with --adapt-bn: the student would distil from the saved teacher, whose "
