@@ -27,7 +27,8 @@ def tail_rate(tail: torch.nn.Module, head: torch.nn.Module, acts: torch.Tensor, 
     """Training images/s of ``head(tail(acts))`` with AdamW (warm-up steps, then the median of ``steps``)."""
     bf16, warmup = precision == "bf16", 1
     if precision == "compile":  # a compiled copy: the eager tail stays as it is for the other rows
-        tail, warmup = torch.compile(copy.deepcopy(tail)), 2  # the first steps compile forward and backward
+        torch._dynamo.reset()  # each row compiles its own static graph (Dynamo's recompile limit would fall back)
+        tail, warmup = torch.compile(copy.deepcopy(tail), dynamic=False), 2  # the first steps compile fwd + bwd
     optimizer = torch.optim.AdamW([*tail.parameters(), *head.parameters()], lr=1e-6)
     times = []
     for _ in range(steps + warmup):

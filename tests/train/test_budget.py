@@ -465,13 +465,21 @@ def _slow_epochs(clock: list[float], lrs: list[float]):  # noqa: ANN202
     return SlowEpochs()
 
 
-@pytest.mark.parametrize(("review_seconds", "ends"), [(0.0, 3), (40.0, 3), (100.0, 2)])
+@pytest.mark.parametrize(
+    ("review_seconds", "ends", "said"),
+    [
+        (0.0, 3, "s left fit 2 more, so training ends with epoch 3"),
+        (40.0, 3, "s left (40 s more kept for the passes after training, at this pace) fit 2 more, so training ends"),
+        (100.0, 2, "s left (100 s more kept for the passes after training, at this pace) fit 1 more, so training ends"),
+    ],
+)
 def test_slow_epochs_keep_more_time_for_the_passes_after_training(
     taxonomy: Taxonomy,
     tmp_path,  # noqa: ANN001
     monkeypatch: pytest.MonkeyPatch,
     review_seconds: float,
     ends: int,
+    said: str,
 ) -> None:
     """The review fit after training was estimated at the planner's pace, as the epochs were: epochs twice as slow
     as estimated keep its estimate once more (a 30-minute run overran by the review fit's extra time)."""
@@ -485,7 +493,7 @@ def test_slow_epochs_keep_more_time_for_the_passes_after_training(
         build_config(TrainConfig, epochs=5), None, 260.0, 0.0, [], epoch_seconds=50.0, review_seconds=review_seconds
     )
     MODES.get("trunk")()(_trunk_job(taxonomy, tmp_path, plan, 350.0))  # after epoch 1: ~245 s, 100 s an epoch
-    assert plan.config.trainer.epochs == ends, plan.lines
+    assert plan.config.trainer.epochs == ends and any(said in line for line in plan.lines), plan.lines
 
 
 def test_steps_that_fit_take_the_last_epoch_in_part() -> None:
@@ -643,3 +651,21 @@ def test_the_planned_recipe_pinned_trains_the_same_network(taxonomy: Taxonomy, m
     pinned = build_net(planned, taxonomy)
     for (name, a), b in zip(net.state_dict().items(), pinned.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_a_plan_that_trains_no_cached_trunk_says_mix_activations_is_unused(
+    taxonomy: Taxonomy,
+    tmp_path,  # noqa: ANN001
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """``mix_activations`` is accepted under a time limit (the plan may train a cached trunk); when the plan trains a
+    probe instead (a backbone without a cut to make), the run says it is unused rather than dropping it silently."""
+    import time
+
+    from fashiontag.train._fit import _plan
+
+    config = build_config(TrainConfig, image_size=32, out=str(tmp_path), time_limit="1h", mix_activations=0.4)
+    net = create_network(taxonomy, "smallcnn", "flat", default_preprocess("smallcnn", 32))
+    planned, *_ = _plan(config, net, taxonomy, _train_data(taxonomy), time.perf_counter())
+    assert planned.trainer.train_mode == "probe"
+    assert "mix_activations=0.4 is unused" in capsys.readouterr().out

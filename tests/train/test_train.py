@@ -328,3 +328,23 @@ def test_train_fits_review_thresholds_on_val(synthetic, tiny_args, tmp_path, cap
         bare = fashiontag.load(tmp_path / "bare" / "model")
     assert "has no review thresholds: every label is accepted" in caplog.text
     assert bare.predict([photo])[0]["needs_review"] is False
+
+
+def test_a_run_recorded_before_a_settings_key_existed_still_resumes(tmp_path):
+    """A key added to the settings later (``mix_activations``) had its default's effect in a run recorded before it:
+    resuming that run is allowed with the default, and refused with another value."""
+    from fashiontag.config import ConfigError, build_config
+    from fashiontag.train import TrainConfig
+    from fashiontag.train._resume import RECORD, check_resume, run_settings
+
+    config = build_config(TrainConfig, None, [f"out={tmp_path}", "mode=trunk"])
+    settings = run_settings(config)
+    del settings["optim"]["mix_activations"]  # as an older fashiontag recorded it
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"epoch": 0}, tmp_path / "checkpoints" / "last.ckpt")
+    (tmp_path / RECORD).write_text(json.dumps({"settings": settings}), encoding="utf-8")
+    assert check_resume(tmp_path, config) is True
+    (tmp_path / RECORD).write_text(json.dumps({"settings": settings}), encoding="utf-8")  # check_resume rewrote it
+    mixed = build_config(TrainConfig, None, [f"out={tmp_path}", "mode=trunk", "mix_activations=0.4"])
+    with pytest.raises(ConfigError, match="optim.mix_activations: 0.0 -> 0.4"):
+        check_resume(tmp_path, mixed)

@@ -71,3 +71,22 @@ def test_activation_mixup_is_refused_where_it_cannot_apply(overrides: list[str],
 def test_activation_mixup_is_accepted_for_trunk_and_planned_runs() -> None:
     check_mix_activations(build_config(TrainConfig, None, ["mix_activations=0.4", "mode=trunk"]))
     check_mix_activations(build_config(TrainConfig, None, ["mix_activations=0.4", "time_limit=10m"]))
+
+
+def test_the_training_loss_mixes_the_two_target_sets_with_the_same_weight(taxonomy: Taxonomy) -> None:
+    """``training_step`` on mixed activations: lam * loss(targets) + (1 - lam) * loss(permuted targets), per head."""
+    import warnings
+
+    module, acts = _module(taxonomy, alpha=0.4)
+    targets = torch.tensor([[i % 4, i % 2] for i in range(8)])  # leaf, colour
+    torch.manual_seed(3)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log outside a Trainer
+        loss = module.training_step((acts, targets, targets), 0)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        logits, (perm, lam) = module._logits(acts, train=True)
+    ce = torch.nn.functional.cross_entropy
+    want = sum(lam * ce(logits[h], targets[:, i]) + (1 - lam) * ce(logits[h], targets[perm, i]) for i, h in
+               enumerate(module.net.logit_heads))  # fmt: skip
+    assert torch.allclose(loss, want, atol=1e-5) and 0.0 < lam < 1.0

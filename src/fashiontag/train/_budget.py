@@ -363,6 +363,22 @@ def measure_teacher(teacher: torch.nn.Module, images: np.ndarray, batch: int = 6
         return _rate(lambda: [runner(chunk) for chunk in x.split(EXTRACT_BATCH)], len(x))  # the pass's batches
 
 
+def _short_verdict(resumed: bool, in_part: bool, share: float) -> str:
+    """What the plan says of a chosen recipe whose estimate does not fit whole."""
+    if resumed:  # the estimate is the whole schedule's; only its rest trains
+        return (
+            "the interrupted run's schedule, kept whole: a resume trains only what is left of it and re-fits "
+            "nothing; training stops at the limit if it runs over"
+        )
+    if in_part:
+        return (
+            f"fits with {int(100 * share)}% of the last epoch's steps by the estimate (at least "
+            f"{LAST_EPOCH_SHARE:.0%} taken): the re-fits end the schedule inside that epoch, once the first pass and "
+            "each epoch are timed"
+        )
+    return "DOES NOT FIT (the cheapest; training stops at the limit)"
+
+
 def plan_recipe(
     config: TrainConfig,
     net: torch.nn.Module,
@@ -444,20 +460,7 @@ def plan_recipe(
             ):
                 epochs += 1
             total = estimate(recipe, rates, n_train, n_val, epochs, teacher_rate)
-            verdict = "fits"
-            if not fits(total + after) and resumed:  # the estimate is the whole schedule's; only its rest trains
-                verdict = (
-                    "the interrupted run's schedule, kept whole: a resume trains only what is left of it and "
-                    "re-fits nothing; training stops at the limit if it runs over"
-                )
-            elif not fits(total + after):
-                verdict = (
-                    f"fits with {int(100 * share)}% of the last epoch's steps by the estimate (at least "
-                    f"{LAST_EPOCH_SHARE:.0%} taken): the re-fits end the schedule inside that epoch, once the first "
-                    "pass and each epoch are timed"
-                    if in_part
-                    else "DOES NOT FIT (the cheapest; training stops at the limit)"
-                )
+            verdict = "fits" if fits(total + after) else _short_verdict(resumed, in_part, share)
             kept = ""
             if after:
                 rate = forward_rates[recipe.input_size]

@@ -58,11 +58,11 @@ class EpochRefit(Callback):
         done, epochs_now = trainer.current_epoch + 1, trainer.max_epochs
         if done >= epochs_now or trainer.should_stop:
             return
-        left = self.deadline - now
+        left, kept = self.deadline - now, 0.0
         if self.plan.epoch_seconds and self.plan.review_seconds and done > self.head_epochs:
             # the passes after training were estimated at the planner's pace as well: at this epoch's, they need more
-            pace = took / self.plan.epoch_seconds
-            left -= self.plan.review_seconds * max(0.0, pace - 1.0)
+            kept = self.plan.review_seconds * max(0.0, took / self.plan.epoch_seconds - 1.0)
+            left -= kept
         # no margin: the pace is measured on a whole epoch, not estimated from a few batches; with 5%, the demo's
         # last of three 145 s epochs would be dropped whenever it fits by less than 7 s
         epochs, fit = epochs_that_fit(epochs_now, done, took, left, self.head_epochs, margin=0.0)
@@ -85,7 +85,8 @@ class EpochRefit(Callback):
         self.plan.config = updated(self.plan.config, epochs=epochs)  # what the sidecar records as trained
         estimated = f" (estimated {self.plan.epoch_seconds:.0f} s)" if self.plan.epoch_seconds else ""
         ends = "this one" if epochs == done else f"epoch {epochs}"
-        line = f"epoch {done} took {took:.0f} s{estimated}: the {left:.0f} s left fit {fit} more"
+        more_kept = f" ({kept:.0f} s more kept for the passes after training, at this pace)" if kept >= 1 else ""
+        line = f"epoch {done} took {took:.0f} s{estimated}: the {left:.0f} s left{more_kept} fit {fit} more"
         if schedule is not None:
             part = schedule - trainer.global_step - (epochs - done - 1) * steps
             line += f" and {partial_epoch(part, steps, epochs, schedule)} ({epochs} of the {self.planned} planned)"

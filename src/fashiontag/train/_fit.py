@@ -155,6 +155,9 @@ def _plan(
         plan.epoch_seconds = None
     for line in plan.lines:
         show(line)
+    if config.optim.mix_activations and plan.config.trainer.train_mode != "trunk":  # said, not silently dropped
+        show(f"mix_activations={config.optim.mix_activations:g} is unused: it mixes cached-trunk activations, and "
+             f"the plan trains in {plan.config.trainer.train_mode} mode")  # fmt: skip
     if plan.config.model.input_size != config.model.input_size:  # seeded as `fit` seeds its first network, so
         torch.manual_seed(plan.config.seed)  # the recipe printed, pinned, starts the same
         net = build_net(plan.config, taxonomy)

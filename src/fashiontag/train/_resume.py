@@ -41,6 +41,18 @@ def run_settings(config: TrainConfig) -> dict[str, Any]:
     }
 
 
+def _with_defaults(old: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the keys it lacks taken from ``defaults``: a key added to the settings after a run was recorded
+    had its default's effect then (the feature did not exist), so resuming that run must not count it as changed."""
+    out = dict(old)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = _with_defaults(out[key], value)
+    return out
+
+
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     out = []
     for key in sorted(set(old) | set(new)):
@@ -64,7 +76,7 @@ def check_resume(run_dir: Path, config: TrainConfig) -> bool:
     resumable = (folder / "last.ckpt").exists()
     if resumable and record.exists():
         old = json.loads(record.read_text(encoding="utf-8")).get("settings", {})
-        changed = _differences(old, settings)
+        changed = _differences(_with_defaults(old, run_settings(TrainConfig())), settings)
         if changed:
             raise ConfigError(
                 f"{folder} holds checkpoints of a run with other settings ({'; '.join(changed[:6])}); "

@@ -175,12 +175,11 @@ def several_sources(labels: pd.DataFrame) -> bool:
 
 def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: str = "val") -> dict[str, Any]:
     """Accuracy per head and source on ``split`` rows (heads a source cannot label are left out)."""
-    import torch
-
     from fashiontag.data.targets import head_targets, target_matrix
+    from fashiontag.evaluate._predict import network_predictor
 
     out: dict[str, Any] = {}
-    net.eval()
+    predict = network_predictor(net.eval(), 128)  # a test_flip network gets half a batch per call
     for name in pd.unique(labels["source"]):
         rows = np.flatnonzero((labels["source"] == name).to_numpy() & (labels["split"] == split).to_numpy())
         if not len(rows):
@@ -190,11 +189,9 @@ def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: st
             head_targets(net.taxonomy, labels["leaf"].iloc[rows].tolist(), attributes), net.taxonomy.heads
         )
         probs: dict[str, list[np.ndarray]] = {}
-        with torch.inference_mode():
-            for start in range(0, len(rows), 128):
-                batch = torch.from_numpy(np.ascontiguousarray(images[rows[start : start + 128]]))
-                for head, value in net(batch).items():
-                    probs.setdefault(head, []).append(value.float().numpy())
+        for start in range(0, len(rows), 1024):  # read from the (memmapped) cache a chunk at a time
+            for head, value in predict(images[rows[start : start + 1024]]).items():
+                probs.setdefault(head, []).append(value)
         scores = {"count": int(len(rows))}
         for i, head in enumerate(net.heads):
             keep = targets[:, i] >= 0

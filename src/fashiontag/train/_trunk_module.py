@@ -27,7 +27,7 @@ def check_mix_activations(config: TrainConfig) -> None:
     from fashiontag.config import ConfigError
 
     alpha, trainer = config.optim.mix_activations, config.trainer
-    if alpha < 0:
+    if not alpha >= 0:  # NaN too
         raise ConfigError(f"mix_activations must be >= 0 (mixup's Beta alpha, e.g. 0.4; 0 = off), got {alpha}")
     planned = trainer.mode == "auto" and not trainer.probe and trainer.time_limit  # the planner may pick trunk
     if alpha and trainer.train_mode != "trunk" and not planned:
