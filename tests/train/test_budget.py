@@ -319,11 +319,13 @@ def test_the_review_fit_after_training_is_paid_from_the_budget(
         after = _budget.forwards_after_training(config, 500, 800, several)
         return plan_recipe(config, net, _images(), 2_000, 500, 1_000.0, candidates=(recipe,), forwards_after=after)
 
-    # the review fit: plain logits for the temperatures, then the labelling network's (with the mirror image)
+    # the review fit: one pass (with the mirror images), whose logits give temperatures and probabilities
     plain, flipped, off = plan(), plan(test_flip=True), plan(calibrate=False)
-    assert (plain.review_seconds, flipped.review_seconds, off.review_seconds) == (100.0, 150.0, 0.0)
+    assert (plain.review_seconds, flipped.review_seconds, off.review_seconds) == (50.0, 100.0, 0.0)
     assert off.config.trainer.epochs > plain.config.trainer.epochs > flipped.config.trainer.epochs
-    assert "and 1500 image forwards after training (150 s at 10 img/s)" in flipped.lines[-1], flipped.lines
+    assert "and 1000 image forwards after training (100 s at 10 img/s)" in flipped.lines[-1], flipped.lines
+    # a cascade fits part by part: a pass for the temperatures, then the labelling network's
+    assert _budget.forwards_after_training(build_config(TrainConfig, strategy="cascade"), 500, 800, False) == 1000
     assert plan(several=True, calibrate=False).review_seconds == 80.0  # per-source metrics: every source's val
     import pandas as pd
 

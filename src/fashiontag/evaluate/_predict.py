@@ -33,12 +33,30 @@ def network_predictor(network: Any, batch_size: int = 64) -> Callable[[np.ndarra
 
 def network_logits(network: Any, images: np.ndarray, batch_size: int = 64) -> dict[str, Any]:
     """Raw strategy logits (torch tensors, concatenated) for temperature fitting."""
+    return network_logits_mirrored(network, images, batch_size, mirror=False)[0]
+
+
+def network_logits_mirrored(
+    network: Any, images: np.ndarray, batch_size: int = 64, mirror: bool = True
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Raw strategy logits of the images and, with ``mirror``, of their mirror images (flipped as a ``test_flip``
+    network flips its input), from one pass: a review fit of a flipping network needs both (temperatures on the
+    plain logits, thresholds on the flip-averaged probabilities), which took three forwards an image as two passes."""
     import torch
 
-    chunks: dict[str, list[Any]] = {}
+    step = max(1, batch_size // 2) if mirror else batch_size  # each call's forward sees batch_size images
+    plain: dict[str, list[Any]] = {}
+    mirrored: dict[str, list[Any]] = {}
     with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
-            for head, value in network.forward_logits(network.to_input(batch)).items():
-                chunks.setdefault(head, []).append(value.float())
-    return {head: torch.cat(parts) for head, parts in chunks.items()}
+        for start in range(0, len(images), step):
+            x = network.to_input(torch.from_numpy(np.ascontiguousarray(images[start : start + step])))
+            n = len(x)
+            for head, value in network.forward_logits(torch.cat([x, x.flip(-1)]) if mirror else x).items():
+                plain.setdefault(head, []).append(value[:n].float())
+                if mirror:
+                    mirrored.setdefault(head, []).append(value[n:].float())
+
+    def join(parts: dict[str, list[Any]]) -> dict[str, Any]:
+        return {head: torch.cat(values) for head, values in parts.items()}
+
+    return join(plain), join(mirrored) if mirror else None

@@ -122,14 +122,19 @@ def part_targets(taxonomy: Taxonomy, part: Taxonomy, targets: dict[str, np.ndarr
 
 
 def fit_network_temperature(
-    network: Any, images: np.ndarray, targets: dict[str, np.ndarray], rounds: int = 2, batch_size: int = 64
+    network: Any,
+    images: np.ndarray,
+    targets: dict[str, np.ndarray],
+    rounds: int = 2,
+    batch_size: int = 64,
+    logits: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Per *logit head* temperatures of a network (its sidecar's ``temperature`` keys).
 
     Minimises the summed NLL of every taxonomy head's probabilities (what the network outputs) by
     coordinate search over each logit head's log-temperature; works for any strategy because it goes
     through ``network.head.probabilities``. Sets the found temperatures on ``network``. A cascade is fitted
-    part by part (:func:`fit_cascade_temperature`).
+    part by part (:func:`fit_cascade_temperature`). ``logits``: the images' raw logits when already computed.
 
     Example:
         >>> fit_network_temperature(load_network("runs/m1"), val_images, val_targets)  # doctest: +SKIP
@@ -146,7 +151,7 @@ def fit_network_temperature(
     if not any((np.asarray(targets[h]) >= 0).any() for h in network.heads if h in targets):
         return {}  # nothing to fit on: a flat objective would leave T wherever the search stopped
 
-    logits = network_logits(network, images, batch_size)
+    logits = logits if logits is not None else network_logits(network, images, batch_size)
     heads = list(network.logit_heads)
     log_t = np.zeros(len(heads))
 

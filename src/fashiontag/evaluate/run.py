@@ -21,7 +21,7 @@ from fashiontag.evaluate import _plots, hierarchy
 from fashiontag.evaluate._data import EvalSet, load_eval_set
 from fashiontag.evaluate._gradcam import add_gradcam
 from fashiontag.evaluate._headline import review_lines
-from fashiontag.evaluate._predict import network_predictor
+from fashiontag.evaluate._predict import network_logits_mirrored, network_predictor
 from fashiontag.evaluate.calibration import fit_network_temperature, save_calibration
 from fashiontag.evaluate.metrics import head_metrics
 from fashiontag.evaluate.report import thumbnail_data_uri, write_report
@@ -83,12 +83,33 @@ def _fit_calibration(network: Any, tax: Taxonomy, val: EvalSet, config: Evaluate
     return _fit_on(network, tax, val.images, item_targets(tax, val.items), config)
 
 
+def _one_pass(network: Any, config: EvaluateConfig) -> bool:
+    """Whether a review fit can take its temperatures' logits and its thresholds' probabilities from one pass over
+    the images (their mirror images in it too, for a ``test_flip`` network): a single network (a cascade fits part
+    by part) and no test-time augmentation on top, where two passes took two or three forwards an image."""
+    single = not (hasattr(network, "parts") and network.parts()) and hasattr(network, "forward_logits")
+    return single and config.tta == "none"
+
+
 def _fit_on(
     network: Any, tax: Taxonomy, images: np.ndarray, targets: dict[str, np.ndarray], config: EvaluateConfig
 ) -> dict[str, Any]:
-    temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size)
-    # on the probabilities the labels will come with: evaluate's (and predict's) test-time augmentation
-    probs = with_tta(network_predictor(network, config.batch_size), config.tta)(images)
+    if _one_pass(network, config):  # one pass's logits serve both fits
+        import torch
+
+        flip = bool(getattr(network.preprocess, "flip", False))
+        plain, mirrored = network_logits_mirrored(network, images, config.batch_size, mirror=flip)
+        temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size, logits=plain)
+        with torch.inference_mode():  # the labelling network's probabilities, at the fitted temperatures
+            probs_t = network.probabilities(plain)
+            if mirrored is not None:  # as a flipping network's forward averages them
+                other = network.probabilities(mirrored)
+                probs_t = {head: (probs_t[head] + other[head]) / 2 for head in probs_t}
+        probs = {head: value.double().numpy() for head, value in probs_t.items()}
+    else:
+        temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size)
+        # on the probabilities the labels will come with: evaluate's (and predict's) test-time augmentation
+        probs = with_tta(network_predictor(network, config.batch_size), config.tta)(images)
     fits = hierarchy.fit_thresholds(tax, probs, targets, config.target_accuracy, config.delta)
     thresholds = {head: fit.threshold for head, fit in fits.items()}
     policy = {

@@ -255,13 +255,15 @@ def last_epoch_share(
 
 
 def forwards_after_training(config: TrainConfig, n_val: int, n_val_all: int, several_sources: bool) -> int:
-    """Image forwards ``train`` runs after training, inside its time limit: the review fit (temperatures on plain
-    logits, then thresholds on the labelling network's, which also runs the mirror image with ``test_flip``) over
-    the ``n_val`` val photos that choose the checkpoint, and per-source metrics over all ``n_val_all`` val photos
-    when the data has several sources. A 30-minute run at 160 px with the flip spent 2 min 12 s after its last
-    epoch against the 20 s of :data:`RESERVE_SECONDS`, and took 31 min 11 s."""
+    """Image forwards ``train`` runs after training, inside its time limit: the review fit over the ``n_val`` val
+    photos that choose the checkpoint (one pass, the mirror images in it with ``test_flip``, whose logits give the
+    temperatures and the labelling network's probabilities; a cascade fits part by part: a pass for the
+    temperatures, then the labelling network's), and per-source metrics over all ``n_val_all`` val photos when the
+    data has several sources. A 30-minute run at 160 px with the flip spent 2 min 12 s after its last epoch against
+    the 20 s of :data:`RESERVE_SECONDS`, and took 31 min 11 s."""
     views = 2 if config.model.test_flip else 1
-    return (n_val * (1 + views) if config.trainer.calibrate else 0) + (n_val_all * views if several_sources else 0)
+    fit = n_val * (1 + views if config.model.strategy == "cascade" else views) if config.trainer.calibrate else 0
+    return fit + (n_val_all * views if several_sources else 0)
 
 
 def epochs_that_fit(
