@@ -6,6 +6,7 @@ Example:
 """
 
 from fashiontag.evaluate._data import EvalSet, load_eval_set
+from fashiontag.evaluate._predict import network_predictor
 from fashiontag.evaluate.calibration import (
     apply_temperature,
     fit_network_temperature,
@@ -39,6 +40,7 @@ __all__ = [
     "hierarchy_metrics",
     "list_corruptions",
     "load_eval_set",
+    "network_predictor",
     "render_report",
     "robustness_sweep",
     "save_calibration",

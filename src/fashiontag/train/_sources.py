@@ -176,7 +176,7 @@ def several_sources(labels: pd.DataFrame) -> bool:
 def source_metrics(net: Any, labels: pd.DataFrame, images: np.ndarray, split: str = "val") -> dict[str, Any]:
     """Accuracy per head and source on ``split`` rows (heads a source cannot label are left out)."""
     from fashiontag.data.targets import head_targets, target_matrix
-    from fashiontag.evaluate._predict import network_predictor
+    from fashiontag.evaluate import network_predictor
 
     out: dict[str, Any] = {}
     predict = network_predictor(net.eval(), 128)  # a test_flip network gets half a batch per call
