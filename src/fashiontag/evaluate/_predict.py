@@ -8,16 +8,23 @@ from typing import Any
 import numpy as np
 
 
-def network_predictor(network: Any, batch_size: int = 64) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """``images -> {head: probs}`` for a torch network taking uint8 NHWC (no grad, batched).
+def _flips(network: Any) -> bool:
+    """Whether the network labels with its mirror images too (``test_flip``): it doubles each batch inside."""
+    return bool(getattr(getattr(network, "preprocess", None), "flip", False))
 
-    A network that labels with its mirror images too (``test_flip``) doubles each batch inside, so it gets half
-    the images per call: lite0 at 160 px on 2 CPU cores ran 79 forwards/s in batches of 128, 118 in batches of 64.
-    """
+
+def _images_per_call(batch_size: int, doubled: bool) -> int:
+    """Images per call so that each forward sees ``batch_size``: lite0 at 160 px on 2 CPU cores ran 79 forwards/s
+    in batches of 128, 118 in batches of 64."""
+    return max(1, batch_size // 2) if doubled else batch_size
+
+
+def network_predictor(network: Any, batch_size: int = 64) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """``images -> {head: probs}`` for a torch network taking uint8 NHWC (no grad, batched; a ``test_flip``
+    network gets half the images per call)."""
     import torch
 
-    flip = bool(getattr(getattr(network, "preprocess", None), "flip", False))
-    step = max(1, batch_size // 2) if flip else batch_size
+    step = _images_per_call(batch_size, _flips(network))
 
     def predict(images: np.ndarray) -> dict[str, np.ndarray]:
         chunks: dict[str, list[np.ndarray]] = {}
@@ -33,28 +40,34 @@ def network_predictor(network: Any, batch_size: int = 64) -> Callable[[np.ndarra
 
 def network_logits(network: Any, images: np.ndarray, batch_size: int = 64) -> dict[str, Any]:
     """Raw strategy logits (torch tensors, concatenated) for temperature fitting."""
-    return network_logits_mirrored(network, images, batch_size, mirror=False)[0]
+    return _logits(network, images, batch_size, mirror=False)[0]
 
 
 def network_logits_mirrored(
-    network: Any, images: np.ndarray, batch_size: int = 64, mirror: bool = True
+    network: Any, images: np.ndarray, batch_size: int = 64
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Raw strategy logits of the images and, with ``mirror``, of their mirror images (flipped as a ``test_flip``
-    network flips its input), from one pass: a review fit of a flipping network needs both (temperatures on the
-    plain logits, thresholds on the flip-averaged probabilities), which took three forwards an image as two passes."""
+    """Raw strategy logits of the images and, for a ``test_flip`` network, of their mirror images (else ``None``),
+    from one pass (``TaggerNet.logits_with_mirror``): a review fit needs both (temperatures on the plain logits,
+    thresholds on ``labelling_probabilities``), which took three forwards an image as two passes."""
+    return _logits(network, images, batch_size, mirror=_flips(network))
+
+
+def _logits(
+    network: Any, images: np.ndarray, batch_size: int, mirror: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     import torch
 
-    step = max(1, batch_size // 2) if mirror else batch_size  # each call's forward sees batch_size images
+    step = _images_per_call(batch_size, mirror)
     plain: dict[str, list[Any]] = {}
     mirrored: dict[str, list[Any]] = {}
     with torch.inference_mode():
         for start in range(0, len(images), step):
             x = network.to_input(torch.from_numpy(np.ascontiguousarray(images[start : start + step])))
-            n = len(x)
-            for head, value in network.forward_logits(torch.cat([x, x.flip(-1)]) if mirror else x).items():
-                plain.setdefault(head, []).append(value[:n].float())
-                if mirror:
-                    mirrored.setdefault(head, []).append(value[n:].float())
+            first, second = network.logits_with_mirror(x) if mirror else (network.forward_logits(x), None)
+            for head, value in first.items():
+                plain.setdefault(head, []).append(value.float())
+            for head, value in (second or {}).items():
+                mirrored.setdefault(head, []).append(value.float())
 
     def join(parts: dict[str, list[Any]]) -> dict[str, Any]:
         return {head: torch.cat(values) for head, values in parts.items()}

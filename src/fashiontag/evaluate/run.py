@@ -87,7 +87,7 @@ def _one_pass(network: Any, config: EvaluateConfig) -> bool:
     """Whether a review fit can take its temperatures' logits and its thresholds' probabilities from one pass over
     the images (their mirror images in it too, for a ``test_flip`` network): a single network (a cascade fits part
     by part) and no test-time augmentation on top, where two passes took two or three forwards an image."""
-    single = not (hasattr(network, "parts") and network.parts()) and hasattr(network, "forward_logits")
+    single = not (hasattr(network, "parts") and network.parts()) and hasattr(network, "logits_with_mirror")
     return single and config.tta == "none"
 
 
@@ -97,14 +97,10 @@ def _fit_on(
     if _one_pass(network, config):  # one pass's logits serve both fits
         import torch
 
-        flip = bool(getattr(network.preprocess, "flip", False))
-        plain, mirrored = network_logits_mirrored(network, images, config.batch_size, mirror=flip)
+        plain, mirrored = network_logits_mirrored(network, images, config.batch_size)
         temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size, logits=plain)
-        with torch.inference_mode():  # the labelling network's probabilities, at the fitted temperatures
-            probs_t = network.probabilities(plain)
-            if mirrored is not None:  # as a flipping network's forward averages them
-                other = network.probabilities(mirrored)
-                probs_t = {head: (probs_t[head] + other[head]) / 2 for head in probs_t}
+        with torch.inference_mode():  # what the network labels with, at the fitted temperatures
+            probs_t = network.labelling_probabilities(plain, mirrored)
         probs = {head: value.double().numpy() for head, value in probs_t.items()}
     else:
         temperature = fit_network_temperature(network, images, targets, batch_size=config.batch_size)

@@ -87,12 +87,27 @@ class TaggerNet(nn.Module):
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """uint8 ``[B,S,S,3]`` -> ``{head: probabilities [B, n_labels]}`` in ``taxonomy.heads`` order; with
         ``preprocess.flip`` the mean over each image and its mirror image (one batch of 2B)."""
-        x = self.to_input(images)
+        return self.labelling_probabilities(*self.logits_with_mirror(self.to_input(images)))
+
+    def logits_with_mirror(self, x: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+        """Raw logits of normalised ``x`` and, with ``preprocess.flip``, of its mirror images (one batch of 2B;
+        ``None`` without the flip): the review fit takes its temperatures from the first and its thresholds from
+        :meth:`labelling_probabilities` of both, in one pass."""
         if not self.preprocess.flip:
-            return self.probabilities(self.forward_logits(x))
-        both = self.probabilities(self.forward_logits(torch.cat([x, x.flip(-1)])))
+            return self.forward_logits(x), None
         n = x.shape[0]
-        return {head: (p[:n] + p[n:]) / 2 for head, p in both.items()}
+        both = self.forward_logits(torch.cat([x, x.flip(-1)]))
+        return {h: v[:n] for h, v in both.items()}, {h: v[n:] for h, v in both.items()}
+
+    def labelling_probabilities(
+        self, plain: dict[str, Tensor], mirrored: dict[str, Tensor] | None = None
+    ) -> dict[str, Tensor]:
+        """The probabilities the network labels with, from :meth:`logits_with_mirror`'s halves (their mean)."""
+        probs = self.probabilities(plain)
+        if mirrored is None:
+            return probs
+        other = self.probabilities(mirrored)
+        return {head: (p + other[head]) / 2 for head, p in probs.items()}
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.backbone(x)

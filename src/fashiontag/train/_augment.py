@@ -35,16 +35,24 @@ class _Preset(nn.Module):
         images = self.ops(images) if len(self.ops) else images
         if self.mix is None or images.shape[0] < 2:
             return images, None
+        if self.mix == "mixup":
+            return mixup(images, self.alpha)
         lam = float(torch.distributions.Beta(self.alpha, self.alpha).sample())
         perm = torch.randperm(images.shape[0], device=images.device)
-        if self.mix == "mixup":
-            return lam * images + (1 - lam) * images[perm], (perm, lam)
         h, w = images.shape[-2:]
         ch, cw = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
         y, x = torch.randint(0, h - ch + 1, ()).item(), torch.randint(0, w - cw + 1, ()).item()
         images = images.clone()
         images[..., y : y + ch, x : x + cw] = images[perm][..., y : y + ch, x : x + cw]
         return images, (perm, 1 - ch * cw / (h * w))
+
+
+def mixup(x: Tensor, alpha: float) -> tuple[Tensor, tuple[Tensor, float]]:
+    """Mixup of a batch with a permutation of itself, ``lam ~ Beta(alpha, alpha)``: images here, cached-trunk
+    activations in the trunk module (manifold mixup); the loss mixes the two target sets with ``(perm, lam)``."""
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(x.shape[0], device=x.device)
+    return lam * x + (1 - lam) * x[perm], (perm, lam)
 
 
 def _k() -> Any:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from fashiontag.train._augment import mixup
 from fashiontag.train._config import TrainConfig
 from fashiontag.train._modes import ModeJob
 from fashiontag.train._module import TaggerModule, balanced_sampler
@@ -146,8 +147,6 @@ class TrunkModule(TaggerModule):
         x, mix = inputs.float(), None
         alpha = self.config.optim.mix_activations
         if train and alpha > 0 and len(x) > 1:  # manifold mixup at the cut: the loss mixes the two target sets
-            lam = float(torch.distributions.Beta(alpha, alpha).sample())
-            perm = torch.randperm(len(x), device=x.device)
-            x, mix = lam * x + (1 - lam) * x[perm], (perm, lam)
+            x, mix = mixup(x, alpha)
         features = self.trainable_backbone(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x)
         return self.net.head(features), mix
