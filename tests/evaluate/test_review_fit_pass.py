@@ -7,17 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fashiontag.data.synthetic import TAXONOMY_YAML
-from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
+from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.evaluate import run
 from fashiontag.models import create_network, default_preprocess
-
-
-@pytest.fixture(scope="module")
-def taxonomy(tmp_path_factory: pytest.TempPathFactory) -> Taxonomy:
-    path = tmp_path_factory.mktemp("tax") / "taxonomy.yaml"
-    path.write_text(TAXONOMY_YAML, encoding="utf-8")
-    return load_taxonomy(str(path))
 
 
 @pytest.mark.parametrize("flip", [False, True])

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from fashiontag.config import ConfigError, build_config
-from fashiontag.data.synthetic import TAXONOMY_YAML
 from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.models import create_network, default_preprocess
 from fashiontag.train import TrainConfig
@@ -48,15 +47,6 @@ def test_one_slow_call_does_not_set_the_measured_rate(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(_budget.time, "perf_counter", lambda: clock[0])
     assert _budget._rate(step, 64) == pytest.approx(64 / 0.02)  # the mean would be 64 / 0.18
-
-
-@pytest.fixture(scope="module")
-def taxonomy(tmp_path_factory: pytest.TempPathFactory) -> Taxonomy:
-    from fashiontag.data.taxonomy import load_taxonomy
-
-    path = tmp_path_factory.mktemp("tax") / "taxonomy.yaml"
-    path.write_text(TAXONOMY_YAML, encoding="utf-8")
-    return load_taxonomy(str(path))
 
 
 def _images(n: int = 64, size: int = 32) -> np.ndarray:

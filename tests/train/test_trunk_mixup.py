@@ -7,18 +7,10 @@ import pytest
 import torch
 
 from fashiontag.config import ConfigError, build_config
-from fashiontag.data.synthetic import TAXONOMY_YAML
-from fashiontag.data.taxonomy import Taxonomy, load_taxonomy
+from fashiontag.data.taxonomy import Taxonomy
 from fashiontag.models import create_network, default_preprocess, split_backbone
 from fashiontag.train import TrainConfig
 from fashiontag.train._trunk_module import TrunkModule, check_mix_activations
-
-
-@pytest.fixture(scope="module")
-def taxonomy(tmp_path_factory: pytest.TempPathFactory) -> Taxonomy:
-    path = tmp_path_factory.mktemp("tax") / "taxonomy.yaml"
-    path.write_text(TAXONOMY_YAML, encoding="utf-8")
-    return load_taxonomy(str(path))
 
 
 def _module(taxonomy: Taxonomy, alpha: float) -> tuple[TrunkModule, torch.Tensor]:
