@@ -215,7 +215,9 @@ def main() -> None:
 
         size = int(data.images.shape[1])
         net.preprocess = dataclasses.replace(net.preprocess, size=size, input_size=args.test_input_size)
-    accuracy, accuracy_flip = (score(net, data.images[test_rows], targets, tta) for tta in ("none", "flip"))
+    accuracy, accuracy_flip, accuracy_multiscale = (
+        score(net, data.images[test_rows], targets, tta) for tta in ("none", "flip", "multiscale")
+    )
     plan = json.loads((model / "fashiontag.json").read_text())["training"].get("plan")
     result = {
         "name": name,
@@ -229,6 +231,7 @@ def main() -> None:
         "test_input_size": args.test_input_size,
         "accuracy": round(accuracy, 4),
         "accuracy_tta_flip": round(accuracy_flip, 4),
+        "accuracy_tta_multiscale": round(accuracy_multiscale, 4),
         "threads": threads,
         "load": os.getloadavg()[0],
         "plan": plan,
