@@ -174,7 +174,15 @@ def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, bat
     )
 
 
+#: untimed training steps before the timed ones: on 224 px phone photos a step ran at 94, 65 and 88 img/s before
+#: settling at 125-130 from the fourth (lite0, cut -3; cut -4: 28, 47, 53, then about 70), so timing steps 2-4 planned
+#: a 5-minute shop run for 88 img/s and it trained 5 epochs where its epochs ran at 137 (at 112-160 px on FPI only
+#: the first step is slow)
+TRAIN_WARMUPS = 3
+
+
 def _train_rate(forward: Callable[[], dict[str, torch.Tensor]], params: list, images: int) -> float:
+    """Training images/s of ``forward`` with an AdamW step, once its first steps' slowness has passed."""
     optimizer = torch.optim.AdamW(params, lr=1e-6)
 
     def step() -> None:
@@ -183,7 +191,7 @@ def _train_rate(forward: Callable[[], dict[str, torch.Tensor]], params: list, im
         loss.backward()
         optimizer.step()
 
-    return _rate(step, images)
+    return _rate(step, images, warmups=TRAIN_WARMUPS)
 
 
 def _augment_rate(name: str, images: np.ndarray, image_size: int, input_size: int, batch: int) -> float:
