@@ -57,3 +57,14 @@ def test_one_pass_fits_what_two_passes_fitted_with_fewer_forwards(
         np.testing.assert_allclose(seen_probs[0][head], seen_probs[1][head], atol=1e-5)
     assert one["thresholds"] == two["thresholds"]
     assert (one_forwards, two_forwards) == ((192, 288) if flip else (96, 192))
+
+
+def test_one_pass_is_taken_by_a_single_network_without_test_time_augmentation(taxonomy: Taxonomy) -> None:
+    """A cascade fits part by part and ``tta`` labels through other views, so both keep the two-pass fit."""
+    from types import SimpleNamespace
+
+    net = create_network(taxonomy, "smallcnn", "flat", default_preprocess("smallcnn", 32))
+    plain, flipped = run.EvaluateConfig(), run.EvaluateConfig(tta="flip")
+    cascade = SimpleNamespace(parts=lambda: {"router": net}, logits_with_mirror=net.logits_with_mirror)
+    assert run._one_pass(net, plain) and not run._one_pass(net, flipped)
+    assert not run._one_pass(cascade, plain)

@@ -50,8 +50,8 @@ def test_one_slow_call_does_not_set_the_measured_rate(monkeypatch: pytest.Monkey
 
 
 def test_the_training_rate_is_timed_once_the_first_slow_steps_are_past(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A training step's first calls run slower (224 px phone photos, cut -3: 94, 65, 88 img/s, then 125-130): timing
-    steps 2-4 planned a 5-minute shop run for 88 img/s, and it trained 5 epochs where its epochs ran at 137."""
+    """A training step's first calls run slower (224 px phone photos, cut -3: 94, 65, 88 img/s, then 124-130): timing
+    steps 2-4, a 5-minute shop plan measured 82 img/s and trained 5 epochs where its epochs ran at 137."""
     from fashiontag.train import _budget
 
     clock = [0.0]

@@ -175,8 +175,8 @@ def _measure_trunk(net: torch.nn.Module, recipe: Recipe, images: np.ndarray, bat
 
 
 #: untimed training steps before the timed ones: on 224 px phone photos a step ran at 94, 65 and 88 img/s before
-#: settling at 125-130 from the fourth (lite0, cut -3; cut -4: 28, 47, 53, then about 70), so timing steps 2-4 planned
-#: a 5-minute shop run for 88 img/s and it trained 5 epochs where its epochs ran at 137 (at 112-160 px on FPI only
+#: settling at 124-130 from the fourth (lite0, cut -3; cut -4: 28, 47, 53, then about 70), so timing steps 2-4 (a
+#: 5-minute shop plan measured 82 img/s) planned 5 epochs where its epochs ran at 137 (at 112-160 px on FPI only
 #: the first step is slow)
 TRAIN_WARMUPS = 3
 
